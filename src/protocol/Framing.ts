@@ -1,0 +1,16 @@
+/**
+ * The framing codecs: each turns a byte stream into frames (`Uint8Array`s) and back, with one
+ * set of limits that both directions enforce. Pick one to match the peer's wire format:
+ *
+ * | codec            | wire format                                          | default limit |
+ * |------------------|------------------------------------------------------|---------------|
+ * | `lines`          | `…\n` or `…\r\n`                                     | 64 KiB        |
+ * | `delimited`      | any byte sequence as terminator                      | 64 KiB        |
+ * | `lengthPrefixed` | 1/2/4/8-byte length header, big or little endian     | 1 MiB         |
+ * | `varint`         | unsigned LEB128 length header (protobuf, libp2p)     | 1 MiB         |
+ * | `contentLength`  | `Content-Length: N\r\n\r\n` header block (LSP)       | 1 MiB         |
+ * | `fixed`          | every frame exactly `n` bytes                        | n             |
+ *
+ * @since 0.1.0
+ */
+export { lines, type LinesCodec, type LinesConfig, type LinesOptions } from "./Lines.js"

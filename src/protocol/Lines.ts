@@ -1,0 +1,261 @@
+/**
+ * Newline-delimited frames: text protocols, NDJSON, the chapter's echo server.
+ *
+ * ```text
+ *   ┌──────────────┬────┐┌──────────────┬────────┐
+ *   │ line 1 bytes │ \n ││ line 2 bytes │ \r  \n │ ...
+ *   └──────────────┴────┘└──────────────┴────────┘
+ *    frame "line 1"        frame "line 2"
+ * ```
+ *
+ * - A line ends at `\n`; a `\r` right before it belongs to the delimiter. A lone `\r` anywhere
+ *   else is content. A `\r\n` split across two chunks is recognised.
+ * - The limit (`maxLineBytes`, default 64 KiB) counts a line's content without its `\n` /
+ *   `\r\n`, per line (never per chunk). At most `maxLineBytes + 1` bytes are buffered.
+ * - End of input inside a line is `UnexpectedEof` (offset of the line, bytes received); with
+ *   `atEof: "emit"` the unterminated line is emitted instead. An empty line is a frame.
+ * - A line over the limit is `FrameTooLarge` (offset where the line starts), raised as soon as the
+ *   buffered content passes the limit. By default that poisons the decoder; with
+ *   `onOversize: "skip"` the error is reported once, the rest of that line is discarded up to the
+ *   next `\n` and decoding resumes with the following line.
+ * - The encoder appends `newline` (default `\n`) and rejects a frame the decoder would read back
+ *   differently: one containing `\n`, or ending in `\r` when the newline is a bare `\n`.
+ *
+ * @since 0.1.0
+ */
+import type { Codec, Decoder, Encoder } from "./Codec.js"
+import { FrameTooLarge, type FramingError, MalformedFrame, UnexpectedEof } from "./FramingError.js"
+import { asBuffer, concat, EMPTY, Pending, preview } from "./internal/bytes.js"
+import { intOption, oneOf } from "./internal/options.js"
+
+const LF = 0x0a
+const CR = 0x0d
+
+/** Options of `Framing.lines`. */
+export interface LinesOptions {
+  /** Largest line content in bytes, delimiter excluded. Default 65,536. */
+  readonly maxLineBytes?: number
+  /** Strip the `\n` / `\r\n` from decoded frames (default `true`); when `false` frames keep it. */
+  readonly stripDelimiter?: boolean
+  /** What a line over the limit does: `"fail"` (default, fatal) or `"skip"` (report once, resume). */
+  readonly onOversize?: "fail" | "skip"
+  /** An unterminated last line at end of input: `"fail"` (default, `UnexpectedEof`) or `"emit"`. */
+  readonly atEof?: "fail" | "emit"
+  /** The delimiter the encoder writes: `"\n"` (default) or `"\r\n"`. */
+  readonly newline?: "\n" | "\r\n"
+}
+
+/** The resolved settings of a lines codec. */
+export interface LinesConfig {
+  readonly maxLineBytes: number
+  readonly stripDelimiter: boolean
+  readonly onOversize: "fail" | "skip"
+  readonly atEof: "fail" | "emit"
+  readonly newline: "\n" | "\r\n"
+}
+
+/** A codec of newline-delimited frames. */
+export interface LinesCodec extends Codec<Uint8Array, FramingError> {
+  readonly config: LinesConfig
+}
+
+const NAME = "lines"
+
+/**
+ * Builds a codec of `\n` / `\r\n` delimited lines.
+ *
+ * @example
+ * ```ts
+ * const codec = Framing.lines({ maxLineBytes: 1024 })
+ * Codec.decodeAll(codec, [bytes("huu"), bytes("haa\r"), bytes("\n")]).frames // ["huuhaa"]
+ * ```
+ */
+export const lines = (options: LinesOptions = {}): LinesCodec => {
+  const config: LinesConfig = {
+    maxLineBytes: intOption(NAME, "maxLineBytes", options.maxLineBytes, 65_536, 0),
+    stripDelimiter: oneOf(NAME, "stripDelimiter", options.stripDelimiter, true, [true, false]),
+    onOversize: oneOf(NAME, "onOversize", options.onOversize, "fail", ["fail", "skip"]),
+    atEof: oneOf(NAME, "atEof", options.atEof, "fail", ["fail", "emit"]),
+    newline: oneOf(NAME, "newline", options.newline, "\n", ["\n", "\r\n"])
+  }
+  return { name: NAME, config, decoder: () => new LinesDecoder(config), encoder: () => new LinesEncoder(config) }
+}
+
+class LinesDecoder implements Decoder<Uint8Array, FramingError> {
+  poisoned: FramingError | undefined = undefined
+  private readonly pending = new Pending()
+  private pendingEndsWithCr = false
+  /** Stream offset of the first byte not yet scanned. */
+  private consumed = 0
+  private lineStart = 0
+  private discarding = false
+  /** Input left over after a recoverable error, scanned on the next call. */
+  private rest: Uint8Array = EMPTY
+
+  constructor(private readonly config: LinesConfig) {}
+
+  get buffered(): number {
+    return this.pending.length + this.rest.length
+  }
+
+  push(chunk: Uint8Array, out: Array<Uint8Array>): FramingError | undefined {
+    if (this.poisoned !== undefined) return this.poisoned
+    let input = chunk
+    if (this.rest.length > 0) {
+      input = chunk.length === 0 ? this.rest : concat([this.rest, chunk], this.rest.length + chunk.length)
+      this.rest = EMPTY
+    }
+    return input.length === 0 ? undefined : this.scan(input, out)
+  }
+
+  end(out: Array<Uint8Array>): FramingError | undefined {
+    if (this.poisoned !== undefined) return this.poisoned
+    if (this.rest.length > 0) {
+      const error = this.push(EMPTY, out)
+      if (error !== undefined) return error
+    }
+    if (this.discarding || this.pending.length === 0) return undefined
+    const size = this.pending.length
+    if (this.config.atEof === "emit" && size <= this.config.maxLineBytes) {
+      out.push(this.pending.take())
+      return undefined
+    }
+    const error = this.config.atEof === "emit"
+      ? this.tooLarge(size, this.pending.head(16))
+      : new UnexpectedEof({
+        codec: NAME,
+        offset: this.lineStart,
+        buffered: size,
+        expected: undefined,
+        preview: preview(this.pending.head(16))
+      })
+    this.poisoned = error
+    return error
+  }
+
+  private scan(chunk: Uint8Array, out: Array<Uint8Array>): FramingError | undefined {
+    const buf = asBuffer(chunk)
+    const base = this.consumed
+    const max = this.config.maxLineBytes
+    const pending = this.pending
+    let pos = 0
+    while (pos < chunk.length) {
+      const nl = buf.indexOf(LF, pos)
+      if (this.discarding) {
+        if (nl === -1) break
+        this.discarding = false
+        pos = nl + 1
+        this.lineStart = base + pos
+        continue
+      }
+      if (nl === -1) {
+        const size = pending.length + chunk.length - pos
+        const endsWithCr = chunk[chunk.length - 1] === CR
+        if (size - (endsWithCr ? 1 : 0) > max) {
+          const error = this.tooLarge(size, pending.length > 0 ? pending.head(16) : chunk.subarray(pos, pos + 16))
+          pending.clear()
+          if (this.config.onOversize === "fail") return this.poison(error)
+          this.discarding = true
+          this.consumed = base + chunk.length
+          return error
+        }
+        pending.push(chunk.subarray(pos))
+        this.pendingEndsWithCr = endsWithCr
+        pos = chunk.length
+        break
+      }
+      const crlf = nl > pos ? chunk[nl - 1] === CR : pending.length > 0 && this.pendingEndsWithCr
+      const content = pending.length + nl - pos - (crlf ? 1 : 0)
+      if (content > max) {
+        const error = this.tooLarge(content, pending.length > 0 ? pending.head(16) : chunk.subarray(pos, pos + 16))
+        pending.clear()
+        if (this.config.onOversize === "fail") return this.poison(error)
+        pos = nl + 1
+        this.lineStart = base + pos
+        this.consumed = base + pos
+        this.rest = chunk.subarray(pos)
+        return error
+      }
+      if (!this.config.stripDelimiter) {
+        out.push(pending.take(chunk.subarray(pos, nl + 1)))
+      } else if (pending.length === 0) {
+        out.push(chunk.subarray(pos, crlf ? nl - 1 : nl))
+      } else {
+        out.push(pending.take(chunk.subarray(pos, nl)).subarray(0, content))
+      }
+      pos = nl + 1
+      this.lineStart = base + pos
+    }
+    this.consumed = base + chunk.length
+    return undefined
+  }
+
+  private tooLarge(size: number, head: Uint8Array): FrameTooLarge {
+    return new FrameTooLarge({
+      codec: NAME,
+      direction: "decode",
+      limit: this.config.maxLineBytes,
+      size,
+      announced: false,
+      offset: this.lineStart,
+      preview: preview(head)
+    })
+  }
+
+  private poison(error: FramingError): FramingError {
+    this.poisoned = error
+    return error
+  }
+}
+
+class LinesEncoder implements Encoder<Uint8Array, FramingError> {
+  private offset = 0
+  private readonly newline: Uint8Array
+
+  constructor(private readonly config: LinesConfig) {
+    this.newline = new TextEncoder().encode(config.newline)
+  }
+
+  push(frame: Uint8Array, out: Array<Uint8Array>): FramingError | undefined {
+    const error = this.check(frame)
+    if (error !== undefined) return error
+    if (this.config.stripDelimiter) {
+      out.push(frame, this.newline)
+      this.offset += frame.length + this.newline.length
+    } else {
+      out.push(frame)
+      this.offset += frame.length
+    }
+    return undefined
+  }
+
+  private check(frame: Uint8Array): FramingError | undefined {
+    const buf = asBuffer(frame)
+    let content = frame.length
+    if (!this.config.stripDelimiter) {
+      if (frame[frame.length - 1] !== LF) return this.malformed(frame, "a frame must end with its \\n delimiter")
+      content -= frame.length >= 2 && frame[frame.length - 2] === CR ? 2 : 1
+    }
+    const nl = buf.indexOf(LF)
+    if (nl !== -1 && nl < content) return this.malformed(frame, `frame contains a line feed at index ${nl}`)
+    if (this.config.stripDelimiter && this.config.newline === "\n" && frame[frame.length - 1] === CR) {
+      return this.malformed(frame, "frame ends with \\r, which would be read back as part of a \\r\\n delimiter")
+    }
+    if (content > this.config.maxLineBytes) {
+      return new FrameTooLarge({
+        codec: NAME,
+        direction: "encode",
+        limit: this.config.maxLineBytes,
+        size: content,
+        announced: false,
+        offset: this.offset,
+        preview: preview(frame)
+      })
+    }
+    return undefined
+  }
+
+  private malformed(frame: Uint8Array, reason: string): MalformedFrame {
+    return new MalformedFrame({ codec: NAME, direction: "encode", reason, offset: this.offset, preview: preview(frame) })
+  }
+}
