@@ -107,8 +107,16 @@ export const encodeAll = <A, E>(codec: Codec<A, E>, frames: Iterable<A>): Either
 export const decodeChannel = <A, E, IE = never>(
   codec: Codec<A, E>
 ): Channel.Channel<Chunk.Chunk<A>, Chunk.Chunk<Uint8Array>, E | IE, IE, void, unknown> =>
+  Channel.suspend(() => decoderChannel<A, E, IE>(codec.decoder()))
+
+/**
+ * Like `decodeChannel`, driving a decoder the caller holds (for example to look at
+ * `decoder.buffered` while the channel runs). A decoder must drive one channel only.
+ */
+export const decoderChannel = <A, E, IE = never>(
+  decoder: Decoder<A, E>
+): Channel.Channel<Chunk.Chunk<A>, Chunk.Chunk<Uint8Array>, E | IE, IE, void, unknown> =>
   Channel.suspend(() => {
-    const decoder = codec.decoder()
     const finish = (out: Array<A>, error: E | undefined) => {
       const written = out.length === 0 ? Channel.void : Channel.write(Chunk.unsafeFromArray(out))
       return error === undefined ? written : Channel.zipRight(written, Channel.fail(error))

@@ -1,0 +1,100 @@
+/**
+ * TCP clients: `connect` gives a scoped `Connection` (asyncio's `open_connection`), with a
+ * connect timeout and optional retries on an Effect `Schedule`; `pool` keeps a few connections
+ * for callers that make many requests.
+ *
+ * @example
+ * ```ts
+ * const conn = yield* Client.connect({ port: 8888, connectTimeout: "2 seconds" })
+ * yield* conn.write("hello\n")
+ * const reply = yield* conn.readLine()
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Data, Duration, Effect, Pool, Schedule, type Scope } from "effect"
+import * as Net from "node:net"
+import * as Connection from "../connection/Connection.js"
+import * as Watchdog from "../connection/internal/Watchdog.js"
+import { intOption } from "../protocol/internal/options.js"
+
+/** The connection could not be made; `code` is the OS error (`ECONNREFUSED`, `ETIMEDOUT`…). */
+export class ConnectError extends Data.TaggedError("ConnectError")<{
+  readonly host: string
+  readonly port: number
+  readonly code: string | undefined
+  readonly detail: string
+}> {
+  override get message(): string {
+    const hint = this.code === "ECONNREFUSED"
+      ? " (nothing is listening there: is the server running, and on this port?)"
+      : this.code === "ETIMEDOUT"
+      ? " (no answer in time: check the host, the port and any firewall)"
+      : ""
+    return `cannot connect to ${this.host}:${this.port}: ${this.detail}${hint}`
+  }
+}
+
+/** Options of `connect`. */
+export interface ConnectOptions extends Connection.ConnectionOptions {
+  /** Default `127.0.0.1`. */
+  readonly host?: string
+  readonly port: number
+  /** How long one attempt may take. Default 10 s. */
+  readonly connectTimeout?: Duration.DurationInput
+  /** Retry failed attempts on this schedule (e.g. `Schedule.exponential("100 millis").pipe(Schedule.upTo("5 seconds"))`). */
+  readonly retry?: Schedule.Schedule<unknown, ConnectError>
+}
+
+const attempt = (host: string, port: number, timeoutMillis: number): Effect.Effect<Net.Socket, ConnectError> =>
+  Effect.async<Net.Socket, ConnectError>((resume) => {
+    const socket = Net.connect({ host, port, allowHalfOpen: true, noDelay: true })
+    const onError = (error: NodeJS.ErrnoException) => {
+      socket.destroy()
+      resume(Effect.fail(new ConnectError({ host, port, code: error.code, detail: error.message })))
+    }
+    socket.once("error", onError)
+    socket.once("connect", () => {
+      socket.off("error", onError)
+      resume(Effect.succeed(socket))
+    })
+    return Effect.sync(() => socket.destroy())
+  }).pipe(
+    Effect.timeoutFail({
+      duration: Duration.millis(timeoutMillis),
+      onTimeout: () => new ConnectError({ host, port, code: "ETIMEDOUT", detail: `no connection after ${timeoutMillis} ms` })
+    })
+  )
+
+/**
+ * Connects to a TCP server; the connection is closed gracefully when the scope closes.
+ */
+export const connect = (options: ConnectOptions): Effect.Effect<Connection.Connection, ConnectError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const host = options.host ?? "127.0.0.1"
+    const port = intOption("Client", "port", options.port, 0, 1, 65_535)
+    const timeout = options.connectTimeout === undefined
+      ? 10_000
+      : Math.ceil(Duration.toMillis(Duration.decode(options.connectTimeout)))
+    const config = Connection.config(options)
+    const once = attempt(host, port, timeout)
+    const socket = yield* Effect.acquireRelease(
+      options.retry === undefined ? once : Effect.retry(once, options.retry),
+      (s) => Effect.sync(() => s.destroy())
+    )
+    const watchdog = yield* Watchdog.make()
+    return yield* Connection.make(socket, watchdog, config)
+  })
+
+/** Options of `pool`. */
+export interface PoolOptions extends ConnectOptions {
+  /** Connections kept open. Default 4. */
+  readonly size?: number
+}
+
+/**
+ * A pool of connections to one server (Effect `Pool`): `Pool.get` borrows one for the current
+ * scope. A connection that failed should be dropped with `Pool.invalidate`.
+ */
+export const pool = (options: PoolOptions): Effect.Effect<Pool.Pool<Connection.Connection, ConnectError>, never, Scope.Scope> =>
+  Pool.make({ acquire: connect(options), size: intOption("Client.pool", "size", options.size, 4, 1, 65_536) })

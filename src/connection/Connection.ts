@@ -1,0 +1,583 @@
+/**
+ * A TCP connection as a scoped Effect resource, with the reader/writer API of asyncio streams
+ * (`read`, `readExactly`, `readLine`, `readUntil`, `readAll`, `write`, `writeAll`, `flush`,
+ * `endWrite`) and a framed view over any codec of `src/protocol`.
+ *
+ * Flow control both ways:
+ * - reads: the socket is paused once `readHighWaterMark` bytes wait unconsumed, and resumed when
+ *   the consumer takes them, so a fast peer never fills memory;
+ * - writes: `write` waits while more than the socket's high-water mark is queued, and fails with
+ *   `ConnectionTimeout("write-stall")` when the peer does not read for `writeStallTimeout`.
+ *
+ * The connection is closed by its `Scope`: gracefully (half-close, wait up to `linger` for the
+ * peer's FIN, then destroy). A peer's half-close only ends our reads: writes still go out.
+ *
+ * When a server drains (`shutdown`), a read that finds nothing buffered and nothing half-read
+ * ends as if the peer had closed, so idle handlers finish at once while a half-received frame may
+ * still complete.
+ *
+ * @since 0.1.0
+ */
+import { Chunk, type Clock, Deferred, Duration, Effect, FiberId, Option, type Scope, Stream } from "effect"
+import { Buffer } from "node:buffer"
+import type * as Net from "node:net"
+import * as Codec from "../protocol/Codec.js"
+import { EMPTY } from "../protocol/internal/bytes.js"
+import { intOption } from "../protocol/internal/options.js"
+import {
+  ConnectionClosed,
+  type ConnectionError,
+  ConnectionTimeout,
+  IncompleteRead,
+  LimitExceeded,
+  OutboundLimitExceeded,
+  SocketError
+} from "./ConnectionError.js"
+import { ReadQueue } from "./internal/ReadQueue.js"
+import type { Watchdog } from "./internal/Watchdog.js"
+
+/** A socket address as `get_extra_info("peername")` gives it. */
+export interface Address {
+  readonly host: string
+  readonly port: number
+  readonly family: string
+}
+
+/** Limits of one connection. Every field has a bounded default. */
+export interface ConnectionOptions {
+  /** Unconsumed bytes at which the socket is paused. Default 64 KiB. */
+  readonly readHighWaterMark?: number
+  /** Queued outbound bytes past which `write` waits. Default 64 KiB. */
+  readonly writeHighWaterMark?: number
+  /** Queued outbound bytes past which `write` fails (a peer that never reads). Default 1 MiB. */
+  readonly maxOutboundBytes?: number
+  /** How long `write` may wait for the peer to read. Default 30 s. */
+  readonly writeStallTimeout?: Duration.DurationInput
+  /** How long a read may wait with nothing half-received. Default 5 min. */
+  readonly idleTimeout?: Duration.DurationInput
+  /** How long a frame (or a `readLine`, `readExactly`…) may take from its first byte. Default 30 s. */
+  readonly frameReadTimeout?: Duration.DurationInput
+  /** How long a graceful close waits for the peer's FIN before destroying the socket. Default 1 s. */
+  readonly linger?: Duration.DurationInput
+}
+
+/** The resolved limits of a connection, in bytes and milliseconds. */
+export interface ConnectionConfig {
+  readonly readHighWaterMark: number
+  readonly writeHighWaterMark: number
+  readonly maxOutboundBytes: number
+  readonly writeStallMillis: number
+  readonly idleMillis: number
+  readonly frameReadMillis: number
+  readonly lingerMillis: number
+}
+
+const millis = (name: string, d: Duration.DurationInput | undefined, fallback: number): number => {
+  const ms = d === undefined ? fallback : Duration.toMillis(Duration.decode(d))
+  return intOption("Connection", name, Math.ceil(ms), fallback, 1, 2 ** 31 - 1)
+}
+
+/** Validates options and fills in the defaults. */
+export const config = (options: ConnectionOptions = {}): ConnectionConfig => ({
+  readHighWaterMark: intOption("Connection", "readHighWaterMark", options.readHighWaterMark, 65_536, 1),
+  writeHighWaterMark: intOption("Connection", "writeHighWaterMark", options.writeHighWaterMark, 65_536, 1),
+  maxOutboundBytes: intOption("Connection", "maxOutboundBytes", options.maxOutboundBytes, 1_048_576, 1),
+  writeStallMillis: millis("writeStallTimeout", options.writeStallTimeout, 30_000),
+  idleMillis: millis("idleTimeout", options.idleTimeout, 300_000),
+  frameReadMillis: millis("frameReadTimeout", options.frameReadTimeout, 30_000),
+  lingerMillis: millis("linger", options.linger, 1_000)
+})
+
+/** A framed view of a connection: decoded frames in, encoded frames out. */
+export interface Framed<A, E> {
+  /** The frames the peer sends; ends at the peer's EOF (or when a server drains, between frames). */
+  readonly frames: Stream.Stream<A, E | ConnectionError>
+  /** Encodes and writes one frame (waits while the peer is not reading). */
+  readonly send: (frame: A) => Effect.Effect<void, E | ConnectionError>
+  /** Encodes every frame and writes them as one write. */
+  readonly sendAll: (frames: Iterable<A>) => Effect.Effect<void, E | ConnectionError>
+}
+
+/** Byte and time counters of one connection. */
+export interface ConnectionStats {
+  readonly bytesIn: number
+  readonly bytesOut: number
+}
+
+/** One TCP connection. Reads must not run concurrently with each other; writes may. */
+export interface Connection {
+  readonly id: number
+  readonly remoteAddress: Address
+  readonly localAddress: Address
+  readonly config: ConnectionConfig
+  /** Up to `n` bytes (default 64 KiB); an empty array at EOF. */
+  readonly read: (n?: number) => Effect.Effect<Uint8Array, ConnectionError>
+  /** Exactly `n` bytes, or `IncompleteRead` with the partial bytes at EOF. */
+  readonly readExactly: (n: number) => Effect.Effect<Uint8Array, ConnectionError>
+  /** Bytes up to and including `separator`; `IncompleteRead` at EOF, `LimitExceeded` past `limit` (64 KiB). */
+  readonly readUntil: (separator: Uint8Array | string, limit?: number) => Effect.Effect<Uint8Array, ConnectionError>
+  /** A line including its `\n`; at EOF the unterminated rest, then an empty array. */
+  readonly readLine: (limit?: number) => Effect.Effect<Uint8Array, ConnectionError>
+  /** Everything until EOF, failing with `LimitExceeded` past `limit` (default 16 MiB). */
+  readonly readAll: (limit?: number) => Effect.Effect<Uint8Array, ConnectionError>
+  /** Writes bytes (strings as UTF-8); waits while the peer is not reading. */
+  readonly write: (data: Uint8Array | string) => Effect.Effect<void, ConnectionError>
+  /** Writes several buffers as one write (`writelines`). */
+  readonly writeAll: (data: Iterable<Uint8Array | string>) => Effect.Effect<void, ConnectionError>
+  /** Waits until everything written so far has been handed to the kernel. */
+  readonly flush: Effect.Effect<void, ConnectionError>
+  /** Half-closes: sends FIN after the queued bytes (`write_eof`); reads go on. */
+  readonly endWrite: Effect.Effect<void>
+  /** Closes gracefully: half-close, wait up to `linger` for the peer's FIN, destroy. */
+  readonly close: Effect.Effect<void>
+  /** Destroys the socket at once with a TCP reset. */
+  readonly abort: Effect.Effect<void>
+  /** A framed view with the given codec. One framed reader per connection at a time. */
+  readonly framed: <A, E>(codec: Codec.Codec<A, E>) => Framed<A, E>
+  /** Completes when a server starts draining this connection. */
+  readonly draining: Effect.Effect<void>
+  /** Whether the peer has sent its FIN. */
+  readonly eof: Effect.Effect<boolean>
+  readonly stats: Effect.Effect<ConnectionStats>
+}
+
+let nextId = 1
+
+const address = (host: string | undefined, port: number | undefined, family: string | undefined): Address => ({
+  host: host ?? "",
+  port: port ?? 0,
+  family: family ?? ""
+})
+
+const toBytes = (data: Uint8Array | string): Uint8Array => (typeof data === "string" ? Buffer.from(data, "utf8") : data)
+
+/**
+ * The driver of one `node:net` socket. Internal: use `Connection.make` (scoped) to get a
+ * `Connection`; servers use `startDrain` and `hasWork`.
+ */
+export class SocketDriver implements Connection {
+  readonly id = nextId++
+  readonly remoteAddress: Address
+  readonly localAddress: Address
+  private readonly queue = new ReadQueue()
+  private paused = false
+  private ended = false
+  private closed = false
+  private writeEnded = false
+  private failure: ConnectionError | undefined = undefined
+  private isDraining = false
+  private closing = false
+  private readonly drainSignal = Deferred.unsafeMake<void>(FiberId.none)
+  /** Bumped on every socket event, so a waiter registered after an event it missed resumes at once. */
+  private epoch = 0
+  private waiter: ((error?: ConnectionError) => void) | undefined = undefined
+  private writeWaiters: Array<(error?: ConnectionError) => void> = []
+  /** When the parked reader times out (clock millis), and which timeout that is. */
+  private readDeadline = Infinity
+  private readDeadlineKind: "idle" | "frame-read" = "idle"
+  private writeDeadline = Infinity
+  bytesIn = 0
+  bytesOut = 0
+  /** Frames decoded and not yet answered, maintained by servers (for `hasWork`). */
+  inFlight = 0
+
+  constructor(readonly socket: Net.Socket, readonly config: ConnectionConfig, private readonly clock: Clock.Clock) {
+    this.remoteAddress = address(socket.remoteAddress, socket.remotePort, socket.remoteFamily)
+    this.localAddress = address(socket.localAddress, socket.localPort, socket.localFamily)
+    socket.setNoDelay(true)
+    socket.on("data", (chunk: Buffer) => {
+      this.bytesIn += chunk.length
+      if (this.closing) return
+      this.queue.push(chunk)
+      if (!this.paused && this.queue.length >= this.config.readHighWaterMark) {
+        this.paused = true
+        socket.pause()
+      }
+      this.wake()
+    })
+    socket.on("end", () => {
+      this.ended = true
+      this.wake()
+    })
+    socket.on("error", (cause: NodeJS.ErrnoException) => {
+      this.failure ??= new SocketError({ code: cause.code, detail: cause.message, cause })
+      this.wake()
+    })
+    socket.on("close", () => {
+      this.closed = true
+      this.wake()
+    })
+    socket.on("drain", () => this.wakeWriters())
+  }
+
+  // ---- reading ----------------------------------------------------------------------------
+
+  private wake(): void {
+    this.epoch++
+    const w = this.waiter
+    if (w !== undefined) {
+      this.waiter = undefined
+      w()
+    }
+    if (this.closed || this.failure !== undefined) this.wakeWriters()
+  }
+
+  private consumed(): void {
+    if (this.paused && this.queue.length < this.config.readHighWaterMark) {
+      this.paused = false
+      if (!this.socket.destroyed) this.socket.resume()
+    }
+  }
+
+  /** True when no more bytes will come: EOF, a socket error, or closed. */
+  private get exhausted(): boolean {
+    return this.ended || this.closed || this.failure !== undefined
+  }
+
+  /**
+   * Waits for the next socket event. `since` is when the current partial read began (it bounds
+   * the wait by the frame-read timeout; otherwise the idle timeout applies). Timeouts are fired
+   * by `checkTimers`, called by a `Watchdog`, so a wait costs no timer of its own.
+   */
+  private waitForData(seen: number, since: number | undefined): Effect.Effect<void, ConnectionError> {
+    return Effect.async<void, ConnectionError>((resume) => {
+      if (this.epoch !== seen) return resume(Effect.void)
+      if (since === undefined) {
+        this.readDeadline = this.clock.unsafeCurrentTimeMillis() + this.config.idleMillis
+        this.readDeadlineKind = "idle"
+      } else {
+        this.readDeadline = since + this.config.frameReadMillis
+        this.readDeadlineKind = "frame-read"
+      }
+      this.waiter = (error) => resume(error === undefined ? Effect.void : Effect.fail(error))
+      return Effect.sync(() => {
+        this.waiter = undefined
+      })
+    })
+  }
+
+  /** Fires the read and write timeouts that are due; called periodically by a `Watchdog`. */
+  checkTimers(now: number): void {
+    if (this.waiter !== undefined && now >= this.readDeadline) {
+      const w = this.waiter
+      this.waiter = undefined
+      const millis = this.readDeadlineKind === "idle" ? this.config.idleMillis : this.config.frameReadMillis
+      w(new ConnectionTimeout({ timeout: this.readDeadlineKind, millis }))
+    }
+    if (this.writeWaiters.length > 0 && now >= this.writeDeadline) {
+      const ws = this.writeWaiters
+      this.writeWaiters = []
+      const error = new ConnectionTimeout({ timeout: "write-stall", millis: this.config.writeStallMillis })
+      this.socket.destroy()
+      for (const w of ws) w(error)
+    }
+  }
+
+  /**
+   * Whether a read that needs more bytes should stop as at EOF: the peer is done, or a server
+   * is draining and nothing is half-read.
+   */
+  private atEnd(partial: boolean): boolean {
+    return this.exhausted || (this.isDraining && !partial)
+  }
+
+  /** Runs `step` until it returns a value (or a `Fail`), waiting for input in between. */
+  private readLoop<A>(
+    step: (end: boolean) => A | undefined | Fail,
+    partial: () => boolean
+  ): Effect.Effect<A, ConnectionError> {
+    let since: number | undefined = undefined
+    const loop: Effect.Effect<A, ConnectionError> = Effect.suspend(() => {
+      const seen = this.epoch
+      const isPartial = partial()
+      const r = step(this.atEnd(isPartial))
+      if (r !== undefined) return r instanceof Fail ? Effect.fail(r.error) : Effect.succeed(r)
+      if (!isPartial) since = undefined
+      else if (since === undefined) since = this.clock.unsafeCurrentTimeMillis()
+      return Effect.zipRight(this.waitForData(seen, since), loop)
+    })
+    return loop
+  }
+
+  readonly read = (n = 65_536): Effect.Effect<Uint8Array, ConnectionError> =>
+    this.readLoop((end) => {
+      if (this.queue.length > 0) {
+        const out = this.queue.take(n)
+        this.consumed()
+        return out
+      }
+      return end ? this.endOfInput(EMPTY) : undefined
+    }, () => false)
+
+  readonly readExactly = (n: number): Effect.Effect<Uint8Array, ConnectionError> =>
+    this.readLoop((end) => {
+      if (this.queue.length >= n) {
+        const out = this.queue.take(n)
+        this.consumed()
+        return out
+      }
+      if (!end) return undefined
+      const partial = this.queue.take(this.queue.length)
+      this.consumed()
+      return new Fail(this.failure ?? new IncompleteRead({ partial, expected: n }))
+    }, () => this.queue.length > 0)
+
+  readonly readUntil = (separator: Uint8Array | string, limit = 65_536): Effect.Effect<Uint8Array, ConnectionError> => {
+    const sep = toBytes(separator)
+    let scanned = 0
+    return this.readLoop((end) => {
+      const at = this.queue.indexAfter(sep, Math.max(0, scanned - sep.length + 1))
+      if (at !== -1 && at <= limit + sep.length) {
+        const out = this.queue.take(at)
+        this.consumed()
+        return out
+      }
+      scanned = this.queue.length
+      if (at !== -1 || this.queue.length > limit + sep.length - 1) {
+        return new Fail(LimitExceeded.of(limit, this.queue.take(Math.min(this.queue.length, limit))))
+      }
+      if (!end) return undefined
+      const partial = this.queue.take(this.queue.length)
+      this.consumed()
+      return new Fail(this.failure ?? new IncompleteRead({ partial, expected: undefined }))
+    }, () => this.queue.length > 0)
+  }
+
+  readonly readLine = (limit = 65_536): Effect.Effect<Uint8Array, ConnectionError> =>
+    this.readUntil(NEWLINE, limit).pipe(
+      Effect.catchTag("IncompleteRead", (e) => Effect.succeed(e.partial))
+    )
+
+  readonly readAll = (limit = 16 * 1_048_576): Effect.Effect<Uint8Array, ConnectionError> => {
+    // Move chunks out of the queue as they come, so flow control keeps reading until EOF.
+    const parts: Array<Uint8Array> = []
+    let total = 0
+    return this.readLoop((end) => {
+      for (const chunk of this.queue.takeChunks()) {
+        parts.push(chunk)
+        total += chunk.length
+      }
+      this.consumed()
+      if (total > limit) return new Fail(LimitExceeded.of(limit, Codec.joinParts(parts).subarray(0, limit)))
+      if (!end) return undefined
+      return this.failure !== undefined ? new Fail(this.failure) : Codec.joinParts(parts)
+    }, () => true)
+  }
+
+  private endOfInput(value: Uint8Array): Uint8Array | Fail {
+    return this.failure !== undefined ? new Fail(this.failure) : value
+  }
+
+  /**
+   * The raw chunks read from the socket, as they come (each pull takes all that is queued).
+   * `partial` tells whether the consumer holds a half-received frame (see `atEnd`).
+   */
+  chunks(partial: () => boolean): Stream.Stream<Uint8Array, ConnectionError> {
+    const pull = this.readLoop<Chunk.Chunk<Uint8Array>>((end) => {
+      if (this.queue.length > 0) {
+        const chunks = this.queue.takeChunks()
+        this.consumed()
+        return Chunk.unsafeFromArray(chunks)
+      }
+      if (!end) return undefined
+      return this.failure !== undefined ? new Fail(this.failure) : Chunk.empty<Uint8Array>()
+    }, partial)
+    return Stream.repeatEffectChunkOption(
+      Effect.flatMap(
+        Effect.mapError(pull, Option.some),
+        (chunk) => Chunk.isEmpty(chunk) ? Effect.fail(Option.none()) : Effect.succeed(chunk)
+      )
+    )
+  }
+
+  // ---- writing ----------------------------------------------------------------------------
+
+  private wakeWriters(): void {
+    const ws = this.writeWaiters
+    if (ws.length === 0) return
+    this.writeWaiters = []
+    for (const w of ws) w()
+  }
+
+  private writeClosed(): ConnectionError | undefined {
+    if (this.failure !== undefined) return this.failure
+    if (this.writeEnded) return new ConnectionClosed({ reason: "write-ended", detail: "write after endWrite" })
+    if (this.closed || this.socket.destroyed) return new ConnectionClosed({ reason: "closed", detail: "socket closed" })
+    return undefined
+  }
+
+  /** Waits until the queued outbound bytes fall to the high-water mark (or the write stalls). */
+  private readonly waitWritable: Effect.Effect<void, ConnectionError> = Effect.suspend(() => {
+    if (this.socket.writableLength <= this.config.writeHighWaterMark) return Effect.void
+    const closed = this.writeClosed()
+    if (closed !== undefined) return Effect.fail(closed)
+    return Effect.zipRight(
+      Effect.async<void, ConnectionError>((resume) => {
+        if (this.writeWaiters.length === 0) {
+          this.writeDeadline = this.clock.unsafeCurrentTimeMillis() + this.config.writeStallMillis
+        }
+        const w = (error?: ConnectionError) => resume(error === undefined ? Effect.void : Effect.fail(error))
+        this.writeWaiters.push(w)
+        return Effect.sync(() => {
+          this.writeWaiters = this.writeWaiters.filter((x) => x !== w)
+        })
+      }),
+      this.waitWritable
+    )
+  })
+
+  /** Writes without waiting; returns the error that prevents the write, if any. */
+  writeNow(bytes: Uint8Array): ConnectionError | undefined {
+    const closed = this.writeClosed()
+    if (closed !== undefined) return closed
+    const queued = this.socket.writableLength
+    if (queued > this.config.maxOutboundBytes) {
+      this.socket.destroy()
+      return new OutboundLimitExceeded({ limit: this.config.maxOutboundBytes, queued })
+    }
+    if (bytes.length === 0) return undefined
+    this.bytesOut += bytes.length
+    this.socket.write(bytes)
+    return undefined
+  }
+
+  readonly write = (data: Uint8Array | string): Effect.Effect<void, ConnectionError> =>
+    Effect.suspend(() => {
+      const error = this.writeNow(toBytes(data))
+      if (error !== undefined) return Effect.fail(error)
+      return this.socket.writableLength > this.config.writeHighWaterMark ? this.waitWritable : Effect.void
+    })
+
+  readonly writeAll = (data: Iterable<Uint8Array | string>): Effect.Effect<void, ConnectionError> =>
+    Effect.suspend(() => this.write(Codec.joinParts(Array.from(data, toBytes))))
+
+  readonly flush: Effect.Effect<void, ConnectionError> = Effect.suspend(() => {
+    if (this.socket.writableLength === 0) return Effect.void
+    const closed = this.writeClosed()
+    if (closed !== undefined) return Effect.fail(closed)
+    return Effect.async<void, ConnectionError>((resume) => {
+      this.socket.write(EMPTY, (err) =>
+        resume(err ? Effect.fail(this.failure ?? new ConnectionClosed({ reason: "closed", detail: err.message })) : Effect.void)
+      )
+    })
+  })
+
+  readonly endWrite: Effect.Effect<void> = Effect.sync(() => {
+    if (this.writeEnded || this.socket.destroyed) return
+    this.writeEnded = true
+    this.socket.end()
+  })
+
+  readonly abort: Effect.Effect<void> = Effect.sync(() => {
+    if (!this.socket.destroyed) this.socket.resetAndDestroy()
+  })
+
+  readonly close: Effect.Effect<void> = Effect.suspend(() => {
+    if (this.closed || this.socket.destroyed) return Effect.void
+    this.closing = true
+    return Effect.zipRight(
+      this.endWrite,
+      Effect.async<void>((resume) => {
+        if (this.closed) return resume(Effect.void)
+        const onClose = () => resume(Effect.void)
+        this.socket.once("close", onClose)
+        // Our half-close is done; keep reading (and dropping) so the peer's FIN can arrive.
+        if (this.paused) {
+          this.paused = false
+          this.socket.resume()
+        }
+        return Effect.sync(() => this.socket.off("close", onClose))
+      }).pipe(
+        Effect.timeout(Duration.millis(this.config.lingerMillis)),
+        Effect.ignore,
+        Effect.ensuring(Effect.sync(() => this.socket.destroy()))
+      )
+    )
+  })
+
+  // ---- framing and state ------------------------------------------------------------------
+
+  readonly framed = <A, E>(codec: Codec.Codec<A, E>): Framed<A, E> => {
+    const encoder = codec.encoder()
+    const sendAll = (frames: Iterable<A>): Effect.Effect<void, E | ConnectionError> =>
+      Effect.suspend((): Effect.Effect<void, E | ConnectionError> => {
+        const parts: Array<Uint8Array> = []
+        for (const frame of frames) {
+          const error = encoder.push(frame, parts)
+          if (error !== undefined) return Effect.fail(error)
+        }
+        return parts.length === 0 ? Effect.void : this.write(Codec.joinParts(parts))
+      })
+    return {
+      frames: Stream.suspend(() => {
+        const decoder = codec.decoder()
+        return Stream.pipeThroughChannel(
+          this.chunks(() => decoder.buffered > 0),
+          Codec.decoderChannel<A, E, ConnectionError>(decoder)
+        )
+      }),
+      send: (frame) => sendAll([frame]),
+      sendAll
+    }
+  }
+
+  readonly draining: Effect.Effect<void> = Deferred.await(this.drainSignal)
+
+  readonly eof: Effect.Effect<boolean> = Effect.sync(() => this.ended)
+
+  readonly stats: Effect.Effect<ConnectionStats> = Effect.sync(() => ({
+    bytesIn: this.bytesIn,
+    bytesOut: this.bytesOut
+  }))
+
+  /** Starts draining: idle reads end at once (see the module doc). */
+  startDrain(): void {
+    if (this.isDraining) return
+    this.isDraining = true
+    Deferred.unsafeDone(this.drainSignal, Effect.void)
+    this.wake()
+  }
+
+  /** Whether the socket is gone. */
+  get isClosed(): boolean {
+    return this.closed || this.socket.destroyed
+  }
+
+  /** Bytes waiting to be read or written (a connection with none and nothing in flight is idle). */
+  get pendingBytes(): number {
+    return this.queue.length + this.socket.writableLength
+  }
+}
+
+const NEWLINE = new Uint8Array([0x0a])
+
+/** A read step's failure (a class, so a successful value can never be mistaken for it). */
+class Fail {
+  constructor(readonly error: ConnectionError) {}
+}
+
+/**
+ * Wraps a connected socket as a `Connection` closed (gracefully) when the scope closes. Its
+ * timeouts are checked by `watchdog` (a server's or a client's shared one).
+ *
+ * @example
+ * ```ts
+ * const conn = yield* Connection.make(socket, watchdog, { idleTimeout: "1 minute" })
+ * const line = yield* conn.readLine()
+ * ```
+ */
+export const make = (
+  socket: Net.Socket,
+  watchdog: Watchdog,
+  options: ConnectionOptions | ConnectionConfig = {}
+): Effect.Effect<SocketDriver, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.clockWith((clock) =>
+      Effect.sync(() => {
+        const driver = new SocketDriver(socket, "lingerMillis" in options ? options : config(options), clock)
+        watchdog.add(driver)
+        return driver
+      })
+    ),
+    (driver) => Effect.ensuring(driver.close, Effect.sync(() => watchdog.remove(driver)))
+  )

@@ -1,0 +1,265 @@
+/**
+ * A TCP server as a scoped Effect resource: every connection runs its handler in its own fiber,
+ * and closing the scope (interruption) is a graceful shutdown.
+ *
+ * The shutdown promise, in order:
+ * 1. the listener closes first: later connects are refused by the OS, never accepted and dropped;
+ * 2. connections drain: a read that finds nothing buffered and nothing half-read ends as at EOF,
+ *    so idle connections close at once while busy ones finish what they received;
+ * 3. handlers run until `shutdownDeadline`; then the rest are interrupted (their finalizers run);
+ * 4. sockets still open `flushTimeout` later are destroyed, so shutdown returns within
+ *    deadline + flush timeout whatever peers do; afterwards no socket, fiber or timer is left.
+ * `shutdown` may be called many times and concurrently; every call waits for the one shutdown.
+ *
+ * @example
+ * ```ts
+ * const server = yield* Server.make({ port: 0 }, (conn) =>
+ *   Effect.gen(function*() {
+ *     const line = yield* conn.readLine()
+ *     yield* conn.write(line)
+ *   }))
+ * console.log(server.address.port)
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { type Chunk, Context, Deferred, Duration, Effect, Fiber, FiberSet, Layer, type Scope, Stream } from "effect"
+import type { ConnectionError } from "../connection/ConnectionError.js"
+import type * as Codec from "../protocol/Codec.js"
+import * as Net from "node:net"
+import * as Connection from "../connection/Connection.js"
+import * as Watchdog from "../connection/internal/Watchdog.js"
+import { intOption } from "../protocol/internal/options.js"
+import { ListenError } from "./ServerError.js"
+import { Registry, type ServerStats } from "./internal/Registry.js"
+
+export { ListenError } from "./ServerError.js"
+export type { ServerStats } from "./internal/Registry.js"
+
+/** Options of a server. Every limit has a bounded default (see the README's table). */
+export interface ServerOptions extends Connection.ConnectionOptions {
+  /** Interface to listen on. Default `127.0.0.1`. */
+  readonly host?: string
+  /** Port; 0 (the default) picks a free one, readable from `server.address`. */
+  readonly port?: number
+  /** Listen backlog. Default 2048 (the OS may cap it at `net.core.somaxconn`). */
+  readonly backlog?: number
+  /** Open connections at most; more are closed at once and counted as rejected. Default 1024. */
+  readonly maxConnections?: number
+  /** How long handlers may run once shutdown starts. Default 30 s. */
+  readonly shutdownDeadline?: Duration.DurationInput
+  /** How long interrupted connections get to flush before their sockets are destroyed. Default 1 s. */
+  readonly flushTimeout?: Duration.DurationInput
+  /** How often idle, frame-read and write-stall timeouts are checked. Default 250 ms. */
+  readonly timerResolution?: Duration.DurationInput
+}
+
+/** A connection handler: runs in its own fiber; the connection closes when it ends. */
+export type Handler<E, R> = (connection: Connection.Connection) => Effect.Effect<unknown, E, R>
+
+/** A running server. */
+export interface Server {
+  /** The bound address (the real port when `port: 0` was asked). */
+  readonly address: Connection.Address
+  /** A snapshot of the server's counters. */
+  readonly stats: Effect.Effect<ServerStats>
+  /** Gracefully shuts the server down (see the module doc); safe to call many times. */
+  readonly shutdown: Effect.Effect<void>
+  /** Completes when shutdown has started. */
+  readonly draining: Effect.Effect<void>
+}
+
+/** The server of the current context, for `Server.layer` users. */
+export class CurrentServer extends Context.Tag("effect-wire/Server")<CurrentServer, Server>() {}
+
+/** Counters shared with the framed handlers of this server's connections. */
+export class ServerRegistry extends Context.Tag("effect-wire/ServerRegistry")<ServerRegistry, Registry>() {}
+
+const millis = (name: string, d: Duration.DurationInput | undefined, fallback: number): number =>
+  intOption("Server", name, d === undefined ? fallback : Math.ceil(Duration.toMillis(Duration.decode(d))), fallback, 0)
+
+/**
+ * Starts a server in the current scope. Closing the scope shuts it down gracefully.
+ */
+export const make = <E, R>(
+  options: ServerOptions,
+  handler: Handler<E, R>
+): Effect.Effect<Server, ListenError, Scope.Scope | R> =>
+  Effect.gen(function*() {
+    const host = options.host ?? "127.0.0.1"
+    const port = intOption("Server", "port", options.port, 0, 0, 65_535)
+    const backlog = intOption("Server", "backlog", options.backlog, 2048, 1, 65_535)
+    const maxConnections = intOption("Server", "maxConnections", options.maxConnections, 1024, 1)
+    const deadlineMillis = millis("shutdownDeadline", options.shutdownDeadline, 30_000)
+    const flushMillis = millis("flushTimeout", options.flushTimeout, 1_000)
+    const resolution = millis("timerResolution", options.timerResolution, 250)
+    const connConfig = Connection.config(options)
+
+    const watchdog = yield* Watchdog.make(Duration.millis(Math.max(1, resolution)))
+    const fibers = yield* FiberSet.make<unknown, unknown>()
+    const run = yield* FiberSet.runtime(fibers)<R>()
+    const registry = new Registry()
+    const drivers = new Set<Connection.SocketDriver>()
+    const drainStarted = yield* Deferred.make<void>()
+    const net = Net.createServer({ allowHalfOpen: true, pauseOnConnect: false, noDelay: true })
+
+    const serve = (socket: Net.Socket) =>
+      Effect.scoped(
+        Effect.gen(function*() {
+          const driver = yield* Connection.make(socket, watchdog, connConfig)
+          drivers.add(driver)
+          yield* Effect.addFinalizer(() =>
+            Effect.sync(() => {
+              drivers.delete(driver)
+              registry.connectionClosed(driver)
+            })
+          )
+          if (registry.draining) driver.startDrain()
+          return yield* handler(driver)
+        })
+      ).pipe(
+        Effect.provideService(ServerRegistry, registry),
+        Effect.catchAllCause((cause) =>
+          Effect.sync(() => registry.handlerFailed()).pipe(
+            Effect.zipRight(Effect.logDebug("effect-wire: connection handler failed", cause))
+          )
+        )
+      )
+
+    net.on("connection", (socket: Net.Socket) => {
+      if (registry.draining || registry.active >= maxConnections) {
+        registry.connectionRejected()
+        socket.on("error", () => {})
+        socket.destroy()
+        return
+      }
+      registry.connectionAccepted()
+      run(serve(socket))
+    })
+
+    yield* Effect.async<void, ListenError>((resume) => {
+      const onError = (error: NodeJS.ErrnoException) =>
+        resume(Effect.fail(new ListenError({ host, port, code: error.code, detail: error.message })))
+      net.once("error", onError)
+      net.listen({ host, port, backlog }, () => {
+        net.off("error", onError)
+        resume(Effect.void)
+      })
+    })
+    net.on("error", () => {})
+    const bound = net.address() as Net.AddressInfo
+    const address: Connection.Address = { host: bound.address, port: bound.port, family: bound.family }
+    registry.label(`${address.host}:${address.port}`)
+
+    const destroyAll = Effect.sync(() => {
+      for (const d of drivers) d.socket.destroy()
+    })
+
+    const doShutdown = Effect.gen(function*() {
+      registry.draining = true
+      yield* Deferred.succeed(drainStarted, undefined)
+      const listenerClosed = Effect.async<void>((resume) => {
+        net.close(() => resume(Effect.void))
+      })
+      // `close` stops accepting at once; its callback waits for every connection to end.
+      const closing = yield* Effect.fork(listenerClosed)
+      for (const d of drivers) d.startDrain()
+      const drained = yield* FiberSet.awaitEmpty(fibers).pipe(Effect.timeout(Duration.millis(deadlineMillis)), Effect.option)
+      if (drained._tag === "None") {
+        registry.interruptedAtDeadline += yield* FiberSet.size(fibers)
+        yield* FiberSet.clear(fibers).pipe(
+          Effect.timeout(Duration.millis(flushMillis)),
+          Effect.ignore
+        )
+      }
+      yield* destroyAll
+      yield* FiberSet.clear(fibers).pipe(Effect.timeout(Duration.millis(flushMillis)), Effect.ignore)
+      yield* Fiber.join(closing).pipe(Effect.timeout(Duration.millis(flushMillis)), Effect.ignore)
+    }).pipe(Effect.uninterruptible)
+    const shutdown = yield* Effect.cached(doShutdown)
+
+    yield* Effect.addFinalizer(() => shutdown)
+
+
+    return {
+      address,
+      stats: Effect.sync(() => registry.snapshot(drivers)),
+      shutdown,
+      draining: Deferred.await(drainStarted)
+    } satisfies Server
+  })
+
+/** Options of `respond`. */
+export interface RespondOptions {
+  /**
+   * How many frames of one read may be handled at once (replies still go out in order).
+   * Default 1: frames are handled one after another, with no fiber per frame.
+   */
+  readonly concurrency?: number
+}
+
+/**
+ * A connection handler for request/response protocols where every frame gets its replies in
+ * order: decodes frames with `codec`, runs `handle` on each and writes what it returns (an
+ * array of frames, or one frame; `undefined` for none), batching the replies of one read into
+ * one write. Ends at the peer's EOF or when the server drains, after answering every frame
+ * received; a peer's half-close never cancels frames it already sent.
+ *
+ * @example
+ * ```ts
+ * const echo = Server.respond(Message.text(Framing.lines()), (line) => Effect.succeed(`ECHO: ${line}`))
+ * yield* Server.make({ port: 0 }, echo)
+ * ```
+ */
+export const respond = <A, E, EH, R>(
+  codec: Codec.Codec<A, E>,
+  handle: (frame: A, connection: Connection.Connection) => Effect.Effect<A | ReadonlyArray<A> | undefined, EH, R>,
+  options: RespondOptions = {}
+): Handler<E | EH | ConnectionError, R> => respondWith({ input: codec, output: codec }, handle, options)
+
+/** Like `respond`, with one codec for the frames read and another for the replies. */
+export const respondWith = <I, O, EI, EO, EH, R>(
+  codecs: { readonly input: Codec.Codec<I, EI>; readonly output: Codec.Codec<O, EO> },
+  handle: (frame: I, connection: Connection.Connection) => Effect.Effect<O | ReadonlyArray<O> | undefined, EH, R>,
+  options: RespondOptions = {}
+): Handler<EI | EO | EH | ConnectionError, R> => {
+  const concurrency = intOption("respond", "concurrency", options.concurrency, 1, 1, 65_536)
+  return (connection) =>
+    Effect.flatMap(Effect.serviceOption(ServerRegistry), (registry) => {
+      const input = connection.framed(codecs.input)
+      const output = connection.framed(codecs.output)
+      const replies: Array<O> = []
+      const collect = (reply: O | ReadonlyArray<O> | undefined): void => {
+        if (reply === undefined) return
+        if (Array.isArray(reply)) for (const r of reply as ReadonlyArray<O>) replies.push(r)
+        else replies.push(reply as O)
+      }
+      const answer = (frames: Chunk.Chunk<I>) => {
+        const done = Effect.suspend(() => {
+          if (registry._tag === "Some") registry.value.framesHandled(frames.length)
+          const batch = replies.splice(0, replies.length)
+          return output.sendAll(batch)
+        })
+        if (concurrency === 1 || frames.length === 1) {
+          return Effect.zipRight(Effect.forEach(frames, (f) => Effect.map(handle(f, connection), collect), { discard: true }), done)
+        }
+        return Effect.forEach(frames, (f) => handle(f, connection), { concurrency }).pipe(
+          Effect.map((all) => all.forEach(collect)),
+          Effect.zipRight(done)
+        )
+      }
+      return Stream.runForEachChunk(input.frames, answer)
+    })
+}
+
+/**
+ * A layer running the server for as long as the layer lives, exposing it as `CurrentServer`.
+ *
+ * @example
+ * ```ts
+ * const Echo = Server.layer({ port: 7000 }, echoHandler)
+ * Layer.launch(Echo).pipe(NodeRuntime.runMain) // SIGINT / SIGTERM shut it down gracefully
+ * ```
+ */
+export const layer = <E, R>(options: ServerOptions, handler: Handler<E, R>): Layer.Layer<CurrentServer, ListenError, R> =>
+  Layer.scoped(CurrentServer, make(options, handler))

@@ -1,0 +1,117 @@
+/**
+ * A server's counters: plain numbers on the hot path, mirrored into Effect `Metric`s (tagged
+ * with the server's address) so any metrics exporter sees them.
+ */
+import { Metric, MetricLabel } from "effect"
+
+/** A readable snapshot of a server's counters. */
+export interface ServerStats {
+  /** Connections accepted since start. */
+  readonly accepted: number
+  /** Connections open now. */
+  readonly active: number
+  /** Connections closed since start. */
+  readonly closed: number
+  /** Connections closed at once because of `maxConnections` or shutdown. */
+  readonly rejected: number
+  /** Frames (requests) handled by framed handlers. */
+  readonly frames: number
+  /** Connection handlers that ended with an error (bad input, timeouts, reset peers…). */
+  readonly errors: number
+  /** Handlers interrupted at the shutdown deadline. */
+  readonly interruptedAtDeadline: number
+  /** Bytes read from and written to every connection so far. */
+  readonly bytesIn: number
+  readonly bytesOut: number
+  /** Whether shutdown has started. */
+  readonly draining: boolean
+}
+
+export const metrics = {
+  accepted: Metric.counter("effect_wire_connections_accepted", { description: "connections accepted" }),
+  closed: Metric.counter("effect_wire_connections_closed", { description: "connections closed" }),
+  rejected: Metric.counter("effect_wire_connections_rejected", { description: "connections refused at accept" }),
+  active: Metric.gauge("effect_wire_connections_active", { description: "connections open" }),
+  frames: Metric.counter("effect_wire_frames_handled", { description: "frames (requests) handled" }),
+  errors: Metric.counter("effect_wire_handler_errors", { description: "connection handlers that failed" }),
+  bytesIn: Metric.counter("effect_wire_bytes_in", { description: "bytes read" }),
+  bytesOut: Metric.counter("effect_wire_bytes_out", { description: "bytes written" })
+}
+
+interface Traffic {
+  readonly bytesIn: number
+  readonly bytesOut: number
+}
+
+export class Registry {
+  accepted = 0
+  active = 0
+  closed = 0
+  rejected = 0
+  frames = 0
+  errors = 0
+  interruptedAtDeadline = 0
+  draining = false
+  private bytesInClosed = 0
+  private bytesOutClosed = 0
+  private tags: ReadonlyArray<MetricLabel.MetricLabel> = []
+
+  /** Tags the metrics with the server's address once it is bound. */
+  label(address: string): void {
+    this.tags = [MetricLabel.make("server", address)]
+  }
+
+  connectionAccepted(): void {
+    this.accepted++
+    this.active++
+    metrics.accepted.unsafeUpdate(1, this.tags)
+    metrics.active.unsafeUpdate(this.active, this.tags)
+  }
+
+  connectionRejected(): void {
+    this.rejected++
+    metrics.rejected.unsafeUpdate(1, this.tags)
+  }
+
+  connectionClosed(traffic: Traffic): void {
+    this.active--
+    this.closed++
+    this.bytesInClosed += traffic.bytesIn
+    this.bytesOutClosed += traffic.bytesOut
+    metrics.closed.unsafeUpdate(1, this.tags)
+    metrics.active.unsafeUpdate(this.active, this.tags)
+    metrics.bytesIn.unsafeUpdate(traffic.bytesIn, this.tags)
+    metrics.bytesOut.unsafeUpdate(traffic.bytesOut, this.tags)
+  }
+
+  framesHandled(n: number): void {
+    this.frames += n
+    metrics.frames.unsafeUpdate(n, this.tags)
+  }
+
+  handlerFailed(): void {
+    this.errors++
+    metrics.errors.unsafeUpdate(1, this.tags)
+  }
+
+  snapshot(open: Iterable<Traffic>): ServerStats {
+    let bytesIn = this.bytesInClosed
+    let bytesOut = this.bytesOutClosed
+    for (const t of open) {
+      bytesIn += t.bytesIn
+      bytesOut += t.bytesOut
+    }
+    return {
+      accepted: this.accepted,
+      active: this.active,
+      closed: this.closed,
+      rejected: this.rejected,
+      frames: this.frames,
+      errors: this.errors,
+      interruptedAtDeadline: this.interruptedAtDeadline,
+      bytesIn,
+      bytesOut,
+      draining: this.draining
+    }
+  }
+}
