@@ -6,7 +6,7 @@
  * |------------------|------------------------------------------------------|---------------|
  * | `lines`          | `…\n` or `…\r\n`                                     | 64 KiB        |
  * | `delimited`      | any byte sequence as terminator                      | 64 KiB        |
- * | `lengthPrefixed` | 1/2/4/8-byte length header, big or little endian     | 1 MiB         |
+ * | `lengthPrefixed` | 1/2/3/4/8-byte length header, big or little endian   | 1 MiB         |
  * | `varint`         | unsigned LEB128 length header (protobuf, libp2p)     | 1 MiB         |
  * | `contentLength`  | `Content-Length: N\r\n\r\n` header block (LSP)       | 1 MiB         |
  * | `fixed`          | every frame exactly `n` bytes                        | n             |
@@ -14,3 +14,8 @@
  * @since 0.1.0
  */
 export { lines, type LinesCodec, type LinesConfig, type LinesOptions } from "./Lines.js"
+export { delimited, type DelimitedCodec, type DelimitedConfig, type DelimitedOptions } from "./Delimited.js"
+export { varint, type VarintCodec, type VarintConfig, type VarintOptions, encodeVarint, decodeVarint, type DecodedVarint } from "./Varint.js"
+export { contentLength, type ContentLengthCodec, type ContentLengthConfig, type ContentLengthOptions } from "./ContentLength.js"
+export { lengthPrefixed, type LengthPrefixedCodec, type LengthPrefixedConfig, type LengthPrefixedOptions } from "./LengthPrefixed.js"
+export { fixed, type FixedCodec, type FixedConfig } from "./Fixed.js"

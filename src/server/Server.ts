@@ -23,7 +23,7 @@
  *
  * @since 0.1.0
  */
-import { type Chunk, Context, Deferred, Duration, Effect, Fiber, FiberSet, Layer, type Scope, Stream } from "effect"
+import { type Chunk, Context, Deferred, Duration, Effect, FiberSet, Layer, type Scope, Stream } from "effect"
 import type { ConnectionError } from "../connection/ConnectionError.js"
 import type * as Codec from "../protocol/Codec.js"
 import * as Net from "node:net"
@@ -157,12 +157,10 @@ export const make = <E, R>(
 
     const doShutdown = Effect.gen(function*() {
       registry.draining = true
-      yield* Deferred.succeed(drainStarted, undefined)
-      const listenerClosed = Effect.async<void>((resume) => {
-        net.close(() => resume(Effect.void))
-      })
       // `close` stops accepting at once; its callback waits for every connection to end.
-      const closing = yield* Effect.fork(listenerClosed)
+      const listenerClosed = yield* Deferred.make<void>()
+      net.close(() => Deferred.unsafeDone(listenerClosed, Effect.void))
+      yield* Deferred.succeed(drainStarted, undefined)
       for (const d of drivers) d.startDrain()
       const drained = yield* FiberSet.awaitEmpty(fibers).pipe(Effect.timeout(Duration.millis(deadlineMillis)), Effect.option)
       if (drained._tag === "None") {
@@ -174,7 +172,7 @@ export const make = <E, R>(
       }
       yield* destroyAll
       yield* FiberSet.clear(fibers).pipe(Effect.timeout(Duration.millis(flushMillis)), Effect.ignore)
-      yield* Fiber.join(closing).pipe(Effect.timeout(Duration.millis(flushMillis)), Effect.ignore)
+      yield* Deferred.await(listenerClosed).pipe(Effect.timeout(Duration.millis(flushMillis)), Effect.ignore)
     }).pipe(Effect.uninterruptible)
     const shutdown = yield* Effect.cached(doShutdown)
 
@@ -234,21 +232,29 @@ export const respondWith = <I, O, EI, EO, EH, R>(
         if (Array.isArray(reply)) for (const r of reply as ReadonlyArray<O>) replies.push(r)
         else replies.push(reply as O)
       }
-      const answer = (frames: Chunk.Chunk<I>) => {
-        const done = Effect.suspend(() => {
-          if (registry._tag === "Some") registry.value.framesHandled(frames.length)
-          const batch = replies.splice(0, replies.length)
-          return output.sendAll(batch)
+      const send = (count: number) =>
+        Effect.suspend(() => {
+          if (registry._tag === "Some") registry.value.framesHandled(count)
+          return output.sendAll(replies.splice(0, replies.length))
         })
-        if (concurrency === 1 || frames.length === 1) {
-          return Effect.zipRight(Effect.forEach(frames, (f) => Effect.map(handle(f, connection), collect), { discard: true }), done)
-        }
-        return Effect.forEach(frames, (f) => handle(f, connection), { concurrency }).pipe(
-          Effect.map((all) => all.forEach(collect)),
-          Effect.zipRight(done)
-        )
+      if (concurrency === 1) {
+        // One frame after another, no fiber per frame; the replies of one read go out as one write.
+        return Stream.runForEachChunk(input.frames, (frames: Chunk.Chunk<I>) =>
+          Effect.zipRight(
+            Effect.forEach(frames, (f) => Effect.map(handle(f, connection), collect), { discard: true }),
+            send(frames.length)
+          ))
       }
-      return Stream.runForEachChunk(input.frames, answer)
+      // Up to `concurrency` frames in flight, replies in order, written as they complete.
+      return input.frames.pipe(
+        Stream.mapEffect((f) => handle(f, connection), { concurrency }),
+        Stream.runForEachChunk((done) => {
+          done.pipe((c) => {
+            for (const reply of c) collect(reply)
+          })
+          return send(done.length)
+        })
+      )
     })
 }
 

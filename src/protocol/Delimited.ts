@@ -1,0 +1,397 @@
+/**
+ * Frames ended by an arbitrary byte sequence: `;`, `\0`, `\r\n\r\n` header blocks, a
+ * multi-byte record separator.
+ *
+ * ```text
+ *   ┌──────────────┬───────────┐┌──────────────┬───────────┐
+ *   │ frame 1      │ delimiter ││ frame 2      │ delimiter │ ...
+ *   └──────────────┴───────────┘└──────────────┴───────────┘
+ *    e.g. "a"        "\r\n\r\n"   ""  (an empty frame)
+ * ```
+ *
+ * - A frame ends at the first occurrence of the delimiter, scanning left to right from the frame's
+ *   start; the next frame starts right after it. Self-overlapping delimiters are matched exactly
+ *   (delimiter `aab` in `xaaab` ends frame `x`), also when the delimiter is split across chunks,
+ *   at any offset: the decoder carries how many bytes at the end of the unfinished frame could
+ *   begin the delimiter (at most `delimiter.length - 1`), so it never rescans the buffered frame.
+ * - The limit (`maxFrameBytes`, default 64 KiB) counts a frame's content without its delimiter,
+ *   per frame (never per chunk). At most `maxFrameBytes + delimiter.length - 1` bytes are
+ *   buffered: the content plus a possible delimiter start.
+ * - End of input inside a frame is `UnexpectedEof` (offset of the frame, bytes received); with
+ *   `atEof: "emit"` the unterminated frame is emitted instead, bytes that began a delimiter
+ *   included. An empty frame is a frame.
+ * - A frame over the limit is `FrameTooLarge` (offset where the frame starts), raised as soon as
+ *   the bytes received prove that its content passes the limit. By default that poisons the
+ *   decoder; with `onOversize: "skip"` the error is reported once, the rest of that frame is
+ *   discarded up to the next delimiter and decoding resumes with the following frame.
+ * - The encoder appends the delimiter and rejects a frame the decoder would read back
+ *   differently: one containing the delimiter, or one whose last bytes together with the appended
+ *   delimiter form an earlier occurrence of it (delimiter `00 00`, frame ending in `00`). With
+ *   `stripDelimiter: false` the frames it is given must end with the delimiter.
+ *
+ * @since 0.1.0
+ */
+import { Buffer } from "node:buffer"
+import type { Codec, Decoder, Encoder } from "./Codec.js"
+import { FrameTooLarge, type FramingError, MalformedFrame, UnexpectedEof } from "./FramingError.js"
+import { asBuffer, concat, EMPTY, Pending, preview } from "./internal/bytes.js"
+import { intOption, oneOf, require } from "./internal/options.js"
+
+/** Options of `Framing.delimited`. */
+export interface DelimitedOptions {
+  /** The byte sequence that ends every frame: non-empty bytes, or a non-empty string (UTF-8). */
+  readonly delimiter: Uint8Array | string
+  /** Largest frame content in bytes, delimiter excluded. Default 65,536. */
+  readonly maxFrameBytes?: number
+  /** Strip the delimiter from decoded frames (default `true`); when `false` frames keep it. */
+  readonly stripDelimiter?: boolean
+  /** What a frame over the limit does: `"fail"` (default, fatal) or `"skip"` (report once, resume). */
+  readonly onOversize?: "fail" | "skip"
+  /** An unterminated last frame at end of input: `"fail"` (default, `UnexpectedEof`) or `"emit"`. */
+  readonly atEof?: "fail" | "emit"
+}
+
+/** The resolved settings of a delimited codec. */
+export interface DelimitedConfig {
+  /** The delimiter's bytes (a copy of the option, UTF-8 encoded when it was a string). */
+  readonly delimiter: Uint8Array
+  readonly maxFrameBytes: number
+  readonly stripDelimiter: boolean
+  readonly onOversize: "fail" | "skip"
+  readonly atEof: "fail" | "emit"
+}
+
+/** A codec of frames ended by a delimiter. */
+export interface DelimitedCodec extends Codec<Uint8Array, FramingError> {
+  readonly config: DelimitedConfig
+}
+
+const NAME = "delimited"
+
+/**
+ * Builds a codec of frames ended by `delimiter`.
+ *
+ * @example
+ * ```ts
+ * const codec = Framing.delimited({ delimiter: "\r\n\r\n", maxFrameBytes: 8192 })
+ * Codec.decodeAll(codec, [bytes("Host: a\r\n"), bytes("\r\n")]).frames // ["Host: a"]
+ * ```
+ */
+export const delimited = (options: DelimitedOptions): DelimitedCodec => {
+  const delimiter = delimiterOption(options?.delimiter)
+  const config: DelimitedConfig = {
+    delimiter: new Uint8Array(delimiter),
+    maxFrameBytes: intOption(NAME, "maxFrameBytes", options.maxFrameBytes, 65_536, 0),
+    stripDelimiter: oneOf(NAME, "stripDelimiter", options.stripDelimiter, true, [true, false]),
+    onOversize: oneOf(NAME, "onOversize", options.onOversize, "fail", ["fail", "skip"]),
+    atEof: oneOf(NAME, "atEof", options.atEof, "fail", ["fail", "emit"])
+  }
+  const pattern = new Pattern(delimiter)
+  const shown = Buffer.from(delimiter.subarray(0, 8)).toString("hex")
+  const name = `${NAME}(${shown}${delimiter.length > 8 ? "…" : ""})`
+  return {
+    name,
+    config,
+    decoder: () => new DelimitedDecoder(name, config, pattern),
+    encoder: () => new DelimitedEncoder(name, config, pattern)
+  }
+}
+
+const delimiterOption = (value: Uint8Array | string | undefined): Buffer => {
+  const bytes = typeof value === "string" ? Buffer.from(value, "utf8") : value
+  require(
+    NAME,
+    bytes instanceof Uint8Array && bytes.length > 0,
+    `option delimiter must be a non-empty Uint8Array or string, got ${describe(value)}`
+  )
+  return Buffer.from(bytes as Uint8Array) // a private copy: later changes to the option do not matter
+}
+
+const describe = (value: unknown): string =>
+  value instanceof Uint8Array
+    ? `${value.length} bytes`
+    : typeof value === "string"
+    ? JSON.stringify(value)
+    : String(value)
+
+/**
+ * The delimiter with its Knuth–Morris–Pratt failure table. A matcher state `s` (0 ≤ s < length)
+ * is the length of the longest suffix of the bytes seen that is a proper prefix of the delimiter.
+ */
+class Pattern {
+  readonly length: number
+  /** `fail[s]`: the longest proper border of the delimiter's first `s` bytes. */
+  private readonly fail: Int32Array
+  /**
+   * The lengths `k` (largest first) of delimiter prefixes that, written at the end of a frame,
+   * join the appended delimiter into an occurrence starting inside the frame: those with
+   * `delimiter[k..] == delimiter[..length - k]`.
+   */
+  readonly overlaps: ReadonlyArray<number>
+
+  constructor(readonly bytes: Buffer) {
+    const d = bytes.length
+    this.length = d
+    this.fail = new Int32Array(d + 1)
+    for (let i = 1, k = 0; i < d; i++) {
+      while (k > 0 && bytes[i] !== bytes[k]) k = this.fail[k]!
+      if (bytes[i] === bytes[k]) k++
+      this.fail[i + 1] = k
+    }
+    const overlaps: Array<number> = []
+    for (let k = d - 1; k >= 1; k--) {
+      if (bytes.compare(bytes, 0, d - k, k, d) === 0) overlaps.push(k)
+    }
+    this.overlaps = overlaps
+  }
+
+  /**
+   * Runs the matcher from `state` over `bytes[from, to)`. Returns the state at `to` (below
+   * `length`) when no occurrence ends there, else `length + i` where `i` is the index just past
+   * the first occurrence.
+   */
+  run(state: number, bytes: Uint8Array, from: number, to: number): number {
+    const p = this.bytes
+    const d = this.length
+    let s = state
+    for (let i = from; i < to; i++) {
+      const b = bytes[i]!
+      while (s > 0 && p[s] !== b) s = this.fail[s]!
+      if (p[s] === b) s++
+      if (s === d) return d + i + 1
+    }
+    return s
+  }
+
+  /** Index just past the first occurrence in `buf` at or after `from`, or -1. */
+  find(buf: Buffer, from: number): number {
+    const at = this.length === 1 ? buf.indexOf(this.bytes[0]!, from) : buf.indexOf(this.bytes, from)
+    return at === -1 ? -1 : at + this.length
+  }
+}
+
+class DelimitedDecoder implements Decoder<Uint8Array, FramingError> {
+  poisoned: FramingError | undefined = undefined
+  private readonly pending = new Pending()
+  /** Matcher state at the end of the current frame's bytes seen so far (see `Pattern`). */
+  private matched = 0
+  /** Stream offset of the first byte not yet scanned. */
+  private consumed = 0
+  private frameStart = 0
+  private discarding = false
+  /** Input left over after a recoverable error, scanned on the next call. */
+  private rest: Uint8Array = EMPTY
+
+  constructor(
+    private readonly name: string,
+    private readonly config: DelimitedConfig,
+    private readonly pattern: Pattern
+  ) {}
+
+  get buffered(): number {
+    return this.pending.length + this.rest.length
+  }
+
+  push(chunk: Uint8Array, out: Array<Uint8Array>): FramingError | undefined {
+    if (this.poisoned !== undefined) return this.poisoned
+    let input = chunk
+    if (this.rest.length > 0) {
+      input = chunk.length === 0 ? this.rest : concat([this.rest, chunk], this.rest.length + chunk.length)
+      this.rest = EMPTY
+    }
+    return input.length === 0 ? undefined : this.scan(input, out)
+  }
+
+  end(out: Array<Uint8Array>): FramingError | undefined {
+    if (this.poisoned !== undefined) return this.poisoned
+    if (this.rest.length > 0) {
+      const error = this.push(EMPTY, out)
+      if (error !== undefined) return error
+    }
+    if (this.discarding || this.pending.length === 0) return undefined
+    const size = this.pending.length
+    if (this.config.atEof === "emit" && size <= this.config.maxFrameBytes) {
+      this.matched = 0
+      out.push(this.pending.take())
+      return undefined
+    }
+    const error = this.config.atEof === "emit"
+      ? this.tooLarge(size, this.pending.head(16))
+      : new UnexpectedEof({
+        codec: this.name,
+        offset: this.frameStart,
+        buffered: size,
+        expected: undefined,
+        preview: preview(this.pending.head(16))
+      })
+    this.pending.clear()
+    return this.poison(error)
+  }
+
+  private scan(chunk: Uint8Array, out: Array<Uint8Array>): FramingError | undefined {
+    const buf = asBuffer(chunk)
+    const base = this.consumed
+    const max = this.config.maxFrameBytes
+    const pattern = this.pattern
+    const d = pattern.length
+    const len = chunk.length
+    const pending = this.pending
+    let pos = 0
+    while (pos < len) {
+      // `end`: index just past the delimiter that ends the current frame, -1 while none is seen.
+      let end = -1
+      // Matcher state after `chunk[pos, len)` when the carried-over match covered all of it.
+      let carried = -1
+      if (pos === 0 && this.matched > 0) {
+        // The delimiter may have begun in an earlier chunk: follow it over at most d - 1 bytes;
+        // any later occurrence lies wholly inside this chunk and `indexOf` finds it.
+        const stop = Math.min(len, d - 1)
+        const state = pattern.run(this.matched, chunk, 0, stop)
+        if (state >= d) end = state - d
+        else if (stop === len) carried = state
+      }
+      if (end === -1) end = pattern.find(buf, pos)
+      if (end === -1) {
+        const state = carried !== -1
+          ? carried
+          : len - pos >= d - 1
+          ? pattern.run(0, chunk, len - (d - 1), len)
+          : pattern.run(0, chunk, pos, len)
+        this.matched = state
+        this.consumed = base + len
+        if (this.discarding) return undefined
+        const size = pending.length + len - pos
+        if (size - state > max) {
+          // The delimiter cannot start before `size - state`: the content is already too large.
+          const head = pending.length > 0 ? pending.head(16) : chunk.subarray(pos, pos + 16)
+          const error = this.tooLarge(size - state, head)
+          pending.clear()
+          if (this.config.onOversize === "fail") return this.poison(error)
+          this.discarding = true
+          return error
+        }
+        pending.push(chunk.subarray(pos))
+        return undefined
+      }
+      this.matched = 0
+      if (this.discarding) {
+        this.discarding = false
+        pos = end
+        this.frameStart = base + pos
+        continue
+      }
+      const content = pending.length + end - pos - d
+      if (content > max) {
+        const error = this.tooLarge(content, pending.length > 0 ? pending.head(16) : chunk.subarray(pos, pos + 16))
+        pending.clear()
+        if (this.config.onOversize === "fail") return this.poison(error)
+        pos = end
+        this.frameStart = base + pos
+        this.consumed = base + pos
+        this.rest = chunk.subarray(pos)
+        return error
+      }
+      if (!this.config.stripDelimiter) {
+        out.push(pending.take(chunk.subarray(pos, end)))
+      } else if (end - d >= pos) {
+        out.push(pending.take(chunk.subarray(pos, end - d)))
+      } else {
+        // The delimiter began in an earlier chunk: drop its first bytes from the buffered ones.
+        out.push(pending.take(chunk.subarray(pos, end)).subarray(0, content))
+      }
+      pos = end
+      this.frameStart = base + pos
+    }
+    this.consumed = base + len
+    return undefined
+  }
+
+  private tooLarge(size: number, head: Uint8Array): FrameTooLarge {
+    return new FrameTooLarge({
+      codec: this.name,
+      direction: "decode",
+      limit: this.config.maxFrameBytes,
+      size,
+      announced: false,
+      offset: this.frameStart,
+      preview: preview(head)
+    })
+  }
+
+  private poison(error: FramingError): FramingError {
+    this.poisoned = error
+    return error
+  }
+}
+
+class DelimitedEncoder implements Encoder<Uint8Array, FramingError> {
+  private offset = 0
+
+  constructor(
+    private readonly name: string,
+    private readonly config: DelimitedConfig,
+    private readonly pattern: Pattern
+  ) {}
+
+  push(frame: Uint8Array, out: Array<Uint8Array>): FramingError | undefined {
+    const error = this.check(frame)
+    if (error !== undefined) return error
+    if (this.config.stripDelimiter) {
+      out.push(frame, this.pattern.bytes)
+      this.offset += frame.length + this.pattern.length
+    } else {
+      out.push(frame)
+      this.offset += frame.length
+    }
+    return undefined
+  }
+
+  private check(frame: Uint8Array): FramingError | undefined {
+    const delimiter = this.pattern.bytes
+    const d = delimiter.length
+    const buf = asBuffer(frame)
+    let content = frame.length
+    if (!this.config.stripDelimiter) {
+      if (content < d || buf.compare(delimiter, 0, d, content - d, content) !== 0) {
+        return this.malformed(frame, "a frame must end with its delimiter")
+      }
+      content -= d
+    }
+    // The decoder ends the frame at the first occurrence of the delimiter in content + delimiter:
+    // it must be the appended one, at index `content`.
+    const inside = buf.subarray(0, content).indexOf(delimiter)
+    if (inside !== -1) return this.malformed(frame, `frame contains the delimiter at index ${inside}`)
+    for (const k of this.pattern.overlaps) {
+      if (k <= content && buf.compare(delimiter, 0, k, content - k, content) === 0) {
+        return this.malformed(
+          frame,
+          `frame ends with the first ${k} byte(s) of the delimiter, so it would be read back as ending at index ${
+            content - k
+          }`
+        )
+      }
+    }
+    if (content > this.config.maxFrameBytes) {
+      return new FrameTooLarge({
+        codec: this.name,
+        direction: "encode",
+        limit: this.config.maxFrameBytes,
+        size: content,
+        announced: false,
+        offset: this.offset,
+        preview: preview(frame)
+      })
+    }
+    return undefined
+  }
+
+  private malformed(frame: Uint8Array, reason: string): MalformedFrame {
+    return new MalformedFrame({
+      codec: this.name,
+      direction: "encode",
+      reason,
+      offset: this.offset,
+      preview: preview(frame)
+    })
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * Fixed-size frames: every frame is exactly `n` bytes, with no header and no delimiter (records
+ * of a fixed layout, sensor samples, cells of a fixed-size protocol).
+ *
+ * ```text
+ *   ┌─────────────┐┌─────────────┐┌─────────────┐
+ *   │ n bytes     ││ n bytes     ││ n bytes     │ ...
+ *   └─────────────┘└─────────────┘└─────────────┘
+ *    frame 1        frame 2        frame 3
+ * ```
+ *
+ * - `n` (from 1 to 2^31 - 1) is both the frame size and the limit: at most `n - 1` bytes of an
+ *   unfinished frame are buffered. A frame lying inside one chunk is a view of it; a frame spread
+ *   over chunks is copied once.
+ * - End of input at a frame boundary ends cleanly; inside a frame it is `UnexpectedEof` (offset
+ *   of the frame, bytes received, `n` expected), which poisons the decoder. No other input is
+ *   malformed, so nothing else can fail.
+ * - The encoder writes a frame as is and rejects one of any other size with `MalformedFrame`,
+ *   naming both sizes, writing nothing.
+ *
+ * @since 0.1.0
+ */
+import type { Codec, Decoder, Encoder } from "./Codec.js"
+import { type FramingError, MalformedFrame, UnexpectedEof } from "./FramingError.js"
+import { Pending, preview } from "./internal/bytes.js"
+import { intOption } from "./internal/options.js"
+
+/** The resolved settings of a fixed-size codec. */
+export interface FixedConfig {
+  /** The size of every frame in bytes. */
+  readonly frameBytes: number
+}
+
+/** A codec of fixed-size frames. */
+export interface FixedCodec extends Codec<Uint8Array, FramingError> {
+  readonly config: FixedConfig
+}
+
+/**
+ * Builds a codec whose frames are all exactly `n` bytes.
+ *
+ * @example
+ * ```ts
+ * const codec = Framing.fixed(4)
+ * Codec.decodeAll(codec, [hex("01 02 03"), hex("04 05 06 07 08")]).frames // [01020304, 05060708]
+ * ```
+ */
+export const fixed = (n: number): FixedCodec => {
+  const config: FixedConfig = { frameBytes: intOption("fixed", "n", n, n, 1) }
+  const name = `fixed(${config.frameBytes})`
+  return { name, config, decoder: () => new FixedDecoder(name, config), encoder: () => new FixedEncoder(name, config) }
+}
+
+class FixedDecoder implements Decoder<Uint8Array, FramingError> {
+  poisoned: FramingError | undefined = undefined
+  private readonly pending = new Pending()
+  /** Stream offset of the first byte of the next chunk. */
+  private consumed = 0
+
+  constructor(private readonly name: string, private readonly config: FixedConfig) {}
+
+  get buffered(): number {
+    return this.pending.length
+  }
+
+  push(chunk: Uint8Array, out: Array<Uint8Array>): FramingError | undefined {
+    if (this.poisoned !== undefined) return this.poisoned
+    const size = this.config.frameBytes
+    const pending = this.pending
+    const n = chunk.length
+    this.consumed += n
+    let pos = 0
+    if (pending.length > 0) {
+      const missing = size - pending.length
+      if (n < missing) {
+        pending.push(chunk)
+        return undefined
+      }
+      out.push(pending.take(chunk.subarray(0, missing)))
+      pos = missing
+    }
+    while (n - pos >= size) {
+      out.push(chunk.subarray(pos, pos + size))
+      pos += size
+    }
+    if (pos < n) pending.push(chunk.subarray(pos))
+    return undefined
+  }
+
+  end(_out: Array<Uint8Array>): FramingError | undefined {
+    if (this.poisoned !== undefined) return this.poisoned
+    const received = this.pending.length
+    if (received === 0) return undefined
+    const error = new UnexpectedEof({
+      codec: this.name,
+      offset: this.consumed - received,
+      buffered: received,
+      expected: this.config.frameBytes,
+      preview: preview(this.pending.head(16), 0, received)
+    })
+    this.pending.clear()
+    this.poisoned = error
+    return error
+  }
+}
+
+class FixedEncoder implements Encoder<Uint8Array, FramingError> {
+  private offset = 0
+
+  constructor(private readonly name: string, private readonly config: FixedConfig) {}
+
+  push(frame: Uint8Array, out: Array<Uint8Array>): FramingError | undefined {
+    const size = this.config.frameBytes
+    if (frame.length !== size) {
+      return new MalformedFrame({
+        codec: this.name,
+        direction: "encode",
+        reason: `frame is ${frame.length} bytes, but every frame must be exactly ${size} bytes`,
+        offset: this.offset,
+        preview: preview(frame)
+      })
+    }
+    out.push(frame)
+    this.offset += size
+    return undefined
+  }
+}

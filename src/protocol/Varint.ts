@@ -1,0 +1,276 @@
+/**
+ * Varint length-prefixed frames: an unsigned LEB128 length, then that many payload bytes, as in
+ * protobuf's length-delimited streams and libp2p's length-prefixed messages.
+ *
+ * ```text
+ *   ┌───────┬───────────────────┐┌────┐┌────┬───────────────┐
+ *   │ ac 02 │ 300 payload bytes ││ 00 ││ 05 │ 68 65 6c 6c 6f │ ...
+ *   └───────┴───────────────────┘└────┘└────┴───────────────┘
+ *    varint   frame (300 bytes)   empty  varint frame "hello"
+ *    300                          frame  5
+ * ```
+ *
+ * - The length is unsigned LEB128: seven bits per byte, lowest group first, the high bit set on
+ *   every byte but the last. Only the shortest (canonical) encoding is accepted, and only values
+ *   up to `Number.MAX_SAFE_INTEGER`, so a length is never rounded and every length has one
+ *   encoding (a peer cannot smuggle bytes such as `81 00` past a check on the canonical form).
+ * - The limit (`maxFrameBytes`, default 1 MiB) counts the payload, not the varint. It is checked as
+ *   soon as the varint is complete, before any payload is buffered; nothing of the announced size
+ *   is ever allocated up front. A zero-length frame is a frame.
+ * - Order of checks: every varint byte is checked as it arrives, in this order: `unsafe-integer`
+ *   (its bits put the value at 2^53 or above), `too-long` (it is the 10th byte and still has its
+ *   continuation bit: raised at once, without waiting for an 11th byte), `non-canonical` (a last
+ *   byte of `00` after the first byte). Only a complete, valid varint is compared with the limit
+ *   (`FrameTooLarge`). Each check depends only on the bytes before it, so the error, its tag and
+ *   its offset do not depend on chunking.
+ * - Every error carries the stream offset where the frame's varint starts.
+ * - End of input between frames is a clean end. Inside a varint or a payload it is
+ *   `UnexpectedEof`: `buffered` counts the frame's bytes received (varint included) and `expected`
+ *   the varint plus the payload, once the varint is complete.
+ * - Every error poisons the decoder.
+ * - The encoder writes the canonical varint and the frame, and rejects a frame over the limit.
+ *
+ * @since 0.1.0
+ */
+import { Cause } from "effect"
+import type { Codec, Decoder, Encoder } from "./Codec.js"
+import { FrameTooLarge, type FramingError, InvalidVarint, UnexpectedEof } from "./FramingError.js"
+import { concat, EMPTY, Pending, preview } from "./internal/bytes.js"
+import { intOption } from "./internal/options.js"
+
+/** Options of `varint`. */
+export interface VarintOptions {
+  /** Largest payload in bytes, the varint excluded. Default 1,048,576. */
+  readonly maxFrameBytes?: number
+}
+
+/** The resolved settings of a varint codec. */
+export interface VarintConfig {
+  readonly maxFrameBytes: number
+}
+
+/** A codec of unsigned-LEB128 length-prefixed frames. */
+export interface VarintCodec extends Codec<Uint8Array, FramingError> {
+  readonly config: VarintConfig
+}
+
+const NAME = "varint"
+
+/** The most bytes a varint may take before it is `too-long`. */
+const MAX_VARINT_BYTES = 10
+
+/** 2^(7i): the weight of the i-th seven-bit group. */
+const WEIGHT = Array.from({ length: MAX_VARINT_BYTES }, (_, i) => 2 ** (7 * i))
+
+/**
+ * Checks the `index`-th byte (from 0) of a varint, given that the bytes before it passed. Returns
+ * why the varint is invalid, or `undefined`.
+ */
+const check = (index: number, byte: number): InvalidVarint["reason"] | undefined => {
+  const group = byte & 0x7f
+  // Groups 0..6 carry bits 0..48; group 7 may carry bits 49..52 only (2^53 - 1 has 53 bits).
+  if (index >= 7 && group > (index === 7 ? 0x0f : 0)) return "unsafe-integer"
+  if ((byte & 0x80) !== 0) return index === MAX_VARINT_BYTES - 1 ? "too-long" : undefined
+  return group === 0 && index > 0 ? "non-canonical" : undefined
+}
+
+/**
+ * The canonical unsigned LEB128 encoding of `n`, an integer from 0 to `Number.MAX_SAFE_INTEGER`
+ * (anything else throws `IllegalArgumentException`).
+ *
+ * @example
+ * ```ts
+ * encodeVarint(300) // Uint8Array [0xac, 0x02]
+ * ```
+ */
+export const encodeVarint = (n: number): Uint8Array => {
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new Cause.IllegalArgumentException(`${NAME}: cannot encode ${String(n)}, not an integer from 0 to 2^53 - 1`)
+  }
+  let length = 1
+  while (length < 8 && n >= WEIGHT[length]!) length++
+  const out = new Uint8Array(length)
+  let rest = n
+  for (let i = 0; i < length - 1; i++) {
+    out[i] = (rest % 128) | 0x80
+    rest = Math.floor(rest / 128)
+  }
+  out[length - 1] = rest
+  return out
+}
+
+/** A varint read by `decodeVarint`: its value and how many bytes it took. */
+export interface DecodedVarint {
+  readonly value: number
+  readonly length: number
+}
+
+/**
+ * Reads one varint from `bytes` at `offset`, with the checks of the decoder. Returns the value and
+ * its length, `InvalidVarint` (its `offset` is the one given), or `undefined` when the bytes end
+ * before the varint does.
+ *
+ * @example
+ * ```ts
+ * decodeVarint(Uint8Array.of(0xac, 0x02)) // { value: 300, length: 2 }
+ * decodeVarint(Uint8Array.of(0x81, 0x00)) // InvalidVarint { reason: "non-canonical" }
+ * decodeVarint(Uint8Array.of(0x80))       // undefined
+ * ```
+ */
+export const decodeVarint = (bytes: Uint8Array, offset = 0): DecodedVarint | InvalidVarint | undefined => {
+  let value = 0
+  for (let i = 0; offset + i < bytes.length; i++) {
+    const byte = bytes[offset + i]!
+    const reason = check(i, byte)
+    if (reason !== undefined) {
+      return new InvalidVarint({ reason, offset, preview: preview(bytes, offset, offset + i + 1) })
+    }
+    value += (byte & 0x7f) * WEIGHT[i]!
+    if ((byte & 0x80) === 0) return { value, length: i + 1 }
+  }
+  return undefined
+}
+
+/**
+ * Builds a codec of frames prefixed by their length as an unsigned LEB128 varint.
+ *
+ * @example
+ * ```ts
+ * const codec = varint({ maxFrameBytes: 4096 })
+ * Codec.decodeAll(codec, [hex("05 68 65"), hex("6c 6c 6f 00")]).frames // ["hello", ""]
+ * ```
+ */
+export const varint = (options: VarintOptions = {}): VarintCodec => {
+  const config: VarintConfig = {
+    maxFrameBytes: intOption(NAME, "maxFrameBytes", options.maxFrameBytes, 1_048_576, 0)
+  }
+  return { name: NAME, config, decoder: () => new VarintDecoder(config), encoder: () => new VarintEncoder(config) }
+}
+
+class VarintDecoder implements Decoder<Uint8Array, FramingError> {
+  poisoned: FramingError | undefined = undefined
+  /** Payload bytes of the current frame received in earlier chunks. */
+  private readonly pending = new Pending()
+  /** The current frame's varint bytes, for previews and `UnexpectedEof`. */
+  private readonly header = new Uint8Array(MAX_VARINT_BYTES)
+  private headerLength = 0
+  private value = 0
+  /** Payload length of the current frame, or -1 while its varint is being read. */
+  private need = -1
+  /** Stream offset of the first byte of the next chunk. */
+  private consumed = 0
+  private frameStart = 0
+
+  constructor(private readonly config: VarintConfig) {}
+
+  get buffered(): number {
+    return this.headerLength + this.pending.length
+  }
+
+  push(chunk: Uint8Array, out: Array<Uint8Array>): FramingError | undefined {
+    if (this.poisoned !== undefined) return this.poisoned
+    const n = chunk.length
+    const base = this.consumed
+    const pending = this.pending
+    let pos = 0
+    while (pos < n) {
+      if (this.need < 0) {
+        const index = this.headerLength
+        const byte = chunk[pos]!
+        if (index === 0) this.frameStart = base + pos
+        this.header[index] = byte
+        this.headerLength = index + 1
+        pos++
+        const reason = check(index, byte)
+        if (reason !== undefined) {
+          return this.poison(
+            new InvalidVarint({ reason, offset: this.frameStart, preview: preview(this.header, 0, index + 1) })
+          )
+        }
+        this.value += (byte & 0x7f) * WEIGHT[index]!
+        if ((byte & 0x80) !== 0) continue
+        const length = this.value
+        this.value = 0
+        if (length > this.config.maxFrameBytes) {
+          return this.poison(
+            new FrameTooLarge({
+              codec: NAME,
+              direction: "decode",
+              limit: this.config.maxFrameBytes,
+              size: length,
+              announced: true,
+              offset: this.frameStart,
+              preview: preview(this.header, 0, index + 1)
+            })
+          )
+        }
+        if (length === 0) {
+          out.push(EMPTY)
+          this.headerLength = 0
+        } else {
+          this.need = length
+        }
+        continue
+      }
+      const want = this.need - pending.length
+      if (n - pos < want) {
+        pending.push(chunk.subarray(pos))
+        pos = n
+        break
+      }
+      const end = pos + want
+      out.push(pending.length === 0 ? chunk.subarray(pos, end) : pending.take(chunk.subarray(pos, end)))
+      pos = end
+      this.need = -1
+      this.headerLength = 0
+    }
+    this.consumed = base + n
+    return undefined
+  }
+
+  end(_out: Array<Uint8Array>): FramingError | undefined {
+    if (this.poisoned !== undefined) return this.poisoned
+    if (this.need < 0 && this.headerLength === 0) return undefined
+    const head = this.header.subarray(0, this.headerLength)
+    const error = new UnexpectedEof({
+      codec: NAME,
+      offset: this.frameStart,
+      buffered: this.headerLength + this.pending.length,
+      expected: this.need < 0 ? undefined : this.headerLength + this.need,
+      preview: preview(concat([head, this.pending.head(16)], head.length + Math.min(16, this.pending.length)))
+    })
+    return this.poison(error)
+  }
+
+  private poison(error: FramingError): FramingError {
+    this.pending.clear()
+    this.headerLength = 0
+    this.poisoned = error
+    return error
+  }
+}
+
+class VarintEncoder implements Encoder<Uint8Array, FramingError> {
+  private offset = 0
+
+  constructor(private readonly config: VarintConfig) {}
+
+  push(frame: Uint8Array, out: Array<Uint8Array>): FramingError | undefined {
+    if (frame.length > this.config.maxFrameBytes) {
+      return new FrameTooLarge({
+        codec: NAME,
+        direction: "encode",
+        limit: this.config.maxFrameBytes,
+        size: frame.length,
+        announced: false,
+        offset: this.offset,
+        preview: preview(frame)
+      })
+    }
+    const header = encodeVarint(frame.length)
+    out.push(header)
+    if (frame.length > 0) out.push(frame)
+    this.offset += header.length + frame.length
+    return undefined
+  }
+}
