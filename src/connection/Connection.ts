@@ -488,6 +488,8 @@ export class SocketDriver implements Connection {
         }
         return Effect.sync(() => this.socket.off("close", onClose))
       }).pipe(
+        // Usually run by a scope finalizer (uninterruptible): let the linger timeout cut the wait.
+        Effect.interruptible,
         Effect.timeout(Duration.millis(this.config.lingerMillis)),
         Effect.ignore,
         Effect.ensuring(Effect.sync(() => this.socket.destroy()))

@@ -115,16 +115,17 @@ export const make = <E, R>(
             })
           )
           if (registry.draining) driver.startDrain()
-          return yield* handler(driver)
-        })
-      ).pipe(
-        Effect.provideService(ServerRegistry, registry),
-        Effect.catchAllCause((cause) =>
-          Effect.sync(() => registry.handlerFailed()).pipe(
-            Effect.zipRight(Effect.logDebug("effect-wire: connection handler failed", cause))
+          // Failures are counted before the connection closes, so a peer that sees the close
+          // also sees the count.
+          return yield* handler(driver).pipe(
+            Effect.catchAllCause((cause) =>
+              Effect.sync(() => registry.handlerFailed()).pipe(
+                Effect.zipRight(Effect.logDebug("effect-wire: connection handler failed", cause))
+              )
+            )
           )
-        )
-      )
+        })
+      ).pipe(Effect.provideService(ServerRegistry, registry))
 
     net.on("connection", (socket: Net.Socket) => {
       if (registry.draining || registry.active >= maxConnections) {
@@ -155,6 +156,11 @@ export const make = <E, R>(
       for (const d of drivers) d.socket.destroy()
     })
 
+    // Runs as a scope finalizer, hence uninterruptible: every bounded wait is made interruptible
+    // so that its timeout can cut it short.
+    const within = (millis: number) => <A, E>(wait: Effect.Effect<A, E>) =>
+      Effect.interruptible(wait).pipe(Effect.timeout(Duration.millis(millis)), Effect.option)
+
     const doShutdown = Effect.gen(function*() {
       registry.draining = true
       // `close` stops accepting at once; its callback waits for every connection to end.
@@ -162,17 +168,14 @@ export const make = <E, R>(
       net.close(() => Deferred.unsafeDone(listenerClosed, Effect.void))
       yield* Deferred.succeed(drainStarted, undefined)
       for (const d of drivers) d.startDrain()
-      const drained = yield* FiberSet.awaitEmpty(fibers).pipe(Effect.timeout(Duration.millis(deadlineMillis)), Effect.option)
+      const drained = yield* within(deadlineMillis)(FiberSet.awaitEmpty(fibers))
       if (drained._tag === "None") {
         registry.interruptedAtDeadline += yield* FiberSet.size(fibers)
-        yield* FiberSet.clear(fibers).pipe(
-          Effect.timeout(Duration.millis(flushMillis)),
-          Effect.ignore
-        )
+        yield* within(flushMillis)(FiberSet.clear(fibers))
       }
       yield* destroyAll
-      yield* FiberSet.clear(fibers).pipe(Effect.timeout(Duration.millis(flushMillis)), Effect.ignore)
-      yield* Deferred.await(listenerClosed).pipe(Effect.timeout(Duration.millis(flushMillis)), Effect.ignore)
+      yield* within(flushMillis)(FiberSet.clear(fibers))
+      yield* within(flushMillis)(Deferred.await(listenerClosed))
     }).pipe(Effect.uninterruptible)
     const shutdown = yield* Effect.cached(doShutdown)
 
