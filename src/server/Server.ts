@@ -184,7 +184,7 @@ export const make = <E, R>(
 
     return {
       address,
-      stats: Effect.sync(() => registry.snapshot(drivers)),
+      stats: Effect.map(FiberSet.size(fibers), (n) => registry.snapshot(drivers, n)),
       shutdown,
       draining: Deferred.await(drainStarted)
     } satisfies Server

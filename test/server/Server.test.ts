@@ -200,7 +200,7 @@ describe("Server", () => {
         results.forEach((r, c) =>
           expect(r.text).toBe(Array.from({ length: perConnection }, (_, i) => `${c}:${i}\n`).join(""))
         )
-        expect(yield* server.stats).toMatchObject({ frames: 1000, active: 0, errors: 0 })
+        expect(yield* server.stats).toMatchObject({ frames: 1000, active: 0, errors: 0, openSockets: 0, fibers: 0 })
       }).pipe(Effect.scoped))
 
     it.live("refuses all 100 connects made after shutdown started", () =>
@@ -256,7 +256,7 @@ describe("Server", () => {
         yield* Deferred.succeed(latch, undefined)
         expect((yield* readToEnd(busy)).text).toBe("slow\n")
         yield* Fiber.join(shutdown)
-        expect(yield* server.stats).toMatchObject({ active: 0, accepted: 201, frames: 201 })
+        expect(yield* server.stats).toMatchObject({ active: 0, accepted: 201, frames: 201, openSockets: 0, fibers: 0 })
       }).pipe(Effect.scoped))
 
     it.effect("interrupts never-finishing handlers at the deadline, running their finalizers", () =>
@@ -287,7 +287,7 @@ describe("Server", () => {
         yield* TestClock.adjust("1 second")
         yield* Fiber.join(shutdown)
         expect(yield* Ref.get(finalized)).toBe(handlers)
-        expect(yield* server.stats).toMatchObject({ interruptedAtDeadline: handlers, active: 0 })
+        expect(yield* server.stats).toMatchObject({ interruptedAtDeadline: handlers, active: 0, openSockets: 0, fibers: 0 })
       }).pipe(Effect.scoped))
 
     it.effect("does not let a peer that never reads hold shutdown past deadline + flush timeout", () =>
@@ -310,7 +310,7 @@ describe("Server", () => {
         yield* TestClock.adjust("1 second")
         yield* TestClock.adjust("1 second")
         yield* Fiber.join(shutdown)
-        expect(yield* server.stats).toMatchObject({ active: 0, interruptedAtDeadline: 1 })
+        expect(yield* server.stats).toMatchObject({ active: 0, interruptedAtDeadline: 1, openSockets: 0, fibers: 0 })
       }).pipe(Effect.scoped))
 
     it.live("is idempotent: concurrent and repeated shutdown calls share one result", () =>

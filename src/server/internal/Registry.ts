@@ -25,6 +25,9 @@ export interface ServerStats {
   readonly bytesOut: number
   /** Whether shutdown has started. */
   readonly draining: boolean
+  /** Sockets still open and connection fibers still running (both 0 after shutdown). */
+  readonly openSockets: number
+  readonly fibers: number
 }
 
 export const metrics = {
@@ -94,10 +97,12 @@ export class Registry {
     metrics.errors.unsafeUpdate(1, this.tags)
   }
 
-  snapshot(open: Iterable<Traffic>): ServerStats {
+  snapshot(open: ReadonlySet<Traffic & { readonly isClosed: boolean }>, fibers: number): ServerStats {
     let bytesIn = this.bytesInClosed
     let bytesOut = this.bytesOutClosed
+    let openSockets = 0
     for (const t of open) {
+      if (!t.isClosed) openSockets++
       bytesIn += t.bytesIn
       bytesOut += t.bytesOut
     }
@@ -111,7 +116,9 @@ export class Registry {
       interruptedAtDeadline: this.interruptedAtDeadline,
       bytesIn,
       bytesOut,
-      draining: this.draining
+      draining: this.draining,
+      openSockets,
+      fibers
     }
   }
 }
