@@ -11,7 +11,8 @@
  *
  * - A frame ends at the first occurrence of the delimiter, scanning left to right from the frame's
  *   start; the next frame starts right after it. Self-overlapping delimiters are matched exactly
- *   (delimiter `aab` in `xaaab` ends frame `x`), also when the delimiter is split across chunks,
+ *   (delimiter `aab` in `xaaab` ends frame `xa`, after a false start at index 1), also when the
+ *   delimiter is split across chunks,
  *   at any offset: the decoder carries how many bytes at the end of the unfinished frame could
  *   begin the delimiter (at most `delimiter.length - 1`), so it never rescans the buffered frame.
  * - The limit (`maxFrameBytes`, default 64 KiB) counts a frame's content without its delimiter,
