@@ -186,7 +186,7 @@ class ContentLengthDecoder implements Decoder<Uint8Array, FramingError> {
         const seen = this.headerBytes + stop - pos
         if (seen > this.config.maxHeaderBytes) return this.poison(this.headerTooLarge(chunk, pos))
         if (nl === -1) {
-          pending.push(chunk.subarray(pos))
+          pending.pushFrom(chunk, pos)
           this.headerBytes = seen
           break
         }
@@ -201,7 +201,7 @@ class ContentLengthDecoder implements Decoder<Uint8Array, FramingError> {
       }
       const want = this.need - pending.length
       if (n - pos < want) {
-        pending.push(chunk.subarray(pos))
+        pending.pushFrom(chunk, pos)
         break
       }
       const end = pos + want

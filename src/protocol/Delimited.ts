@@ -271,7 +271,7 @@ class DelimitedDecoder implements Decoder<Uint8Array, FramingError> {
           this.discarding = true
           return error
         }
-        pending.push(chunk.subarray(pos))
+        pending.pushFrom(chunk, pos)
         return undefined
       }
       this.matched = 0

@@ -83,7 +83,7 @@ class FixedDecoder implements Decoder<Uint8Array, FramingError> {
       out.push(chunk.subarray(pos, pos + size))
       pos += size
     }
-    if (pos < n) pending.push(chunk.subarray(pos))
+    if (pos < n) pending.pushFrom(chunk, pos)
     return undefined
   }
 

@@ -241,7 +241,7 @@ class LengthPrefixedDecoder implements Decoder<Uint8Array, FramingError> {
       }
       const missing = header + this.payload - pending.length
       if (n - pos < missing) {
-        pending.push(chunk.subarray(pos))
+        pending.pushFrom(chunk, pos)
         return undefined
       }
       const frame = pending.take(chunk.subarray(pos, pos + missing))
@@ -261,7 +261,7 @@ class LengthPrefixedDecoder implements Decoder<Uint8Array, FramingError> {
       this.payload = -1
       this.frameStart = base + pos
     }
-    if (pos < n) pending.push(chunk.subarray(pos))
+    if (pos < n) pending.pushFrom(chunk, pos)
     return undefined
   }
 

@@ -159,7 +159,7 @@ class LinesDecoder implements Decoder<Uint8Array, FramingError> {
           this.consumed = base + chunk.length
           return error
         }
-        pending.push(chunk.subarray(pos))
+        pending.pushFrom(chunk, pos)
         this.pendingEndsWithCr = endsWithCr
         pos = chunk.length
         break

@@ -214,7 +214,7 @@ class VarintDecoder implements Decoder<Uint8Array, FramingError> {
       }
       const want = this.need - pending.length
       if (n - pos < want) {
-        pending.push(chunk.subarray(pos))
+        pending.pushFrom(chunk, pos)
         pos = n
         break
       }

@@ -53,6 +53,11 @@ export class Pending {
     this.length += bytes.length
   }
 
+  /** Keeps `bytes[start..]`; the whole chunk is kept without making a view when `start` is 0. */
+  pushFrom(bytes: Uint8Array, start: number): void {
+    this.push(start === 0 ? bytes : bytes.subarray(start))
+  }
+
   /** The pending bytes followed by `tail`, as one array; empties the buffer. */
   take(tail: Uint8Array = EMPTY): Uint8Array {
     if (this.length === 0) return tail
