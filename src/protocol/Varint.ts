@@ -87,17 +87,31 @@ export const encodeVarint = (n: number): Uint8Array => {
   if (!Number.isSafeInteger(n) || n < 0) {
     throw new Cause.IllegalArgumentException(`${NAME}: cannot encode ${String(n)}, not an integer from 0 to 2^53 - 1`)
   }
+  const out = new Uint8Array(varintLength(n))
+  writeVarint(out, n)
+  return out
+}
+
+/** The number of bytes of `n`'s canonical encoding (`n` a safe integer ≥ 0). */
+const varintLength = (n: number): number => {
   let length = 1
   while (length < 8 && n >= WEIGHT[length]!) length++
-  const out = new Uint8Array(length)
+  return length
+}
+
+/** Writes `n`'s canonical encoding at the start of `out`, which must be long enough. */
+const writeVarint = (out: Uint8Array, n: number): void => {
+  const length = varintLength(n)
   let rest = n
   for (let i = 0; i < length - 1; i++) {
     out[i] = (rest % 128) | 0x80
     rest = Math.floor(rest / 128)
   }
   out[length - 1] = rest
-  return out
 }
+
+/** Payloads up to this size are copied next to their varint; larger ones are written as they are. */
+const SMALL_FRAME = 4096
 
 /** A varint read by `decodeVarint`: its value and how many bytes it took. */
 export interface DecodedVarint {
@@ -267,10 +281,17 @@ class VarintEncoder implements Encoder<Uint8Array, FramingError> {
         preview: preview(frame)
       })
     }
-    const header = encodeVarint(frame.length)
-    out.push(header)
-    if (frame.length > 0) out.push(frame)
-    this.offset += header.length + frame.length
+    const headerLength = varintLength(frame.length)
+    if (frame.length <= SMALL_FRAME) {
+      // One allocation for varint and payload: cheaper than two parts joined later.
+      const whole = new Uint8Array(headerLength + frame.length)
+      writeVarint(whole, frame.length)
+      whole.set(frame, headerLength)
+      out.push(whole)
+    } else {
+      out.push(encodeVarint(frame.length), frame)
+    }
+    this.offset += headerLength + frame.length
     return undefined
   }
 }

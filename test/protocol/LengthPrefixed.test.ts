@@ -317,12 +317,21 @@ describe("Framing.lengthPrefixed", () => {
   })
 
   describe("encoding", () => {
-    it("writes the header then the frame itself, uncopied", () => {
-      const frame = bytes("hello")
+    it("writes a small frame next to its header in one part", () => {
+      const parts: Array<Uint8Array> = []
+      expect(lengthPrefixed().encoder().push(bytes("hello"), parts)).toBeUndefined()
+      expect(hexes(parts)).toEqual(["0000000568656c6c6f"])
+    })
+
+    it("writes the header then a large frame itself, uncopied", () => {
+      const frame = new Uint8Array(8192).fill(1)
       const parts: Array<Uint8Array> = []
       expect(lengthPrefixed().encoder().push(frame, parts)).toBeUndefined()
-      expect(hexes(parts)).toEqual(["00000005", "68656c6c6f"])
+      expect(hexes(parts.slice(0, 1))).toEqual(["00002000"])
       expect(parts[1]).toBe(frame)
+    })
+
+    it("writes the header layouts byte for byte", () => {
       expect(encoded(lengthPrefixed({ lengthFieldBytes: 2, byteOrder: "little" }), bytes("hi"), new Uint8Array(0)))
         .toBe("020068690000")
       expect(encoded(lengthPrefixed({ lengthFieldBytes: 8 }), bytes("a"))).toBe("000000000000000161")

@@ -1,0 +1,120 @@
+/**
+ * The chapter's own RPC format ("JSON Message Framing: Length-Prefixed Protocol"), wire-compatible
+ * with its Python client and server: frames are a 4-byte big-endian length + UTF-8 JSON
+ * (`ChapterRpc.framing()`), requests are `{"id", "method", "params"}`, replies `{"id", "result"}`.
+ *
+ * As the chapter's server does:
+ * - a missing `id` is `0`, a missing `method` is `"unknown"`, missing `params` are `{}`;
+ * - every message gets a reply (the format has no notifications: a notification definition is run
+ *   and answered with `"result": null`);
+ * - an unknown method is answered with a *result*: `{"id": 4, "result": {"error": "Unknown method: foo"}}`.
+ *
+ * What the chapter leaves open is answered with JSON-RPC's error object under `"error"`:
+ * `{"id": 1, "error": {"code": -32602, "message": "Invalid params", "data": "…"}}` (a method's typed
+ * error, invalid params, a frame that is not JSON…). A client reading a reply of the shape
+ * `{"result": {"error": "Unknown method: …"}}` takes it as METHOD_NOT_FOUND. The JSON is written
+ * compactly (`{"id":1,"result":42}`), which Python's `json.loads` reads the same as its own spacing.
+ *
+ * @example
+ * ```ts
+ * const handler = RpcServer.handler(Calc, handlers, { format: ChapterRpc.format, framing: ChapterRpc.framing() })
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Framing from "./Framing.js"
+import { error, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR } from "./JsonRpc.js"
+import type { ErrorObject, Id, Incoming, Parsed, Response, RpcFormat } from "./RpcFormat.js"
+
+/** The chapter's framing: a 4-byte big-endian length, then the payload (1 MiB at most by default). */
+export const framing = (options: { readonly maxFrameBytes?: number } = {}): Framing.LengthPrefixedCodec =>
+  Framing.lengthPrefixed({ lengthFieldBytes: 4, byteOrder: "big", ...options })
+
+const UNKNOWN_PREFIX = "Unknown method: "
+
+type Obj = Record<string, unknown>
+const isObject = (u: unknown): u is Obj => typeof u === "object" && u !== null && !Array.isArray(u)
+const isId = (u: unknown): u is Id => typeof u === "string" || typeof u === "number" || u === null
+
+/** Parses one frame as the chapter's server does (see the module doc). */
+export const parse = (text: string): Parsed => {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return { _tag: "Invalid", id: null, error: error(PARSE_ERROR) }
+  }
+  if (!isObject(value)) return { _tag: "Invalid", id: null, error: error(INVALID_REQUEST) }
+  const id = value["id"] === undefined ? 0 : value["id"]
+  if (!isId(id)) return { _tag: "Invalid", id: null, error: error(INVALID_REQUEST) }
+  const method = value["method"] === undefined ? "unknown" : value["method"]
+  if (typeof method !== "string") return { _tag: "Invalid", id, error: error(INVALID_REQUEST) }
+  const params = value["params"] === undefined ? {} : value["params"]
+  const request: Incoming = { _tag: "Request", id, method, params }
+  return request
+}
+
+const idText = (id: Id): string => (typeof id === "number" ? String(id) : JSON.stringify(id))
+
+/** The reply of a successful request: `{"id":…,"result":…}`. */
+export const success = (id: Id, result: unknown): string =>
+  `{"id":${idText(id)},"result":${JSON.stringify(result) ?? "null"}}`
+
+/** The reply of a failed request: `{"id":…,"error":{"code","message","data"}}`. */
+export const failure = (id: Id, error: ErrorObject): string => `{"id":${idText(id)},"error":${JSON.stringify(error)}}`
+
+/** The chapter's reply to an unknown method: `{"id":…,"result":{"error":"Unknown method: …"}}`. */
+export const methodNotFound = (id: Id, method: string): string =>
+  `{"id":${idText(id)},"result":{"error":${JSON.stringify(UNKNOWN_PREFIX + method)}}}`
+
+/** The text of a request. */
+export const request = (id: number, method: string, params: unknown): string =>
+  params === undefined
+    ? `{"id":${id},"method":${JSON.stringify(method)}}`
+    : `{"id":${id},"method":${JSON.stringify(method)},"params":${JSON.stringify(params) ?? "null"}}`
+
+/** Parses one reply as a client (see the module doc for how "Unknown method" is recognised). */
+export const parseResponses = (text: string): ReadonlyArray<Response> => {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return []
+  }
+  if (!isObject(value) || !isId(value["id"])) return []
+  const id = value["id"]
+  const e = value["error"]
+  if (e !== undefined) {
+    if (isObject(e) && typeof e["code"] === "number" && typeof e["message"] === "string") {
+      return [{ id, result: undefined, error: e as unknown as ErrorObject }]
+    }
+    return [{ id, result: undefined, error: { code: -32603, message: String(typeof e === "string" ? e : "error"), data: e } }]
+  }
+  const result = value["result"]
+  if (isObject(result) && typeof result["error"] === "string" && result["error"].startsWith(UNKNOWN_PREFIX)) {
+    const keys = Object.keys(result)
+    if (keys.length === 1) {
+      return [{ id, result: undefined, error: { code: METHOD_NOT_FOUND, message: result["error"] } }]
+    }
+  }
+  return [{ id, result: result === undefined ? null : result, error: undefined }]
+}
+
+/** The chapter's format as an `RpcFormat`. Use it with `ChapterRpc.framing()`. */
+export const format: RpcFormat = {
+  name: "chapter",
+  cancelMethod: undefined,
+  parse,
+  success,
+  failure,
+  methodNotFound,
+  batch: (replies) => replies.join(""),
+  request,
+  // The chapter answers every message: a notification is a request with the id 0 the chapter
+  // assumes when none is given; its reply matches no call and is dropped.
+  notification: (method, params) =>
+    params === undefined
+      ? `{"method":${JSON.stringify(method)}}`
+      : `{"method":${JSON.stringify(method)},"params":${JSON.stringify(params) ?? "null"}}`,
+  parseResponses
+}

@@ -1,0 +1,98 @@
+/**
+ * What an RPC wire format must provide, so that `RpcServer` and `RpcClient` run unchanged over
+ * JSON-RPC 2.0 (`JsonRpc.format`) or the chapter's format (`ChapterRpc.format`). A format is pure
+ * (no I/O): it turns one frame's text into messages and builds the text of replies.
+ *
+ * ```text
+ *   server:  frame text ──parse──▶ Request | Notification | Invalid | Ignored | Batch
+ *            success / failure / methodNotFound ──▶ reply text (batches joined with `batch`)
+ *   client:  request / notification / cancel ──▶ frame text;  frame text ──parseResponses──▶ Response[]
+ * ```
+ *
+ * @example
+ * ```ts
+ * JsonRpc.format.parse('{"jsonrpc":"2.0","id":1,"method":"add","params":{"a":1,"b":2}}')
+ * // { _tag: "Request", id: 1, method: "add", params: { a: 1, b: 2 } }
+ * ```
+ *
+ * @since 0.1.0
+ */
+
+/** A request id: JSON-RPC allows strings, numbers and null. */
+export type Id = string | number | null
+
+/** An error as it travels: JSON-RPC's error object. */
+export interface ErrorObject {
+  readonly code: number
+  readonly message: string
+  readonly data?: unknown
+}
+
+/** A request: answered with one reply carrying `id`. `params` is `undefined` when absent. */
+export interface Request {
+  readonly _tag: "Request"
+  readonly id: Id
+  readonly method: string
+  readonly params: unknown
+}
+
+/** A notification: runs, never answered. */
+export interface Notification {
+  readonly _tag: "Notification"
+  readonly method: string
+  readonly params: unknown
+}
+
+/** A message that is answered at once with `error` (parse error, invalid request). */
+export interface Invalid {
+  readonly _tag: "Invalid"
+  readonly id: Id
+  readonly error: ErrorObject
+}
+
+/** A message the server neither runs nor answers (for example a response sent to a server). */
+export interface Ignored {
+  readonly _tag: "Ignored"
+}
+
+/** One message of a frame. */
+export type Incoming = Request | Notification | Invalid | Ignored
+
+/** A batch: its replies go out together, as one frame, in the batch's order. */
+export interface Batch {
+  readonly _tag: "Batch"
+  readonly messages: ReadonlyArray<Incoming>
+}
+
+/** What one frame holds, for a server. */
+export type Parsed = Incoming | Batch
+
+/** A reply, as a client sees it: a `result`, or an `error`. */
+export interface Response {
+  readonly id: Id
+  readonly result: unknown
+  readonly error: ErrorObject | undefined
+}
+
+/** A wire format (see the module doc). */
+export interface RpcFormat {
+  readonly name: string
+  /** The method that cancels a request by id (`$/cancelRequest`), if the format has one. */
+  readonly cancelMethod: string | undefined
+  /** Parses one frame (its UTF-8 text) as a server. Never throws. */
+  readonly parse: (text: string) => Parsed
+  /** The reply text of a successful request (`result` is already encoded by its Schema). */
+  readonly success: (id: Id, result: unknown) => string
+  /** The reply text of a failed request. */
+  readonly failure: (id: Id, error: ErrorObject) => string
+  /** The reply text for a method the protocol does not define. */
+  readonly methodNotFound: (id: Id, method: string) => string
+  /** Joins the replies of a batch into one frame's text. */
+  readonly batch: (replies: ReadonlyArray<string>) => string
+  /** The text of a request (`params` is left out when `undefined`). */
+  readonly request: (id: number, method: string, params: unknown) => string
+  /** The text of a notification. */
+  readonly notification: (method: string, params: unknown) => string
+  /** Parses one frame as a client: the replies it holds (anything else is left out). Never throws. */
+  readonly parseResponses: (text: string) => ReadonlyArray<Response>
+}
