@@ -79,7 +79,9 @@ export const connect = (options: ConnectOptions): Effect.Effect<Connection.Conne
     const config = Connection.config(options)
     const once = attempt(host, port, timeout)
     const socket = yield* Effect.acquireRelease(
-      options.retry === undefined ? once : Effect.retry(once, options.retry),
+      // `acquire` runs uninterruptibly: without this, the connect timeout (an interruption of the
+      // attempt) could not fire, nor could a caller cancel a connect or its retries.
+      Effect.interruptible(options.retry === undefined ? once : Effect.retry(once, options.retry)),
       (s) => Effect.sync(() => s.destroy())
     )
     const watchdog = yield* Watchdog.make()

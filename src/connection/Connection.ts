@@ -96,6 +96,22 @@ export interface Framed<A, E> {
   readonly send: (frame: A) => Effect.Effect<void, E | ConnectionError>
   /** Encodes every frame and writes them as one write. */
   readonly sendAll: (frames: Iterable<A>) => Effect.Effect<void, E | ConnectionError>
+  /**
+   * Makes a read of `frames` that waits for input look again at `holdOnDrain` (see
+   * `FramedOptions`): call it when the condition turns false during a drain.
+   */
+  readonly recheck: Effect.Effect<void>
+}
+
+/** Options of `Connection.framed`. */
+export interface FramedOptions {
+  /**
+   * While this returns true, a server's drain does not end `frames` between frames: reads go on
+   * as usual (for a caller still busy with earlier frames that answers later ones itself, e.g.
+   * with a "shutting down" error). When it turns false, call `recheck` so that a read waiting for
+   * input ends. Default: never hold (a drain ends `frames` at the next frame boundary).
+   */
+  readonly holdOnDrain?: () => boolean
 }
 
 /** Byte and time counters of one connection. */
@@ -133,7 +149,7 @@ export interface Connection {
   /** Destroys the socket at once with a TCP reset. */
   readonly abort: Effect.Effect<void>
   /** A framed view with the given codec. One framed reader per connection at a time. */
-  readonly framed: <A, E>(codec: Codec.Codec<A, E>) => Framed<A, E>
+  readonly framed: <A, E>(codec: Codec.Codec<A, E>, options?: FramedOptions) => Framed<A, E>
   /** Completes when a server starts draining this connection. */
   readonly draining: Effect.Effect<void>
   /** Whether the peer has sent its FIN. */
@@ -284,46 +300,65 @@ export class SocketDriver implements Connection {
   /** Runs `step` until it returns a value (or a `Fail`), waiting for input in between. */
   private readLoop<A>(
     step: (end: boolean) => A | undefined | Fail,
-    partial: () => boolean
+    partial: () => boolean,
+    hold?: () => boolean,
+    progress?: () => number
   ): Effect.Effect<A, ConnectionError> {
+    // `since`: when the half-received read (frame) began; `mark`: the consumer's progress then.
+    // A completed frame (progress moved) starts a new frame-read window.
     let since: number | undefined = undefined
+    let mark = -1
     const loop: Effect.Effect<A, ConnectionError> = Effect.suspend(() => {
       const seen = this.epoch
       const isPartial = partial()
-      const r = step(this.atEnd(isPartial))
+      const r = step(this.atEnd(isPartial || (hold !== undefined && this.isDraining && hold())))
       if (r !== undefined) return r instanceof Fail ? Effect.fail(r.error) : Effect.succeed(r)
       if (!isPartial) since = undefined
-      else if (since === undefined) since = this.clock.unsafeCurrentTimeMillis()
+      else {
+        const now = progress === undefined ? -1 : progress()
+        if (since === undefined || now !== mark) {
+          since = this.clock.unsafeCurrentTimeMillis()
+          mark = now
+        }
+      }
       return Effect.zipRight(this.waitForData(seen, since), loop)
     })
     return loop
   }
 
+  // Each read method builds its loop state (`since`, `scanned`, `parts`) per run, inside
+  // `Effect.suspend`: a read effect may be run again (`Effect.repeat`, `Effect.retry`).
   readonly read = (n = 65_536): Effect.Effect<Uint8Array, ConnectionError> =>
-    this.readLoop((end) => {
-      if (this.queue.length > 0) {
-        const out = this.queue.take(n)
-        this.consumed()
-        return out
-      }
-      return end ? this.endOfInput(EMPTY) : undefined
-    }, () => false)
+    Effect.suspend(() =>
+      this.readLoop((end) => {
+        if (this.queue.length > 0) {
+          const out = this.queue.take(n)
+          this.consumed()
+          return out
+        }
+        return end ? this.endOfInput(EMPTY) : undefined
+      }, () => false)
+    )
 
   readonly readExactly = (n: number): Effect.Effect<Uint8Array, ConnectionError> =>
-    this.readLoop((end) => {
-      if (this.queue.length >= n) {
-        const out = this.queue.take(n)
+    Effect.suspend(() =>
+      this.readLoop((end) => {
+        if (this.queue.length >= n) {
+          const out = this.queue.take(n)
+          this.consumed()
+          return out
+        }
+        if (!end) return undefined
+        const partial = this.queue.take(this.queue.length)
         this.consumed()
-        return out
-      }
-      if (!end) return undefined
-      const partial = this.queue.take(this.queue.length)
-      this.consumed()
-      return new Fail(this.failure ?? new IncompleteRead({ partial, expected: n }))
-    }, () => this.queue.length > 0)
+        return new Fail(this.failure ?? new IncompleteRead({ partial, expected: n }))
+      }, () => this.queue.length > 0)
+    )
 
-  readonly readUntil = (separator: Uint8Array | string, limit = 65_536): Effect.Effect<Uint8Array, ConnectionError> => {
-    const sep = toBytes(separator)
+  readonly readUntil = (separator: Uint8Array | string, limit = 65_536): Effect.Effect<Uint8Array, ConnectionError> =>
+    Effect.suspend(() => this.readUntilOnce(toBytes(separator), limit))
+
+  private readUntilOnce(sep: Uint8Array, limit: number): Effect.Effect<Uint8Array, ConnectionError> {
     let scanned = 0
     return this.readLoop((end) => {
       const at = this.queue.indexAfter(sep, Math.max(0, scanned - sep.length + 1))
@@ -334,7 +369,9 @@ export class SocketDriver implements Connection {
       }
       scanned = this.queue.length
       if (at !== -1 || this.queue.length > limit + sep.length - 1) {
-        return new Fail(LimitExceeded.of(limit, this.queue.take(Math.min(this.queue.length, limit))))
+        const dropped = this.queue.take(Math.min(this.queue.length, limit))
+        this.consumed()
+        return new Fail(LimitExceeded.of(limit, dropped))
       }
       if (!end) return undefined
       const partial = this.queue.take(this.queue.length)
@@ -348,7 +385,10 @@ export class SocketDriver implements Connection {
       Effect.catchTag("IncompleteRead", (e) => Effect.succeed(e.partial))
     )
 
-  readonly readAll = (limit = 16 * 1_048_576): Effect.Effect<Uint8Array, ConnectionError> => {
+  readonly readAll = (limit = 16 * 1_048_576): Effect.Effect<Uint8Array, ConnectionError> =>
+    Effect.suspend(() => this.readAllOnce(limit))
+
+  private readAllOnce(limit: number): Effect.Effect<Uint8Array, ConnectionError> {
     // Move chunks out of the queue as they come, so flow control keeps reading until EOF.
     const parts: Array<Uint8Array> = []
     let total = 0
@@ -370,9 +410,14 @@ export class SocketDriver implements Connection {
 
   /**
    * The raw chunks read from the socket, as they come (each pull takes all that is queued).
-   * `partial` tells whether the consumer holds a half-received frame (see `atEnd`).
+   * `partial` tells whether the consumer holds a half-received frame (see `atEnd`); while `hold`
+   * returns true a drain does not end the stream either (see `FramedOptions.holdOnDrain`).
    */
-  chunks(partial: () => boolean): Stream.Stream<Uint8Array, ConnectionError> {
+  chunks(
+    partial: () => boolean,
+    hold?: () => boolean,
+    progress?: () => number
+  ): Stream.Stream<Uint8Array, ConnectionError> {
     const pull = this.readLoop<Chunk.Chunk<Uint8Array>>((end) => {
       if (this.queue.length > 0) {
         const chunks = this.queue.takeChunks()
@@ -381,7 +426,7 @@ export class SocketDriver implements Connection {
       }
       if (!end) return undefined
       return this.failure !== undefined ? new Fail(this.failure) : Chunk.empty<Uint8Array>()
-    }, partial)
+    }, partial, hold, progress)
     return Stream.repeatEffectChunkOption(
       Effect.flatMap(
         Effect.mapError(pull, Option.some),
@@ -408,6 +453,10 @@ export class SocketDriver implements Connection {
 
   /** Waits until the queued outbound bytes fall to the high-water mark (or the write stalls). */
   private readonly waitWritable: Effect.Effect<void, ConnectionError> = Effect.suspend(() => {
+    // A destroyed socket has dropped its queue: a short queue then means lost bytes, not sent ones.
+    if (this.failure !== undefined || this.socket.errored !== null || this.socket.destroyed) {
+      return Effect.fail(this.lost())
+    }
     if (this.socket.writableLength <= this.config.writeHighWaterMark) return Effect.void
     const closed = this.writeClosed()
     if (closed !== undefined) return Effect.fail(closed)
@@ -438,7 +487,16 @@ export class SocketDriver implements Connection {
     if (bytes.length === 0) return undefined
     this.bytesOut += bytes.length
     this.socket.write(bytes)
-    return undefined
+    // A write the OS refuses at once (the peer has reset) errors the socket synchronously and
+    // empties its queue; the 'error' event only comes later. Report it now, not success.
+    return this.socket.errored !== null || this.socket.destroyed ? this.lost() : undefined
+  }
+
+  /** Why a destroyed socket lost its writes: its socket error, else `ConnectionClosed`. */
+  private lost(): ConnectionError {
+    const cause = this.socket.errored as NodeJS.ErrnoException | null
+    if (cause !== null) this.failure ??= new SocketError({ code: cause.code, detail: cause.message, cause })
+    return this.failure ?? new ConnectionClosed({ reason: "closed", detail: "socket closed" })
   }
 
   readonly write = (data: Uint8Array | string): Effect.Effect<void, ConnectionError> =>
@@ -499,7 +557,8 @@ export class SocketDriver implements Connection {
 
   // ---- framing and state ------------------------------------------------------------------
 
-  readonly framed = <A, E>(codec: Codec.Codec<A, E>): Framed<A, E> => {
+  readonly framed = <A, E>(codec: Codec.Codec<A, E>, options: FramedOptions = {}): Framed<A, E> => {
+    const hold = options.holdOnDrain
     const encoder = codec.encoder()
     const sendAll = (frames: Iterable<A>): Effect.Effect<void, E | ConnectionError> =>
       Effect.suspend((): Effect.Effect<void, E | ConnectionError> => {
@@ -512,14 +571,32 @@ export class SocketDriver implements Connection {
       })
     return {
       frames: Stream.suspend(() => {
-        const decoder = codec.decoder()
+        const inner = codec.decoder()
+        // Counts decoded frames, so that each frame gets its own frame-read window.
+        let decoded = 0
+        const decoder: Codec.Decoder<A, E> = {
+          push: (chunk, out) => {
+            const before = out.length
+            const error = inner.push(chunk, out)
+            decoded += out.length - before
+            return error
+          },
+          end: (out) => inner.end(out),
+          get poisoned() {
+            return inner.poisoned
+          },
+          get buffered() {
+            return inner.buffered
+          }
+        }
         return Stream.pipeThroughChannel(
-          this.chunks(() => decoder.buffered > 0),
+          this.chunks(() => inner.buffered > 0, hold, () => decoded),
           Codec.decoderChannel<A, E, ConnectionError>(decoder)
         )
       }),
       send: (frame) => sendAll([frame]),
-      sendAll
+      sendAll,
+      recheck: Effect.sync(() => this.wake())
     }
   }
 
