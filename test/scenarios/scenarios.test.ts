@@ -1,0 +1,191 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Either } from "effect"
+import { existsSync, mkdtempSync, readFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as All from "../../src/scenarios/all.js"
+import * as Chat from "../../src/scenarios/chat.js"
+import * as ConcurrentRequests from "../../src/scenarios/concurrent-requests.js"
+import * as Echo from "../../src/scenarios/echo.js"
+import * as GracefulShutdown from "../../src/scenarios/graceful-shutdown.js"
+import * as JsonRpc from "../../src/scenarios/json-rpc.js"
+import * as Output from "../../src/scenarios/Output.js"
+import * as Scalability from "../../src/scenarios/scalability.js"
+import * as StreamApi from "../../src/scenarios/stream-api.js"
+import * as ThreadsVsFibers from "../../src/scenarios/threads-vs-fibers.js"
+import * as Timeouts from "../../src/scenarios/timeouts.js"
+
+/** Runs a program with a capturing output; returns its result and what it printed. */
+const captured = <A, E>(program: Effect.Effect<A, E, Output.Output>) =>
+  Effect.gen(function*() {
+    const out = Output.capture()
+    const result = yield* Effect.provideService(program, Output.Output, out)
+    return { result, out }
+  })
+
+describe("scenarios", { timeout: 60_000 }, () => {
+  it.live("echo: three messages come back as ECHO: <message>", () =>
+    Effect.gen(function*() {
+      const { out, result } = yield* captured(Echo.run())
+      expect(result.received).toEqual(["ECHO: Hello async!", "ECHO: Effect networking", "ECHO: Goodbye"])
+      expect(result.allCorrect).toBe(true)
+      expect(Echo.scenario.verdict(result).ok).toBe(true)
+      expect(out.text()).toContain(`got "ECHO: Goodbye"`)
+      expect(out.text()).toContain("[server] received \"Hello async!\"")
+    }))
+
+  it.live("stream-api: readExactly / readLine / read on the server, half-close and read-to-EOF on the client", () =>
+    Effect.gen(function*() {
+      const { out, result } = yield* captured(StreamApi.run)
+      expect(result).toMatchObject({ readExactly: "HDR!", readLine: "A line of text\n", read: "Remaining data", complete: true })
+      expect(result.response).toBe(StreamApi.RESPONSE_PARTS.join(""))
+      expect(result.serverPeer.port).toBe(result.clientLocal.port)
+      expect(result.serverLocal.host).toBe("127.0.0.1")
+      expect(out.text()).toContain(`readExactly(4) → "HDR!"`)
+    }))
+
+  it.live("chat: welcome counts, every message broadcast to all three, joins and leaves, clean removal", () =>
+    Effect.gen(function*() {
+      const { out, result } = yield* captured(Chat.run)
+      expect(result.messagesSent).toBe(6)
+      expect(result.deliveries).toBe(18)
+      expect(result.clients.map((c) => c.welcomeCount).sort()).toEqual([1, 2, 3])
+      for (const c of result.clients) {
+        expect(c.messagesSeen).toBe(6)
+        // A client hears of the clients who joined after it.
+        expect(c.joinsSeen).toBe(3 - c.welcomeCount)
+        expect(c.lines.filter((l) => /^\[\d\d:\d\d:\d\d\] 127\.0\.0\.1:\d+: /.test(l))).toHaveLength(6)
+      }
+      expect(result.clients.map((c) => c.leavesSeen)).toEqual([0, 1, 2])
+      // Every message each client sent reached every client, with the sender's address.
+      const alice = result.clients[0]!
+      for (const c of result.clients) expect(c.lines).toContainEqual(expect.stringMatching(new RegExp(`${alice.id}: Hello!$`)))
+      const left = result.events.filter((e) => e._tag === "Left")
+      expect(left.map((e) => e.online)).toEqual([2, 1, 0])
+      expect(result.onlineAtEnd).toBe(0)
+      expect(out.text()).toContain("0 remaining")
+    }))
+
+  it.live("concurrent-requests: concurrent calls are more than twice as fast as sequential ones", () =>
+    Effect.gen(function*() {
+      const { result } = yield* captured(ConcurrentRequests.run())
+      expect(result.sequential.map((c) => c.endpoint)).toEqual(ConcurrentRequests.ENDPOINTS.map(([e]) => e))
+      expect(result.concurrent.every((c) => c.status === "ok")).toBe(true)
+      // Sequential is at least the sum of the delays (2 s); concurrent at least the longest (0.6 s).
+      expect(result.sequentialMillis).toBeGreaterThanOrEqual(2000)
+      expect(result.speedup).toBeGreaterThan(2)
+    }))
+
+  it.live("timeouts: the slow calls are interrupted (finalizers run) and fail with typed errors", () =>
+    Effect.gen(function*() {
+      const { out, result } = yield* captured(Timeouts.run)
+      const byName = new Map(result.calls.map((c) => [c.name, c]))
+      expect(Either.isRight(byName.get("Fast API")!.outcome)).toBe(true)
+      expect(Either.isRight(byName.get("Medium API")!.outcome)).toBe(true)
+      for (const name of ["Slow API", "Dead API"]) {
+        const c = byName.get(name)!
+        expect(c.interrupted).toBe(true)
+        const error = Either.getLeft(c.outcome)
+        expect(error._tag).toBe("Some")
+        if (error._tag === "Some") {
+          expect(error.value).toBeInstanceOf(Timeouts.CallTimedOut)
+          expect(error.value).toMatchObject({ call: name, timeoutMillis: c.timeoutMillis, neededMillis: c.workMillis })
+        }
+      }
+      expect(byName.get("Fast API")!.interrupted).toBe(false)
+      expect(Either.isLeft(result.batch)).toBe(true)
+      if (Either.isLeft(result.batch)) {
+        expect(result.batch.left).toBeInstanceOf(Timeouts.BatchTimedOut)
+        expect(result.batch.left.unfinished).toEqual(["C"])
+      }
+      expect(result.batchFinished).toEqual(["A", "B"])
+      expect(result.batchInterrupted).toEqual(["C"])
+      expect(out.text()).toContain("[C] interrupted: finalizer ran")
+    }))
+
+  it.live("json-rpc: the chapter's four requests get the chapter's answers", () =>
+    Effect.gen(function*() {
+      const { result } = yield* captured(JsonRpc.run)
+      expect(result.exchanges.map((x) => x.response)).toEqual(JsonRpc.EXPECTED)
+    }))
+
+  it("json-rpc: bad frames, bad params and JSON-RPC 2.0 requests get answers", () => {
+    const bytes = (s: string) => new TextEncoder().encode(s)
+    expect(JsonRpc.answer(bytes("{nope"))).toMatchObject({ id: null, result: { error: expect.stringContaining("Parse error") } })
+    expect(JsonRpc.answer(bytes(`{"id":7,"method":"add","params":{"a":"x"}}`))).toMatchObject({
+      id: 7,
+      result: { error: expect.stringContaining("Invalid params for add") }
+    })
+    expect(JsonRpc.answer(bytes(`{"jsonrpc":"2.0","id":"a","method":"greet","params":{}}`))).toEqual({
+      jsonrpc: "2.0",
+      id: "a",
+      result: "Hello, World!"
+    })
+    expect(JsonRpc.answer(bytes(`{"jsonrpc":"2.0","id":2,"method":"nope"}`))).toEqual({
+      jsonrpc: "2.0",
+      id: 2,
+      error: { code: -32601, message: "Unknown method: nope" }
+    })
+    expect(JsonRpc.answer(bytes(`{"jsonrpc":"2.0","method":"add"}`))).toBeUndefined()
+  })
+
+  it.live("scalability: 0 failures at N = 1,000, and the chart is written", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "effect-wire-"))
+      const chart = join(dir, "chart.svg")
+      const { out, result } = yield* captured(Scalability.run({ sizes: [10, 1_000], chart, budgetSeconds: 600 }))
+      expect(result.rounds.map((r) => [r.clients, r.succeeded, r.failed])).toEqual([[10, 10, 0], [1_000, 1_000, 0]])
+      expect(result.skipped).toEqual([])
+      expect(existsSync(chart)).toBe(true)
+      const svg = readFileSync(chart, "utf8")
+      expect(svg).toMatch(/^<svg /)
+      expect(svg).toContain("req/s")
+      expect(out.events.some((e) => e._tag === "Progress" && e.done === 1_000 && e.total === 1_000)).toBe(true)
+      expect(out.text()).toContain("ulimit -n")
+    }))
+
+  it.live("threads-vs-fibers: both servers answer every connection", () =>
+    Effect.gen(function*() {
+      const { out, result } = yield* captured(ThreadsVsFibers.run([10]))
+      expect(result.runs.map((r) => [r.model, r.connections, r.succeeded])).toEqual([["threads", 10, 10], ["fibers", 10, 10]])
+      expect(result.runs.find((r) => r.model === "threads")!.peakThreads).toBeGreaterThan(1)
+      expect(result.ratios).toHaveLength(1)
+      expect(out.text()).toContain("thread per connection")
+    }))
+
+  it.live("graceful-shutdown: every in-flight request answered, later connects refused, stats at zero", () =>
+    Effect.gen(function*() {
+      const { out, result } = yield* captured(GracefulShutdown.run)
+      expect(result.answered).toBe(15)
+      result.answers.forEach((answers, c) =>
+        expect(answers).toEqual([0, 1, 2].map((i) => `processed: client-${c} msg-${i}`))
+      )
+      expect(result.laterConnect).toBe("refused")
+      expect(result.stats).toMatchObject({ accepted: 5, active: 0, frames: 15, errors: 0, openSockets: 0, fibers: 0 })
+      expect(out.text()).toContain("15/15 requests in flight were answered")
+    }))
+
+  it.live("all: a failing scenario gets a failed verdict line, not a crash", () =>
+    Effect.gen(function*() {
+      const broken: All.AnyScenario = {
+        name: "broken",
+        title: "Broken",
+        description: "fails",
+        run: () => Effect.fail(new Error("boom\n    at somewhere"))
+      }
+      const { out, result } = yield* captured(All.runOne(broken))
+      expect(result).toMatchObject({ name: "broken", ok: false, summary: "failed: boom" })
+      yield* Effect.provideService(All.printSummary([result]), Output.Output, out)
+      expect(out.text()).toContain("✘ broken  failed: boom")
+      expect(out.text()).not.toContain("at somewhere")
+    }))
+})
+
+describe("Output", () => {
+  it("aligns tables, numbers to the right, and colours only when asked", () => {
+    const lines = Output.renderTable([{ header: "name" }, { header: "n" }], [["a", "1"], ["bbb", "100"]])
+    expect(lines).toEqual(["  name    n", "  ────  ───", "  a       1", "  bbb   100"])
+    expect(Output.render({ _tag: "Line", text: "x", tone: "ok" }, false)).toEqual(["x"])
+    expect(Output.render({ _tag: "Line", text: "x", tone: "ok" }, true)[0]).toContain("\x1b[32m")
+  })
+})
