@@ -12,7 +12,7 @@
  *
  * @since 0.1.0
  */
-import { Data, Duration, Effect, Pool, Schedule, type Scope } from "effect"
+import { Context, Data, Duration, Effect, Layer, Pool, type Schedule, type Scope } from "effect"
 import * as Net from "node:net"
 import * as Connection from "../connection/Connection.js"
 import * as Watchdog from "../connection/internal/Watchdog.js"
@@ -84,9 +84,26 @@ export const connect = (options: ConnectOptions): Effect.Effect<Connection.Conne
       Effect.interruptible(options.retry === undefined ? once : Effect.retry(once, options.retry)),
       (s) => Effect.sync(() => s.destroy())
     )
-    const watchdog = yield* Watchdog.make()
+    const shared = yield* Effect.serviceOption(Timers)
+    const watchdog = shared._tag === "Some" ? shared.value : yield* Watchdog.make()
     return yield* Connection.make(socket, watchdog, config)
   })
+
+/**
+ * One timer checking the idle, frame-read and write-stall timeouts of every connection that
+ * `connect` makes in its context. Without it each connection runs its own (a fiber and a timer
+ * per connection): provide it when a program holds many client connections.
+ *
+ * @example
+ * ```ts
+ * program.pipe(Effect.provide(Client.timersLayer()))
+ * ```
+ */
+export class Timers extends Context.Tag("effect-wire/Client/Timers")<Timers, Watchdog.Watchdog>() {}
+
+/** A `Timers` checking every `resolution` (default 250 ms) for as long as the layer lives. */
+export const timersLayer = (resolution: Duration.DurationInput = "250 millis"): Layer.Layer<Timers> =>
+  Layer.scoped(Timers, Watchdog.make(resolution))
 
 /** Options of `pool`. */
 export interface PoolOptions extends ConnectOptions {
@@ -99,4 +116,9 @@ export interface PoolOptions extends ConnectOptions {
  * scope. A connection that failed should be dropped with `Pool.invalidate`.
  */
 export const pool = (options: PoolOptions): Effect.Effect<Pool.Pool<Connection.Connection, ConnectError>, never, Scope.Scope> =>
-  Pool.make({ acquire: connect(options), size: intOption("Client.pool", "size", options.size, 4, 1, 65_536) })
+  Effect.gen(function*() {
+    const size = intOption("Client.pool", "size", options.size, 4, 1, 65_536)
+    // The pool's connections share one timer.
+    const timers = yield* Watchdog.make()
+    return yield* Pool.make({ acquire: Effect.provideService(connect(options), Timers, timers), size })
+  })

@@ -198,4 +198,23 @@ describe("Client", () => {
         expect((yield* server.stats).accepted).toBe(2)
       }).pipe(Effect.scoped))
   })
+  describe("timers", () => {
+    it.effect("connections made under Client.timersLayer share one timer that still fires their timeouts", () =>
+      Effect.gen(function*() {
+        const server = yield* Server.make({ port: 0, idleTimeout: "1 hour" }, echo)
+        const [a, b] = yield* Effect.all([
+          Client.connect({ port: server.address.port, idleTimeout: "10 seconds" }),
+          Client.connect({ port: server.address.port, idleTimeout: "20 seconds" })
+        ])
+        const timers = yield* Client.Timers
+        expect(timers.size).toBe(2)
+        const readA = yield* Effect.fork(Effect.either(a.read()))
+        const readB = yield* Effect.fork(Effect.either(b.read()))
+        yield* TestClock.adjust("11 seconds")
+        expect(yield* Fiber.join(readA)).toMatchObject({ _tag: "Left", left: { _tag: "ConnectionTimeout", timeout: "idle" } })
+        expect(readB.unsafePoll()).toBeNull()
+        yield* TestClock.adjust("10 seconds")
+        expect(yield* Fiber.join(readB)).toMatchObject({ _tag: "Left", left: { _tag: "ConnectionTimeout", timeout: "idle" } })
+      }).pipe(Effect.scoped, Effect.provide(Client.timersLayer())))
+  })
 })
