@@ -33,10 +33,11 @@
  * @since 0.1.0
  */
 import { Buffer } from "node:buffer"
-import type { Codec, Decoder, Encoder } from "./Codec.js"
-import { FrameTooLarge, type FramingError, MalformedFrame, UnexpectedEof } from "./FramingError.js"
-import { asBuffer, concat, EMPTY, Pending, preview } from "./internal/bytes.js"
+import type { Codec, Encoder } from "./Codec.js"
+import { FrameTooLarge, type FramingError, MalformedFrame } from "./FramingError.js"
+import { asBuffer, preview } from "./internal/bytes.js"
 import { intOption, oneOf, require } from "./internal/options.js"
+import { TerminatedDecoder } from "./internal/TerminatedDecoder.js"
 
 /** Options of `Framing.delimited`. */
 export interface DelimitedOptions {
@@ -171,65 +172,23 @@ class Pattern {
   }
 }
 
-class DelimitedDecoder implements Decoder<Uint8Array, FramingError> {
-  poisoned: FramingError | undefined = undefined
-  private readonly pending = new Pending()
+class DelimitedDecoder extends TerminatedDecoder {
   /** Matcher state at the end of the current frame's bytes seen so far (see `Pattern`). */
   private matched = 0
-  /** Stream offset of the first byte not yet scanned. */
-  private consumed = 0
-  private frameStart = 0
-  private discarding = false
-  /** Input left over after a recoverable error, scanned on the next call. */
-  private rest: Uint8Array = EMPTY
 
   constructor(
-    private readonly name: string,
+    name: string,
     private readonly config: DelimitedConfig,
     private readonly pattern: Pattern
-  ) {}
-
-  get buffered(): number {
-    return this.pending.length + this.rest.length
+  ) {
+    super(name, config)
   }
 
-  push(chunk: Uint8Array, out: Array<Uint8Array>): FramingError | undefined {
-    if (this.poisoned !== undefined) return this.poisoned
-    let input = chunk
-    if (this.rest.length > 0) {
-      input = chunk.length === 0 ? this.rest : concat([this.rest, chunk], this.rest.length + chunk.length)
-      this.rest = EMPTY
-    }
-    return input.length === 0 ? undefined : this.scan(input, out)
+  protected override beforeEmitAtEof(): void {
+    this.matched = 0
   }
 
-  end(out: Array<Uint8Array>): FramingError | undefined {
-    if (this.poisoned !== undefined) return this.poisoned
-    if (this.rest.length > 0) {
-      const error = this.push(EMPTY, out)
-      if (error !== undefined) return error
-    }
-    if (this.discarding || this.pending.length === 0) return undefined
-    const size = this.pending.length
-    if (this.config.atEof === "emit" && size <= this.config.maxFrameBytes) {
-      this.matched = 0
-      out.push(this.pending.take())
-      return undefined
-    }
-    const error = this.config.atEof === "emit"
-      ? this.tooLarge(size, this.pending.head(16))
-      : new UnexpectedEof({
-        codec: this.name,
-        offset: this.frameStart,
-        buffered: size,
-        expected: undefined,
-        preview: preview(this.pending.head(16))
-      })
-    this.pending.clear()
-    return this.poison(error)
-  }
-
-  private scan(chunk: Uint8Array, out: Array<Uint8Array>): FramingError | undefined {
+  protected scan(chunk: Uint8Array, out: Array<Uint8Array>): FramingError | undefined {
     const buf = asBuffer(chunk)
     const base = this.consumed
     const max = this.config.maxFrameBytes
@@ -265,11 +224,7 @@ class DelimitedDecoder implements Decoder<Uint8Array, FramingError> {
         if (size - state > max) {
           // The delimiter cannot start before `size - state`: the content is already too large.
           const head = pending.length > 0 ? pending.head(16) : chunk.subarray(pos, pos + 16)
-          const error = this.tooLarge(size - state, head)
-          pending.clear()
-          if (this.config.onOversize === "fail") return this.poison(error)
-          this.discarding = true
-          return error
+          return this.oversize(size - state, head, base, chunk)
         }
         pending.pushFrom(chunk, pos)
         return undefined
@@ -283,14 +238,8 @@ class DelimitedDecoder implements Decoder<Uint8Array, FramingError> {
       }
       const content = pending.length + end - pos - d
       if (content > max) {
-        const error = this.tooLarge(content, pending.length > 0 ? pending.head(16) : chunk.subarray(pos, pos + 16))
-        pending.clear()
-        if (this.config.onOversize === "fail") return this.poison(error)
-        pos = end
-        this.frameStart = base + pos
-        this.consumed = base + pos
-        this.rest = chunk.subarray(pos)
-        return error
+        const head = pending.length > 0 ? pending.head(16) : chunk.subarray(pos, pos + 16)
+        return this.oversize(content, head, base, chunk, end)
       }
       if (!this.config.stripDelimiter) {
         out.push(pending.take(chunk.subarray(pos, end)))
@@ -305,23 +254,6 @@ class DelimitedDecoder implements Decoder<Uint8Array, FramingError> {
     }
     this.consumed = base + len
     return undefined
-  }
-
-  private tooLarge(size: number, head: Uint8Array): FrameTooLarge {
-    return new FrameTooLarge({
-      codec: this.name,
-      direction: "decode",
-      limit: this.config.maxFrameBytes,
-      size,
-      announced: false,
-      offset: this.frameStart,
-      preview: preview(head)
-    })
-  }
-
-  private poison(error: FramingError): FramingError {
-    this.poisoned = error
-    return error
   }
 }
 

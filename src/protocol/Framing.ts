@@ -19,3 +19,4 @@ export { varint, type VarintCodec, type VarintConfig, type VarintOptions, encode
 export { contentLength, type ContentLengthCodec, type ContentLengthConfig, type ContentLengthOptions } from "./ContentLength.js"
 export { lengthPrefixed, type LengthPrefixedCodec, type LengthPrefixedConfig, type LengthPrefixedOptions } from "./LengthPrefixed.js"
 export { fixed, type FixedCodec, type FixedConfig } from "./Fixed.js"
+export { jsonValues, type JsonValuesCodec, type JsonValuesConfig, type JsonValuesOptions } from "./JsonValues.js"

@@ -23,9 +23,10 @@
  *
  * @since 0.1.0
  */
-import type { Codec, Decoder, Encoder } from "./Codec.js"
-import { FrameTooLarge, type FramingError, MalformedFrame, UnexpectedEof } from "./FramingError.js"
-import { asBuffer, concat, EMPTY, Pending, preview } from "./internal/bytes.js"
+import type { Codec, Encoder } from "./Codec.js"
+import { FrameTooLarge, type FramingError, MalformedFrame } from "./FramingError.js"
+import { asBuffer, preview } from "./internal/bytes.js"
+import { TerminatedDecoder } from "./internal/TerminatedDecoder.js"
 import { intOption, oneOf } from "./internal/options.js"
 
 const LF = 0x0a
@@ -81,59 +82,14 @@ export const lines = (options: LinesOptions = {}): LinesCodec => {
   return { name: NAME, config, decoder: () => new LinesDecoder(config), encoder: () => new LinesEncoder(config) }
 }
 
-class LinesDecoder implements Decoder<Uint8Array, FramingError> {
-  poisoned: FramingError | undefined = undefined
-  private readonly pending = new Pending()
+class LinesDecoder extends TerminatedDecoder {
   private pendingEndsWithCr = false
-  /** Stream offset of the first byte not yet scanned. */
-  private consumed = 0
-  private lineStart = 0
-  private discarding = false
-  /** Input left over after a recoverable error, scanned on the next call. */
-  private rest: Uint8Array = EMPTY
 
-  constructor(private readonly config: LinesConfig) {}
-
-  get buffered(): number {
-    return this.pending.length + this.rest.length
+  constructor(private readonly config: LinesConfig) {
+    super(NAME, { maxFrameBytes: config.maxLineBytes, onOversize: config.onOversize, atEof: config.atEof })
   }
 
-  push(chunk: Uint8Array, out: Array<Uint8Array>): FramingError | undefined {
-    if (this.poisoned !== undefined) return this.poisoned
-    let input = chunk
-    if (this.rest.length > 0) {
-      input = chunk.length === 0 ? this.rest : concat([this.rest, chunk], this.rest.length + chunk.length)
-      this.rest = EMPTY
-    }
-    return input.length === 0 ? undefined : this.scan(input, out)
-  }
-
-  end(out: Array<Uint8Array>): FramingError | undefined {
-    if (this.poisoned !== undefined) return this.poisoned
-    if (this.rest.length > 0) {
-      const error = this.push(EMPTY, out)
-      if (error !== undefined) return error
-    }
-    if (this.discarding || this.pending.length === 0) return undefined
-    const size = this.pending.length
-    if (this.config.atEof === "emit" && size <= this.config.maxLineBytes) {
-      out.push(this.pending.take())
-      return undefined
-    }
-    const error = this.config.atEof === "emit"
-      ? this.tooLarge(size, this.pending.head(16))
-      : new UnexpectedEof({
-        codec: NAME,
-        offset: this.lineStart,
-        buffered: size,
-        expected: undefined,
-        preview: preview(this.pending.head(16))
-      })
-    this.poisoned = error
-    return error
-  }
-
-  private scan(chunk: Uint8Array, out: Array<Uint8Array>): FramingError | undefined {
+  protected scan(chunk: Uint8Array, out: Array<Uint8Array>): FramingError | undefined {
     const buf = asBuffer(chunk)
     const base = this.consumed
     const max = this.config.maxLineBytes
@@ -145,19 +101,14 @@ class LinesDecoder implements Decoder<Uint8Array, FramingError> {
         if (nl === -1) break
         this.discarding = false
         pos = nl + 1
-        this.lineStart = base + pos
+        this.frameStart = base + pos
         continue
       }
       if (nl === -1) {
         const size = pending.length + chunk.length - pos
         const endsWithCr = chunk[chunk.length - 1] === CR
         if (size - (endsWithCr ? 1 : 0) > max) {
-          const error = this.tooLarge(size, pending.length > 0 ? pending.head(16) : chunk.subarray(pos, pos + 16))
-          pending.clear()
-          if (this.config.onOversize === "fail") return this.poison(error)
-          this.discarding = true
-          this.consumed = base + chunk.length
-          return error
+          return this.oversize(size, pending.length > 0 ? pending.head(16) : chunk.subarray(pos, pos + 16), base, chunk)
         }
         pending.pushFrom(chunk, pos)
         this.pendingEndsWithCr = endsWithCr
@@ -167,14 +118,8 @@ class LinesDecoder implements Decoder<Uint8Array, FramingError> {
       const crlf = nl > pos ? chunk[nl - 1] === CR : pending.length > 0 && this.pendingEndsWithCr
       const content = pending.length + nl - pos - (crlf ? 1 : 0)
       if (content > max) {
-        const error = this.tooLarge(content, pending.length > 0 ? pending.head(16) : chunk.subarray(pos, pos + 16))
-        pending.clear()
-        if (this.config.onOversize === "fail") return this.poison(error)
-        pos = nl + 1
-        this.lineStart = base + pos
-        this.consumed = base + pos
-        this.rest = chunk.subarray(pos)
-        return error
+        const head = pending.length > 0 ? pending.head(16) : chunk.subarray(pos, pos + 16)
+        return this.oversize(content, head, base, chunk, nl + 1)
       }
       if (!this.config.stripDelimiter) {
         out.push(pending.take(chunk.subarray(pos, nl + 1)))
@@ -184,27 +129,10 @@ class LinesDecoder implements Decoder<Uint8Array, FramingError> {
         out.push(pending.take(chunk.subarray(pos, nl)).subarray(0, content))
       }
       pos = nl + 1
-      this.lineStart = base + pos
+      this.frameStart = base + pos
     }
     this.consumed = base + chunk.length
     return undefined
-  }
-
-  private tooLarge(size: number, head: Uint8Array): FrameTooLarge {
-    return new FrameTooLarge({
-      codec: NAME,
-      direction: "decode",
-      limit: this.config.maxLineBytes,
-      size,
-      announced: false,
-      offset: this.lineStart,
-      preview: preview(head)
-    })
-  }
-
-  private poison(error: FramingError): FramingError {
-    this.poisoned = error
-    return error
   }
 }
 
