@@ -114,6 +114,24 @@ export interface FramedOptions {
   readonly holdOnDrain?: () => boolean
 }
 
+/**
+ * A reader that handles input inside the socket's data event, while the connection's fiber is
+ * parked waiting for input: the hot path of request/response servers, which then costs no fiber
+ * resume per read. See `Connection.setInlineReader`.
+ */
+export interface InlineReader {
+  /**
+   * Handles `chunk` now. Returns false when the connection's fiber must take over (work that
+   * cannot complete synchronously, an error, or replies waiting on a slow peer): the fiber's
+   * pending `pull` then returns early.
+   */
+  readonly push: (chunk: Uint8Array) => boolean
+  /** Whether a frame is half-received (its frame-read timeout runs). */
+  readonly partial: () => boolean
+  /** Frames completed so far (a new frame restarts the frame-read window). */
+  readonly progress: () => number
+}
+
 /** Byte and time counters of one connection. */
 export interface ConnectionStats {
   readonly bytesIn: number
@@ -155,6 +173,18 @@ export interface Connection {
   /** Whether the peer has sent its FIN. */
   readonly eof: Effect.Effect<boolean>
   readonly stats: Effect.Effect<ConnectionStats>
+  /**
+   * The queued input as chunks, waiting when there is none; `undefined` at EOF (or when a
+   * server drains and `partial()` is false); an empty array when an inline reader asked for the
+   * fiber. For custom frame loops; `framed` is the usual way.
+   */
+  readonly pull: (partial: () => boolean, progress?: () => number) => Effect.Effect<ReadonlyArray<Uint8Array> | undefined, ConnectionError>
+  /** Installs (or removes) an inline reader, used while the fiber is parked in `pull`. */
+  readonly setInlineReader: (reader: InlineReader | undefined) => void
+  /** Writes without waiting; the error that prevents the write, if any. */
+  readonly writeNow: (bytes: Uint8Array) => ConnectionError | undefined
+  /** Whether queued outbound bytes are above the write high-water mark. */
+  readonly writeBlocked: () => boolean
 }
 
 let nextId = 1
@@ -192,6 +222,13 @@ export class SocketDriver implements Connection {
   private readDeadline = Infinity
   private readDeadlineKind: "idle" | "frame-read" = "idle"
   private writeDeadline = Infinity
+  /** When a graceful close gives up waiting for the peer's FIN. */
+  private closeDeadline = Infinity
+  private inline: InlineReader | undefined = undefined
+  /** Set when the inline reader hands work to the fiber: its `pull` returns early. */
+  private attention = false
+  private inlineSince: number | undefined = undefined
+  private inlineMark = -1
   bytesIn = 0
   bytesOut = 0
   /** Frames decoded and not yet answered, maintained by servers (for `hasWork`). */
@@ -204,6 +241,14 @@ export class SocketDriver implements Connection {
     socket.on("data", (chunk: Buffer) => {
       this.bytesIn += chunk.length
       if (this.closing) return
+      if (this.inline !== undefined && this.waiter !== undefined && this.queue.length === 0 && !this.isDraining) {
+        if (this.inline.push(chunk)) this.inlineHandled(this.inline)
+        else {
+          this.attention = true
+          this.wake()
+        }
+        return
+      }
       this.queue.push(chunk)
       if (!this.paused && this.queue.length >= this.config.readHighWaterMark) {
         this.paused = true
@@ -274,6 +319,7 @@ export class SocketDriver implements Connection {
 
   /** Fires the read and write timeouts that are due; called periodically by a `Watchdog`. */
   checkTimers(now: number): void {
+    if (now >= this.closeDeadline && !this.socket.destroyed) this.socket.destroy()
     if (this.waiter !== undefined && now >= this.readDeadline) {
       const w = this.waiter
       this.waiter = undefined
@@ -288,6 +334,51 @@ export class SocketDriver implements Connection {
       for (const w of ws) w(error)
     }
   }
+
+  /** Moves the parked reader's deadline after input handled inline (as `readLoop` would). */
+  private inlineHandled(reader: InlineReader): void {
+    const now = this.clock.unsafeCurrentTimeMillis()
+    if (!reader.partial()) {
+      this.inlineSince = undefined
+      this.readDeadline = now + this.config.idleMillis
+      this.readDeadlineKind = "idle"
+      return
+    }
+    const progress = reader.progress()
+    if (this.inlineSince === undefined || progress !== this.inlineMark) {
+      this.inlineSince = now
+      this.inlineMark = progress
+    }
+    this.readDeadline = this.inlineSince + this.config.frameReadMillis
+    this.readDeadlineKind = "frame-read"
+  }
+
+  readonly setInlineReader = (reader: InlineReader | undefined): void => {
+    this.inline = reader
+    this.inlineSince = undefined
+  }
+
+  readonly pull = (
+    partial: () => boolean,
+    progress?: () => number
+  ): Effect.Effect<ReadonlyArray<Uint8Array> | undefined, ConnectionError> =>
+    Effect.suspend(() =>
+      this.readLoop<ReadonlyArray<Uint8Array> | null>((end) => {
+        if (this.attention) {
+          this.attention = false
+          return NO_CHUNKS
+        }
+        if (this.queue.length > 0) {
+          const chunks = this.queue.takeChunks()
+          this.consumed()
+          return chunks
+        }
+        if (!end) return undefined
+        return this.failure !== undefined ? new Fail(this.failure) : null
+      }, partial, undefined, progress)
+    ).pipe(Effect.map((r) => (r === null ? undefined : r)))
+
+  readonly writeBlocked = (): boolean => this.socket.writableLength > this.config.writeHighWaterMark
 
   /**
    * Whether a read that needs more bytes should stop as at EOF: the peer is done, or a server
@@ -535,8 +626,11 @@ export class SocketDriver implements Connection {
     this.closing = true
     return Effect.zipRight(
       this.endWrite,
+      // The watchdog destroys the socket once `linger` has passed (see `checkTimers`), so this
+      // wait is bounded without a timer (or a racing fiber) per close.
       Effect.async<void>((resume) => {
         if (this.closed) return resume(Effect.void)
+        this.closeDeadline = this.clock.unsafeCurrentTimeMillis() + this.config.lingerMillis
         const onClose = () => resume(Effect.void)
         this.socket.once("close", onClose)
         // Our half-close is done; keep reading (and dropping) so the peer's FIN can arrive.
@@ -545,13 +639,7 @@ export class SocketDriver implements Connection {
           this.socket.resume()
         }
         return Effect.sync(() => this.socket.off("close", onClose))
-      }).pipe(
-        // Usually run by a scope finalizer (uninterruptible): let the linger timeout cut the wait.
-        Effect.interruptible,
-        Effect.timeout(Duration.millis(this.config.lingerMillis)),
-        Effect.ignore,
-        Effect.ensuring(Effect.sync(() => this.socket.destroy()))
-      )
+      }).pipe(Effect.ensuring(Effect.sync(() => this.socket.destroy())))
     )
   })
 
@@ -629,6 +717,7 @@ export class SocketDriver implements Connection {
 }
 
 const NEWLINE = new Uint8Array([0x0a])
+const NO_CHUNKS: ReadonlyArray<Uint8Array> = []
 
 /** A read step's failure (a class, so a successful value can never be mistaken for it). */
 class Fail {

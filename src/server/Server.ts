@@ -23,13 +23,14 @@
  *
  * @since 0.1.0
  */
-import { type Chunk, Context, Deferred, Duration, Effect, FiberSet, Layer, type Scope, Stream } from "effect"
+import { Context, Deferred, Duration, Effect, FiberSet, Layer, type Scope, Stream } from "effect"
 import type { ConnectionError } from "../connection/ConnectionError.js"
 import type * as Codec from "../protocol/Codec.js"
 import * as Net from "node:net"
 import * as Connection from "../connection/Connection.js"
 import * as Watchdog from "../connection/internal/Watchdog.js"
 import { intOption } from "../protocol/internal/options.js"
+import { respondInOrder } from "./internal/inOrder.js"
 import { ListenError } from "./ServerError.js"
 import { Registry, type ServerStats } from "./internal/Registry.js"
 
@@ -242,11 +243,7 @@ export const respondWith = <I, O, EI, EO, EH, R>(
         })
       if (concurrency === 1) {
         // One frame after another, no fiber per frame; the replies of one read go out as one write.
-        return Stream.runForEachChunk(input.frames, (frames: Chunk.Chunk<I>) =>
-          Effect.zipRight(
-            Effect.forEach(frames, (f) => Effect.map(handle(f, connection), collect), { discard: true }),
-            send(frames.length)
-          ))
+        return respondInOrder(connection, codecs, handle, registry)
       }
       // Up to `concurrency` frames in flight, replies in order, written as they complete.
       return input.frames.pipe(

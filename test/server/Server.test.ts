@@ -78,6 +78,67 @@ describe("Server", () => {
       }).pipe(Effect.scoped))
   })
 
+  describe("respond", () => {
+    it.live("answers in order when some handlers suspend and others complete at once", () =>
+      Effect.gen(function*() {
+        const server = yield* Server.make({ port: 0 }, Server.respond(Framing.lines(), (line) => {
+          const text = Buffer.from(line).toString()
+          return text.startsWith("slow") ? Effect.yieldNow().pipe(Effect.as(line)) : Effect.succeed(line)
+        }))
+        const socket = yield* rawConnect(server.address.port)
+        const lines = Array.from({ length: 60 }, (_, i) => (i % 3 === 0 ? `slow ${i}` : `fast ${i}`))
+        socket.write(lines.map((l) => `${l}\n`).join(""))
+        expect(yield* readLines(socket, 60)).toEqual(lines)
+        expect((yield* server.stats).frames).toBe(60)
+      }).pipe(Effect.scoped))
+
+    it.live("answers the frames received before a bad one, then closes that connection", () =>
+      Effect.gen(function*() {
+        const server = yield* Server.make({ port: 0 }, Server.respond(Framing.lines({ maxLineBytes: 8 }), Effect.succeed))
+        const socket = yield* rawConnect(server.address.port)
+        const ended = yield* Effect.fork(readToEnd(socket))
+        socket.write("a\nb\nthis line is too long\nc\n")
+        expect(yield* Fiber.join(ended)).toEqual({ text: "a\nb\n", ended: "fin" })
+        expect(yield* server.stats).toMatchObject({ frames: 2, errors: 1 })
+      }).pipe(Effect.scoped))
+
+    it.live("stops reading while a peer does not read its replies, and loses none", () =>
+      Effect.gen(function*() {
+        const big = "x".repeat(1000)
+        const server = yield* Server.make(
+          { port: 0, writeHighWaterMark: 16 * 1024 },
+          Server.respond(Framing.lines({ maxLineBytes: 4096 }), (line) => Effect.succeed(line))
+        )
+        const socket = yield* rawConnect(server.address.port)
+        const count = 4000
+        socket.pause()
+        socket.write(`${big}\n`.repeat(count))
+        socket.resume()
+        const lines = yield* readLines(socket, count)
+        expect(lines.every((l) => l === big)).toBe(true)
+      }).pipe(Effect.scoped))
+
+    it.effect("closes a connection whose frame stays incomplete for frameReadTimeout, not one that is idle", () =>
+      Effect.gen(function*() {
+        const server = yield* Server.make(
+          { port: 0, frameReadTimeout: "5 seconds", idleTimeout: "1 hour" },
+          Server.respond(Framing.lines(), Effect.succeed)
+        )
+        const idle = yield* rawConnect(server.address.port)
+        const slow = yield* rawConnect(server.address.port)
+        const slowEnded = yield* Effect.fork(readToEnd(slow))
+        idle.write("x\n")
+        expect(yield* readLines(idle, 1)).toEqual(["x"])
+        // One write: once "y" is answered, the half line after it has been read too.
+        slow.write("y\nhalf a li")
+        expect(yield* readLines(slow, 1)).toEqual(["y"])
+        yield* TestClock.adjust("6 seconds")
+        expect((yield* Fiber.join(slowEnded)).text).toBe("y\n")
+        idle.write("still here\n")
+        expect(yield* readLines(idle, 1)).toEqual(["still here"])
+      }).pipe(Effect.scoped))
+  })
+
   describe("timeouts", () => {
     it.effect("closes a connection idle for longer than idleTimeout", () =>
       Effect.gen(function*() {
