@@ -1,0 +1,98 @@
+/**
+ * (a) The line echo protocol on effect-wire: `Server.make` + `Server.respond(Framing.lines(), …)`,
+ * run under Effect in its own process. Controlled over IPC by `bench/server.ts`.
+ */
+import { Buffer } from "node:buffer"
+import * as Path from "node:path"
+import * as Url from "node:url"
+import { Effect, Exit, Fiber } from "effect"
+import type * as ServerModule from "../../src/server/Server.js"
+import { counters, serveControl } from "./control.js"
+
+// `--profile` runs the tsc-compiled sources (BENCH_EW_DIST), so profiles show real names and lines.
+const dist = process.env["BENCH_EW_DIST"]
+const load = <T>(rel: string, fallback: () => Promise<T>): Promise<T> =>
+  dist === undefined ? fallback() : import(Url.pathToFileURL(Path.join(dist, rel)).href) as Promise<T>
+const Server = await load<typeof ServerModule>(
+  "src/server/Server.js",
+  () => import("../../src/server/Server.js")
+)
+const { Framing } = await load<typeof import("../../src/index.js")>("src/index.js", () => import("../../src/index.js"))
+
+const PREFIX = Buffer.from("ECHO: ")
+
+const reply = (line: Uint8Array): Uint8Array => {
+  counters.frames++
+  const out = Buffer.allocUnsafe(PREFIX.length + line.length)
+  PREFIX.copy(out, 0)
+  out.set(line, PREFIX.length)
+  return out
+}
+
+// The benchmarked handler is `respond`; the other variants (BENCH_EW_HANDLER) help split the
+// per-connection cost between the server, the connection and the framed stream.
+const variant = process.env["BENCH_EW_HANDLER"] ?? "respond"
+const echo: ServerModule.Handler<unknown, never> = variant === "readline"
+  ? (conn) =>
+    Effect.gen(function*() {
+      for (;;) {
+        const line = yield* conn.readLine()
+        if (line.length === 0) return
+        yield* conn.write(reply(line.subarray(0, line.length - 1)))
+        yield* conn.write("\n")
+      }
+    })
+  : variant === "loop"
+  ? (conn) => {
+    // `respond` without Stream: the lines decoder driven by a plain read loop, one write per read.
+    const decoder = Framing.lines().decoder()
+    const encoder = Framing.lines().encoder()
+    const frames: Array<Uint8Array> = []
+    const parts: Array<Uint8Array> = []
+    const loop: Effect.Effect<void, unknown> = Effect.flatMap(conn.read(), (bytes): Effect.Effect<void, unknown> => {
+      if (bytes.length === 0) return Effect.void // EOF
+      const error = decoder.push(bytes, frames)
+      if (error !== undefined) return Effect.fail(error)
+      for (const f of frames) encoder.push(reply(f), parts)
+      frames.length = 0
+      if (parts.length === 0) return loop
+      const out = parts.length === 1 ? parts[0]! : Buffer.concat(parts)
+      parts.length = 0
+      return Effect.zipRight(conn.write(out), loop)
+    })
+    return loop
+  }
+  : variant === "raw"
+  ? (conn) =>
+    Effect.gen(function*() {
+      // Not line-exact: answers one reply per read that holds a \n (enough for the storm and hold runs).
+      for (;;) {
+        const bytes = yield* conn.read()
+        if (bytes.length === 0) return
+        yield* conn.write(reply(new Uint8Array(0)))
+        yield* conn.write("\n")
+      }
+    })
+  : Server.respond(Framing.lines(), (line: Uint8Array) => Effect.succeed(reply(line)))
+
+const fiber = Effect.runFork(
+  Effect.scoped(
+    Effect.gen(function*() {
+      const server = yield* Server.make({ port: 0, maxConnections: 20_000, backlog: 4096 }, echo)
+      serveControl({
+        name: "effect-wire",
+        port: server.address.port,
+        active: () => Effect.runSync(server.stats).active,
+        stop: () => Effect.runPromise(Fiber.interrupt(fiber)).then(() => undefined)
+      })
+      return yield* Effect.never
+    })
+  )
+)
+
+fiber.addObserver((exit) => {
+  if (Exit.isFailure(exit) && !Exit.isInterrupted(exit)) {
+    console.error("effect-wire server failed:", exit.cause)
+    process.exit(1)
+  }
+})
