@@ -353,16 +353,16 @@ export class SocketDriver implements Connection {
     this.readDeadlineKind = "frame-read"
   }
 
-  readonly setInlineReader = (reader: InlineReader | undefined): void => {
+  setInlineReader(reader: InlineReader | undefined): void {
     this.inline = reader
     this.inlineSince = undefined
   }
 
-  readonly pull = (
+  pull(
     partial: () => boolean,
     progress?: () => number
-  ): Effect.Effect<ReadonlyArray<Uint8Array> | undefined, ConnectionError> =>
-    Effect.suspend(() =>
+  ): Effect.Effect<ReadonlyArray<Uint8Array> | undefined, ConnectionError> {
+    return Effect.suspend(() =>
       this.readLoop<ReadonlyArray<Uint8Array> | null>((end) => {
         if (this.attention) {
           this.attention = false
@@ -377,8 +377,11 @@ export class SocketDriver implements Connection {
         return this.failure !== undefined ? new Fail(this.failure) : null
       }, partial, undefined, progress)
     ).pipe(Effect.map((r) => (r === null ? undefined : r)))
+  }
 
-  readonly writeBlocked = (): boolean => this.socket.writableLength > this.config.writeHighWaterMark
+  writeBlocked(): boolean {
+    return this.socket.writableLength > this.config.writeHighWaterMark
+  }
 
   /**
    * Whether a read that needs more bytes should stop as at EOF: the peer is done, or a server
@@ -419,8 +422,8 @@ export class SocketDriver implements Connection {
 
   // Each read method builds its loop state (`since`, `scanned`, `parts`) per run, inside
   // `Effect.suspend`: a read effect may be run again (`Effect.repeat`, `Effect.retry`).
-  readonly read = (n = 65_536): Effect.Effect<Uint8Array, ConnectionError> =>
-    Effect.suspend(() =>
+  read(n = 65_536): Effect.Effect<Uint8Array, ConnectionError> {
+    return Effect.suspend(() =>
       this.readLoop((end) => {
         if (this.queue.length > 0) {
           const out = this.queue.take(n)
@@ -430,9 +433,10 @@ export class SocketDriver implements Connection {
         return end ? this.endOfInput(EMPTY) : undefined
       }, () => false)
     )
+  }
 
-  readonly readExactly = (n: number): Effect.Effect<Uint8Array, ConnectionError> =>
-    Effect.suspend(() =>
+  readExactly(n: number): Effect.Effect<Uint8Array, ConnectionError> {
+    return Effect.suspend(() =>
       this.readLoop((end) => {
         if (this.queue.length >= n) {
           const out = this.queue.take(n)
@@ -445,9 +449,11 @@ export class SocketDriver implements Connection {
         return new Fail(this.failure ?? new IncompleteRead({ partial, expected: n }))
       }, () => this.queue.length > 0)
     )
+  }
 
-  readonly readUntil = (separator: Uint8Array | string, limit = 65_536): Effect.Effect<Uint8Array, ConnectionError> =>
-    Effect.suspend(() => this.readUntilOnce(toBytes(separator), limit))
+  readUntil(separator: Uint8Array | string, limit = 65_536): Effect.Effect<Uint8Array, ConnectionError> {
+    return Effect.suspend(() => this.readUntilOnce(toBytes(separator), limit))
+  }
 
   private readUntilOnce(sep: Uint8Array, limit: number): Effect.Effect<Uint8Array, ConnectionError> {
     let scanned = 0
@@ -471,13 +477,15 @@ export class SocketDriver implements Connection {
     }, () => this.queue.length > 0)
   }
 
-  readonly readLine = (limit = 65_536): Effect.Effect<Uint8Array, ConnectionError> =>
-    this.readUntil(NEWLINE, limit).pipe(
+  readLine(limit = 65_536): Effect.Effect<Uint8Array, ConnectionError> {
+    return this.readUntil(NEWLINE, limit).pipe(
       Effect.catchTag("IncompleteRead", (e) => Effect.succeed(e.partial))
     )
+  }
 
-  readonly readAll = (limit = 16 * 1_048_576): Effect.Effect<Uint8Array, ConnectionError> =>
-    Effect.suspend(() => this.readAllOnce(limit))
+  readAll(limit = 16 * 1_048_576): Effect.Effect<Uint8Array, ConnectionError> {
+    return Effect.suspend(() => this.readAllOnce(limit))
+  }
 
   private readAllOnce(limit: number): Effect.Effect<Uint8Array, ConnectionError> {
     // Move chunks out of the queue as they come, so flow control keeps reading until EOF.
@@ -543,7 +551,8 @@ export class SocketDriver implements Connection {
   }
 
   /** Waits until the queued outbound bytes fall to the high-water mark (or the write stalls). */
-  private readonly waitWritable: Effect.Effect<void, ConnectionError> = Effect.suspend(() => {
+  private get waitWritable(): Effect.Effect<void, ConnectionError> {
+    return Effect.suspend(() => {
     // A destroyed socket has dropped its queue: a short queue then means lost bytes, not sent ones.
     if (this.failure !== undefined || this.socket.errored !== null || this.socket.destroyed) {
       return Effect.fail(this.lost())
@@ -565,6 +574,7 @@ export class SocketDriver implements Connection {
       this.waitWritable
     )
   })
+  }
 
   /** Writes without waiting; returns the error that prevents the write, if any. */
   writeNow(bytes: Uint8Array): ConnectionError | undefined {
@@ -590,17 +600,20 @@ export class SocketDriver implements Connection {
     return this.failure ?? new ConnectionClosed({ reason: "closed", detail: "socket closed" })
   }
 
-  readonly write = (data: Uint8Array | string): Effect.Effect<void, ConnectionError> =>
-    Effect.suspend(() => {
+  write(data: Uint8Array | string): Effect.Effect<void, ConnectionError> {
+    return Effect.suspend(() => {
       const error = this.writeNow(toBytes(data))
       if (error !== undefined) return Effect.fail(error)
       return this.socket.writableLength > this.config.writeHighWaterMark ? this.waitWritable : Effect.void
     })
+  }
 
-  readonly writeAll = (data: Iterable<Uint8Array | string>): Effect.Effect<void, ConnectionError> =>
-    Effect.suspend(() => this.write(Codec.joinParts(Array.from(data, toBytes))))
+  writeAll(data: Iterable<Uint8Array | string>): Effect.Effect<void, ConnectionError> {
+    return Effect.suspend(() => this.write(Codec.joinParts(Array.from(data, toBytes))))
+  }
 
-  readonly flush: Effect.Effect<void, ConnectionError> = Effect.suspend(() => {
+  get flush(): Effect.Effect<void, ConnectionError> {
+    return Effect.suspend(() => {
     if (this.socket.writableLength === 0) return Effect.void
     const closed = this.writeClosed()
     if (closed !== undefined) return Effect.fail(closed)
@@ -610,18 +623,24 @@ export class SocketDriver implements Connection {
       )
     })
   })
+  }
 
-  readonly endWrite: Effect.Effect<void> = Effect.sync(() => {
+  get endWrite(): Effect.Effect<void> {
+    return Effect.sync(() => {
     if (this.writeEnded || this.socket.destroyed) return
     this.writeEnded = true
     this.socket.end()
   })
+  }
 
-  readonly abort: Effect.Effect<void> = Effect.sync(() => {
+  get abort(): Effect.Effect<void> {
+    return Effect.sync(() => {
     if (!this.socket.destroyed) this.socket.resetAndDestroy()
   })
+  }
 
-  readonly close: Effect.Effect<void> = Effect.suspend(() => {
+  get close(): Effect.Effect<void> {
+    return Effect.suspend(() => {
     if (this.closed || this.socket.destroyed) return Effect.void
     this.closing = true
     return Effect.zipRight(
@@ -642,10 +661,11 @@ export class SocketDriver implements Connection {
       }).pipe(Effect.ensuring(Effect.sync(() => this.socket.destroy())))
     )
   })
+  }
 
   // ---- framing and state ------------------------------------------------------------------
 
-  readonly framed = <A, E>(codec: Codec.Codec<A, E>, options: FramedOptions = {}): Framed<A, E> => {
+  framed<A, E>(codec: Codec.Codec<A, E>, options: FramedOptions = {}): Framed<A, E> {
     const hold = options.holdOnDrain
     const encoder = codec.encoder()
     const sendAll = (frames: Iterable<A>): Effect.Effect<void, E | ConnectionError> =>
@@ -688,14 +708,20 @@ export class SocketDriver implements Connection {
     }
   }
 
-  readonly draining: Effect.Effect<void> = Deferred.await(this.drainSignal)
+  get draining(): Effect.Effect<void> {
+    return Deferred.await(this.drainSignal)
+  }
 
-  readonly eof: Effect.Effect<boolean> = Effect.sync(() => this.ended)
+  get eof(): Effect.Effect<boolean> {
+    return Effect.sync(() => this.ended)
+  }
 
-  readonly stats: Effect.Effect<ConnectionStats> = Effect.sync(() => ({
+  get stats(): Effect.Effect<ConnectionStats> {
+    return Effect.sync(() => ({
     bytesIn: this.bytesIn,
     bytesOut: this.bytesOut
   }))
+  }
 
   /** Starts draining: idle reads end at once (see the module doc). */
   startDrain(): void {

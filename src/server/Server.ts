@@ -98,35 +98,44 @@ export const make = <E, R>(
 
     const watchdog = yield* Watchdog.make(Duration.millis(Math.max(1, resolution)))
     const fibers = yield* FiberSet.make<unknown, unknown>()
-    const run = yield* FiberSet.runtime(fibers)<R>()
     const registry = new Registry()
+    // Handlers find the server's counters in their context (provided once, for every fiber).
+    const run = yield* FiberSet.runtime(fibers)<R>().pipe(Effect.provideService(ServerRegistry, registry))
     const drivers = new Set<Connection.SocketDriver>()
     const drainStarted = yield* Deferred.make<void>()
     const net = Net.createServer({ allowHalfOpen: true, pauseOnConnect: false, noDelay: true })
 
+    const clock = yield* Effect.clock
+    // One fiber per connection and little else: the driver is built synchronously and cleaned
+    // up by a single finalizer (per-connection scopes and contexts cost memory and time).
     const serve = (socket: Net.Socket) =>
-      Effect.scoped(
-        Effect.gen(function*() {
-          const driver = yield* Connection.make(socket, watchdog, connConfig)
-          drivers.add(driver)
-          yield* Effect.addFinalizer(() =>
-            Effect.sync(() => {
-              drivers.delete(driver)
-              registry.connectionClosed(driver)
-            })
-          )
-          if (registry.draining) driver.startDrain()
+      Effect.suspend(() => {
+        const driver = new Connection.SocketDriver(socket, connConfig, clock)
+        watchdog.add(driver)
+        drivers.add(driver)
+        if (registry.draining) driver.startDrain()
+        return handler(driver).pipe(
           // Failures are counted before the connection closes, so a peer that sees the close
           // also sees the count.
-          return yield* handler(driver).pipe(
-            Effect.catchAllCause((cause) =>
-              Effect.sync(() => registry.handlerFailed()).pipe(
-                Effect.zipRight(Effect.logDebug("effect-wire: connection handler failed", cause))
-              )
+          Effect.catchAllCause((cause) =>
+            Effect.sync(() => registry.handlerFailed()).pipe(
+              Effect.zipRight(Effect.logDebug("effect-wire: connection handler failed", cause))
             )
-          )
-        })
-      ).pipe(Effect.provideService(ServerRegistry, registry))
+          ),
+          // The connection stops counting as active when its handler ends; its socket is
+          // tracked (and its linger timed) until it is gone.
+          Effect.ensuring(Effect.suspend(() => {
+            registry.connectionClosed(driver)
+            return Effect.ensuring(
+              driver.close,
+              Effect.sync(() => {
+                watchdog.remove(driver)
+                drivers.delete(driver)
+              })
+            )
+          }))
+        )
+      })
 
     net.on("connection", (socket: Net.Socket) => {
       if (registry.draining || registry.active >= maxConnections) {
