@@ -158,6 +158,18 @@ const errorOf = (entry: Entry, error: ErrorObject): unknown => {
   return new RpcRemoteError({ method: entry.name, code: error.code, detail: error.message, data: error.data })
 }
 
+const CONNECTION_ERRORS = new Set([
+  "ConnectionClosed",
+  "SocketError",
+  "IncompleteRead",
+  "LimitExceeded",
+  "ConnectionTimeout",
+  "OutboundLimitExceeded"
+])
+
+const isConnectionError = (e: unknown): boolean =>
+  typeof e === "object" && e !== null && CONNECTION_ERRORS.has(String((e as { readonly _tag?: unknown })._tag))
+
 const closedBy = (e: unknown): ConnectionClosed => {
   if (e instanceof ConnectionClosed) return e
   const tag = typeof e === "object" && e !== null ? (e as { readonly _tag?: unknown })._tag : undefined
@@ -191,8 +203,45 @@ export const make = <P extends Protocol.Protocol<Protocol.AnyDefinition>, FE = n
     let nextId = 1
     let closed: ConnectionClosed | undefined = undefined
 
+    // Write coalescing: messages sent in the same turn of the event loop go out as one write
+    // (`sendAll`); each sender resumes with the outcome of that write. A frame the framing
+    // refuses fails only its own sender: the batch is then written frame by frame.
+    type Sent = (error: ConnectionClosed | undefined) => void
+    let outbox: Array<Uint8Array> = []
+    let senders: Array<Sent> = []
+    const oneByOne = (frames: ReadonlyArray<Uint8Array>, done: ReadonlyArray<Sent>) =>
+      Effect.forEach(frames, (frame, i) =>
+        Effect.matchEffect(framed.send(frame), {
+          onFailure: (e) => Effect.sync(() => done[i]!(closedBy(e))),
+          onSuccess: () => Effect.sync(() => done[i]!(undefined))
+        }), { discard: true })
+    const flushOutbox = () => {
+      const frames = outbox
+      const done = senders
+      outbox = []
+      senders = []
+      Effect.runFork(
+        Effect.matchEffect(framed.sendAll(frames), {
+          onFailure: (e) =>
+            isConnectionError(e)
+              ? Effect.sync(() => {
+                const error = closedBy(e)
+                for (const d of done) d(error)
+              })
+              : oneByOne(frames, done),
+          onSuccess: () =>
+            Effect.sync(() => {
+              for (const d of done) d(undefined)
+            })
+        })
+      )
+    }
     const send = (text: string) =>
-      Effect.mapError(framed.send(Buffer.from(text, "utf8")), closedBy)
+      Effect.async<void, ConnectionClosed>((resume) => {
+        if (outbox.length === 0) setImmediate(flushOutbox)
+        outbox.push(Buffer.from(text, "utf8"))
+        senders.push((error) => resume(error === undefined ? Effect.void : Effect.fail(error)))
+      })
 
     const settle = (slot: Slot, exit: Exit.Exit<unknown, unknown>) => {
       slot.exit = exit

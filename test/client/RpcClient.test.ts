@@ -1,9 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Schema, TestClock } from "effect"
+import { Deferred, Effect, Either, Exit, Fiber, Schema, TestClock } from "effect"
 import * as Net from "node:net"
 import * as Client from "../../src/client/Client.js"
 import * as RpcClient from "../../src/client/RpcClient.js"
-import { Framing } from "../../src/index.js"
+import { type Codec, type Connection, Framing } from "../../src/index.js"
 import * as ChapterRpc from "../../src/protocol/ChapterRpc.js"
 import * as JsonRpc from "../../src/protocol/JsonRpc.js"
 import * as Protocol from "../../src/protocol/Protocol.js"
@@ -166,5 +166,61 @@ describe("RpcClient", () => {
       const { client } = yield* setup(new Gates())
       const error = yield* Effect.flip(client.repeat({ text: "x", times: 1.5 }))
       expect(error._tag).toBe("RpcEncodeError")
+    }).pipe(Effect.scoped))
+
+  it.live("coalesces calls made in the same tick into one write", () =>
+    Effect.gen(function*() {
+      const server = yield* Server.make({ port: 0 }, RpcServer.handler(Calc, calcHandlers(new Gates())))
+      const conn = yield* Client.connect({ port: server.address.port })
+      let writes = 0
+      let frames = 0
+      const counting: typeof conn = Object.assign(Object.create(conn) as typeof conn, {
+        framed: (<A, E>(codec: Codec.Codec<A, E>, options?: Connection.FramedOptions) => {
+          const framed = conn.framed(codec, options)
+          return {
+            ...framed,
+            send: (frame: A) => {
+              writes++
+              frames++
+              return framed.send(frame)
+            },
+            sendAll: (all: Iterable<A>) => {
+              const list = Array.from(all)
+              writes++
+              frames += list.length
+              return framed.sendAll(list)
+            }
+          }
+        }) as typeof conn.framed
+      })
+      const client = yield* RpcClient.make(Calc, counting)
+      const results = yield* Effect.forEach(
+        Array.from({ length: 100 }, (_, i) => i),
+        (i) => client.add({ a: i, b: 1 }),
+        { concurrency: "unbounded" }
+      )
+      expect(results).toEqual(Array.from({ length: 100 }, (_, i) => i + 1))
+      expect(frames).toBe(100)
+      expect(writes).toBeLessThanOrEqual(4)
+      // A lone call still goes out (in its own write).
+      expect(yield* client.add({ a: 1, b: 1 })).toBe(2)
+      expect(writes).toBeLessThanOrEqual(5)
+    }).pipe(Effect.scoped))
+
+  it.live("a frame the framing refuses fails only its own call, not the others written with it", () =>
+    Effect.gen(function*() {
+      const server = yield* Server.make(
+        { port: 0 },
+        RpcServer.handler(Calc, calcHandlers(new Gates()), { framing: Framing.lines({ maxLineBytes: 4_096 }) })
+      )
+      const client = yield* RpcClient.connect(Calc, { port: server.address.port, framing: Framing.lines({ maxLineBytes: 200 }) })
+      const [small, big, other] = yield* Effect.all([
+        Effect.either(client.add({ a: 1, b: 2 })),
+        Effect.either(client.echo("x".repeat(500))),
+        Effect.either(client.add({ a: 3, b: 4 }))
+      ], { concurrency: "unbounded" })
+      expect(small).toEqual(Either.right(3))
+      expect(other).toEqual(Either.right(7))
+      expect(big._tag).toBe("Left")
     }).pipe(Effect.scoped))
 })

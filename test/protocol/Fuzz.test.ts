@@ -100,6 +100,14 @@ const targets: ReadonlyArray<Target> = [
     tags: MESSAGE_TAGS,
     maxBuffered: 132 + 512,
     seeds: fc.array(fc.record({ id: fc.integer(), method: fc.string({ maxLength: 8 }) }), { maxLength: 4 })
+  }),
+  target({
+    name: "jsonValues",
+    codec: Framing.jsonValues({ maxFrameBytes: 64 }),
+    tags: FRAMING_TAGS,
+    maxBuffered: 64,
+    seeds: fc.array(fc.jsonValue({ maxDepth: 2 }).map((v) => new TextEncoder().encode(JSON.stringify(v))), { maxLength: 5 })
+      .map((fs) => fs.filter((f) => f.length <= 64))
   })
 ]
 

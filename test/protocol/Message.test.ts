@@ -450,7 +450,11 @@ describe("laws over Framing.lines", () => {
 
   it("json without a schema", () => {
     const codec = Message.json(Framing.lines({ maxLineBytes: 512 }))
-    const frames = fc.array(fc.jsonValue({ maxDepth: 2 }), { maxLength: 4 })
+    // JSON has no -0 (it reads back as 0), and a value may not fit the line limit: keep the
+    // values that JSON itself round-trips and the codec can encode.
+    const frames = fc.array(fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.parse(JSON.stringify(v)) as unknown), {
+      maxLength: 4
+    }).filter((vs) => Either.isRight(Codec.encodeAll(codec, vs)))
     fc.assert(Laws.properties(codec, { frames }).roundTrip, { numRuns: 40 })
   })
 
