@@ -10,6 +10,7 @@
  * | `varint`         | unsigned LEB128 length header (protobuf, libp2p)     | 1 MiB         |
  * | `contentLength`  | `Content-Length: N\r\n\r\n` header block (LSP)       | 1 MiB         |
  * | `fixed`          | every frame exactly `n` bytes                        | n             |
+ * | `jsonValues`     | JSON texts back to back (jayson's TCP transport)     | 1 MiB         |
  *
  * @since 0.1.0
  */
