@@ -211,8 +211,13 @@ class LengthPrefixedDecoder implements Decoder<Uint8Array, FramingError> {
   private frameStart = 0
   /** Payload size of the unfinished frame once its header is read, -1 before. */
   private payload = -1
+  /** Whether the layout is the plain default: u32be length of the payload, header stripped. */
+  private readonly plainU32: boolean
 
-  constructor(private readonly layout: Layout) {}
+  constructor(private readonly layout: Layout) {
+    this.plainU32 = layout.at === 0 && layout.size === 4 && !layout.little && layout.adjustment === 0 &&
+      layout.header === 4 && layout.strip === 4
+  }
 
   get buffered(): number {
     return this.pending.length
@@ -251,6 +256,27 @@ class LengthPrefixedDecoder implements Decoder<Uint8Array, FramingError> {
       this.frameStart = base + pos
     }
     // Every frame lying inside this chunk is a view of it.
+    if (this.plainU32) {
+      // The default layout (u32be + payload), read inline: the common case, per frame.
+      const max = this.layout.config.maxFrameBytes
+      while (n - pos >= 4) {
+        const payload = chunk[pos]! * 0x1000000 + ((chunk[pos + 1]! << 16) | (chunk[pos + 2]! << 8) | chunk[pos + 3]!)
+        if (payload > max) {
+          this.frameStart = base + pos
+          return this.readHeader(chunk, pos)
+        }
+        const end = pos + 4 + payload
+        if (end > n) {
+          this.payload = payload
+          break
+        }
+        out.push(chunk.subarray(pos + 4, end))
+        pos = end
+      }
+      this.frameStart = base + pos
+      if (pos < n) pending.pushFrom(chunk, pos)
+      return undefined
+    }
     while (n - pos >= header) {
       const error = this.readHeader(chunk, pos)
       if (error !== undefined) return error
