@@ -213,7 +213,8 @@ export class SocketDriver implements Connection {
   private failure: ConnectionError | undefined = undefined
   private isDraining = false
   private closing = false
-  private readonly drainSignal = Deferred.unsafeMake<void>(FiberId.none)
+  /** Made when someone waits for the drain (most connections never do). */
+  private drainSignal: Deferred.Deferred<void> | undefined = undefined
   /** Bumped on every socket event, so a waiter registered after an event it missed resumes at once. */
   private epoch = 0
   private waiter: ((error?: ConnectionError) => void) | undefined = undefined
@@ -709,7 +710,11 @@ export class SocketDriver implements Connection {
   }
 
   get draining(): Effect.Effect<void> {
-    return Deferred.await(this.drainSignal)
+    return Effect.suspend(() => {
+      if (this.isDraining) return Effect.void
+      this.drainSignal ??= Deferred.unsafeMake<void>(FiberId.none)
+      return Deferred.await(this.drainSignal)
+    })
   }
 
   get eof(): Effect.Effect<boolean> {
@@ -727,7 +732,7 @@ export class SocketDriver implements Connection {
   startDrain(): void {
     if (this.isDraining) return
     this.isDraining = true
-    Deferred.unsafeDone(this.drainSignal, Effect.void)
+    if (this.drainSignal !== undefined) Deferred.unsafeDone(this.drainSignal, Effect.void)
     this.wake()
   }
 

@@ -31,6 +31,8 @@ import { intOption, oneOf } from "./internal/options.js"
 
 const LF = 0x0a
 const CR = 0x0d
+const LF_BYTES = new Uint8Array([LF])
+const CRLF_BYTES = new Uint8Array([CR, LF])
 
 /** Options of `Framing.lines`. */
 export interface LinesOptions {
@@ -141,7 +143,7 @@ class LinesEncoder implements Encoder<Uint8Array, FramingError> {
   private readonly newline: Uint8Array
 
   constructor(private readonly config: LinesConfig) {
-    this.newline = new TextEncoder().encode(config.newline)
+    this.newline = config.newline === "\n" ? LF_BYTES : CRLF_BYTES
   }
 
   push(frame: Uint8Array, out: Array<Uint8Array>): FramingError | undefined {

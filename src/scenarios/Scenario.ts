@@ -19,7 +19,7 @@ export interface RunOptions {
   readonly chart?: string
   /** `scalability`: the client counts to run (default 10, 50, 100, 200, 1,000 … 10,000). */
   readonly sizes?: ReadonlyArray<number>
-  /** `scalability`: seconds the rounds may take in all (default 20); larger N are skipped past it. */
+  /** `scalability`: seconds the rounds may take in all (default 40, `DEFAULT_BUDGET_SECONDS`); larger N are skipped past it. */
   readonly budgetSeconds?: number
   /** `threads-vs-fibers`: the connection counts to run (default 50 and 500). */
   readonly connections?: ReadonlyArray<number>

@@ -19,6 +19,7 @@ import { FRAMING_HELP, FRAMINGS, type FramingName, framingCodec } from "./intern
 import { framedPeer, hostPort } from "./internal/peer.js"
 import { jsonRpcServer } from "./json-rpc.js"
 import * as Output from "./Output.js"
+import { DEFAULT_BUDGET_SECONDS } from "./scalability.js"
 
 /** An expected failure: one line for the user and the exit code. */
 export class CliFailure extends Data.TaggedError("CliFailure")<{ readonly message: string; readonly code: number }> {}
@@ -38,7 +39,9 @@ const scenarioCommand = Command.make(
       Options.optional
     ),
     budget: Options.integer("budget").pipe(
-      Options.withDescription("scalability: seconds the rounds may take in all (default 20); larger N are skipped past it"),
+      Options.withDescription(
+        `scalability: seconds the rounds may take in all (default ${DEFAULT_BUDGET_SECONDS}); a larger N the measured rate says would not fit is skipped, with a note`
+      ),
       Options.optional
     )
   },
@@ -93,7 +96,7 @@ const serveCommand = Command.make(
           ? echoServer(options)
           : kind === "chat"
           ? Effect.map(chatServer(options), (c) => c.server)
-          : jsonRpcServer(options)
+          : jsonRpcServer({ ...options, jsonRpc2: true })
         const server = yield* started.pipe(
           Effect.catchTag("ListenError", (e) =>
             new CliFailure({

@@ -23,6 +23,13 @@ import * as Scenario from "./Scenario.js"
 
 export const SIZES: ReadonlyArray<number> = [10, 50, 100, 200, 1_000, 2_000, 5_000, 10_000]
 
+/**
+ * Seconds the rounds may take in all unless `--budget` says otherwise. A round is skipped when the
+ * previous round's rate says it would end past the budget, so a run stays bounded on a slow or
+ * loaded machine; at ~1,000 req/s or more every size up to 10,000 fits (about 20 s of rounds).
+ */
+export const DEFAULT_BUDGET_SECONDS = 40
+
 /** One round. */
 export interface Round {
   readonly clients: number
@@ -99,13 +106,16 @@ export const run = (options: RunOptions = {}) =>
       const port = server.address.port
       const rounds: Array<Round> = []
       const skipped: Array<number> = []
-      const budgetMillis = (options.budgetSeconds ?? 20) * 1000
+      const budgetMillis = (options.budgetSeconds ?? DEFAULT_BUDGET_SECONDS) * 1000
       let spent = 0
+      let firstSkip: { readonly clients: number; readonly estimate: number; readonly rate: number; readonly left: number } | undefined =
+        undefined
       for (const clients of sizes) {
         // Bounded in time: skip a round the last one's rate says would not fit in the budget.
         const last = rounds[rounds.length - 1]
         const estimate = last === undefined ? 0 : (clients / Math.max(1, last.requestsPerSecond)) * 1000
         if (spent + estimate > budgetMillis) {
+          firstSkip ??= { clients, estimate, rate: last?.requestsPerSecond ?? 0, left: Math.max(0, budgetMillis - spent) }
           skipped.push(clients)
           continue
         }
@@ -167,10 +177,12 @@ export const run = (options: RunOptions = {}) =>
           megabytes(r.heapBytes)
         ])
       )
-      if (skipped.length > 0) {
+      if (firstSkip !== undefined) {
         yield* Output.line(
-          `skipped N = ${skipped.map(count).join(", ")}: at the measured rate they would not fit in the ` +
-            `${budgetMillis / 1000} s budget of this run (a loaded machine?); pass --budget to allow more`,
+          `stopped early, skipped N = ${skipped.map(count).join(", ")}: at the last measured ${count(firstSkip.rate)} req/s, ` +
+            `N = ${count(firstSkip.clients)} would take ~${(firstSkip.estimate / 1000).toFixed(1)} s but only ` +
+            `${(firstSkip.left / 1000).toFixed(1)} s of the ${budgetMillis / 1000} s budget were left (a slow or loaded machine?); ` +
+            `pass --budget SECONDS to allow more`,
           "warn"
         )
       }
