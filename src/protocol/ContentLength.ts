@@ -335,15 +335,7 @@ class ContentLengthEncoder implements Encoder<Uint8Array, FramingError> {
 
   push(frame: Uint8Array, out: Array<Uint8Array>): FramingError | undefined {
     if (frame.length > this.config.maxFrameBytes) {
-      return new FrameTooLarge({
-        codec: NAME,
-        direction: "encode",
-        limit: this.config.maxFrameBytes,
-        size: frame.length,
-        announced: false,
-        offset: this.offset,
-        preview: preview(frame)
-      })
+      return FrameTooLarge.toEncode(NAME, this.config.maxFrameBytes, frame.length, this.offset, frame)
     }
     const header = encoder.encode(`Content-Length: ${frame.length}${this.suffix}`)
     out.push(header)

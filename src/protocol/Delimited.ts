@@ -305,15 +305,7 @@ class DelimitedEncoder implements Encoder<Uint8Array, FramingError> {
       }
     }
     if (content > this.config.maxFrameBytes) {
-      return new FrameTooLarge({
-        codec: this.name,
-        direction: "encode",
-        limit: this.config.maxFrameBytes,
-        size: content,
-        announced: false,
-        offset: this.offset,
-        preview: preview(frame)
-      })
+      return FrameTooLarge.toEncode(this.name, this.config.maxFrameBytes, content, this.offset, frame)
     }
     return undefined
   }

@@ -36,6 +36,19 @@ export class FrameTooLarge extends Data.TaggedError("FrameTooLarge")<{
   readonly offset: number
   readonly preview: string
 }> {
+  /** A frame the encoder refuses because it is over `limit` (nothing is written). */
+  static toEncode(codec: string, limit: number, size: number, offset: number, frame: Uint8Array): FrameTooLarge {
+    return new FrameTooLarge({
+      codec,
+      direction: "encode",
+      limit,
+      size,
+      announced: false,
+      offset,
+      preview: preview(frame)
+    })
+  }
+
   override get message(): string {
     const what = this.announced ? `announces ${this.size} bytes` : `exceeds the limit after ${this.size} bytes`
     return `${this.codec} frame at offset ${this.offset} ${what}, limit ${this.limit}${bytesSuffix(this.preview)}`

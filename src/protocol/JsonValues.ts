@@ -362,15 +362,7 @@ class JsonValuesEncoder implements Encoder<Uint8Array, FramingError> {
   /** The frame must read back as itself: one whole value, no surrounding whitespace, in the limit. */
   private check(frame: Uint8Array): FramingError | undefined {
     if (frame.length > this.config.maxFrameBytes) {
-      return new FrameTooLarge({
-        codec: NAME,
-        direction: "encode",
-        limit: this.config.maxFrameBytes,
-        size: frame.length,
-        announced: false,
-        offset: this.offset,
-        preview: preview(frame)
-      })
+      return FrameTooLarge.toEncode(NAME, this.config.maxFrameBytes, frame.length, this.offset, frame)
     }
     if (frame.length === 0) return this.malformed(frame, "an empty frame is not a JSON value")
     if (isWhitespace(frame[0]!) || isWhitespace(frame[frame.length - 1]!)) {

@@ -373,15 +373,7 @@ class LengthPrefixedEncoder implements Encoder<Uint8Array, FramingError> {
     }
     const payload = frame.length - this.kept
     if (payload > this.limit) {
-      return new FrameTooLarge({
-        codec: this.layout.name,
-        direction: "encode",
-        limit: this.limit,
-        size: payload,
-        announced: false,
-        offset: this.offset,
-        preview: preview(frame)
-      })
+      return FrameTooLarge.toEncode(this.layout.name, this.limit, payload, this.offset, frame)
     }
     const value = payload - adjustment
     if (value < 0) {

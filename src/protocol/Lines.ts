@@ -172,15 +172,7 @@ class LinesEncoder implements Encoder<Uint8Array, FramingError> {
       return this.malformed(frame, "frame ends with \\r, which would be read back as part of a \\r\\n delimiter")
     }
     if (content > this.config.maxLineBytes) {
-      return new FrameTooLarge({
-        codec: NAME,
-        direction: "encode",
-        limit: this.config.maxLineBytes,
-        size: content,
-        announced: false,
-        offset: this.offset,
-        preview: preview(frame)
-      })
+      return FrameTooLarge.toEncode(NAME, this.config.maxLineBytes, content, this.offset, frame)
     }
     return undefined
   }

@@ -271,15 +271,7 @@ class VarintEncoder implements Encoder<Uint8Array, FramingError> {
 
   push(frame: Uint8Array, out: Array<Uint8Array>): FramingError | undefined {
     if (frame.length > this.config.maxFrameBytes) {
-      return new FrameTooLarge({
-        codec: NAME,
-        direction: "encode",
-        limit: this.config.maxFrameBytes,
-        size: frame.length,
-        announced: false,
-        offset: this.offset,
-        preview: preview(frame)
-      })
+      return FrameTooLarge.toEncode(NAME, this.config.maxFrameBytes, frame.length, this.offset, frame)
     }
     const headerLength = varintLength(frame.length)
     if (frame.length <= SMALL_FRAME) {
