@@ -181,7 +181,7 @@ export const run = (options: RunOptions = {}) =>
         yield* Output.line(
           `stopped early, skipped N = ${skipped.map(count).join(", ")}: at the last measured ${count(firstSkip.rate)} req/s, ` +
             `N = ${count(firstSkip.clients)} would take ~${(firstSkip.estimate / 1000).toFixed(1)} s but only ` +
-            `${(firstSkip.left / 1000).toFixed(1)} s of the ${budgetMillis / 1000} s budget were left (a slow or loaded machine?); ` +
+            `${(firstSkip.left / 1000).toFixed(1)} s of the ${budgetMillis / 1000} s budget remained (a slow or loaded machine?); ` +
             `pass --budget SECONDS to allow more`,
           "warn"
         )

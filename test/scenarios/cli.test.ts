@@ -143,9 +143,9 @@ describe("effect-wire CLI", { timeout: 90_000 }, () => {
       expect(JSON.parse(json.stdout)).toEqual({ request: "x", reply: "X" })
     }).pipe(Effect.scoped))
 
-  it.live("call: JSON over length-prefixed frames, and JSON-RPC 2.0", () =>
+  it.live("call: JSON over length-prefixed frames, and JSON-RPC 2.0 (the typed server serve json-rpc runs)", () =>
     Effect.gen(function*() {
-      const server = yield* jsonRpcServer({ port: 0, verbose: false }).pipe(Effect.provideService(Output.Output, Output.silent))
+      const server = yield* jsonRpcServer({ port: 0, verbose: false, jsonRpc2: true }).pipe(Effect.provideService(Output.Output, Output.silent))
       const port = String(server.address.port)
       const json = yield* runCli(["call", "--port", port, "--framing", "length-prefixed", "--format", "json", `{"id":9,"method":"add","params":{"a":2,"b":3}}`])
       expect(json).toMatchObject({ code: 0, stdout: `{"id":9,"result":5}\n` })

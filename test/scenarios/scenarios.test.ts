@@ -12,6 +12,8 @@ import * as JsonRpc from "../../src/scenarios/json-rpc.js"
 import * as Output from "../../src/scenarios/Output.js"
 import * as Scalability from "../../src/scenarios/scalability.js"
 import * as StreamApi from "../../src/scenarios/stream-api.js"
+import * as ChapterRpc from "../../src/protocol/ChapterRpc.js"
+import * as RpcServer from "../../src/server/RpcServer.js"
 import * as ThreadsVsFibers from "../../src/scenarios/threads-vs-fibers.js"
 import * as Timeouts from "../../src/scenarios/timeouts.js"
 
@@ -103,31 +105,66 @@ describe("scenarios", { timeout: 60_000 }, () => {
       expect(out.text()).toContain("[C] interrupted: finalizer ran")
     }))
 
-  it.live("json-rpc: the chapter's four requests get the chapter's answers", () =>
+  it.live("json-rpc: the typed client sends the chapter's four requests and gets the chapter's answers", () =>
     Effect.gen(function*() {
-      const { result } = yield* captured(JsonRpc.run)
+      const { out, result } = yield* captured(JsonRpc.run)
+      expect(result.exchanges.map((x) => x.method)).toEqual(["add", "greet", "echo", "unknown_method"])
+      // On the wire, both ways: exactly the chapter's frames.
+      expect(result.exchanges.map((x) => x.request)).toEqual(JsonRpc.REQUESTS)
       expect(result.exchanges.map((x) => x.response)).toEqual(JsonRpc.EXPECTED)
+      // Typed: three results, and the unknown method read as a remote METHOD_NOT_FOUND error.
+      expect(result.exchanges.map((x) => x.outcome)).toEqual([
+        { _tag: "Success", value: 42 },
+        { _tag: "Success", value: "Hello, Effect!" },
+        { _tag: "Success", value: { data: [1, 2, 3], nested: { key: "value" } } },
+        { _tag: "RemoteError", code: -32601, message: "Unknown method: unknown_method" }
+      ])
+      expect(JsonRpc.scenario.verdict(result)).toEqual({ ok: true, summary: "4/4 responses as expected" })
+      const text = out.text()
+      expect(text).toContain(`→ sent     {"id":4,"method":"unknown_method","params":{}}`)
+      expect(text).toContain(`← received {"id":4,"result":{"error":"Unknown method: unknown_method"}}`)
+      expect(text).toContain("unknown_method: remote error -32601 (method not found): Unknown method: unknown_method")
     }))
 
-  it("json-rpc: bad frames, bad params and JSON-RPC 2.0 requests get answers", () => {
-    const bytes = (s: string) => new TextEncoder().encode(s)
-    expect(JsonRpc.answer(bytes("{nope"))).toMatchObject({ id: null, result: { error: expect.stringContaining("Parse error") } })
-    expect(JsonRpc.answer(bytes(`{"id":7,"method":"add","params":{"a":"x"}}`))).toMatchObject({
-      id: 7,
-      result: { error: expect.stringContaining("Invalid params for add") }
-    })
-    expect(JsonRpc.answer(bytes(`{"jsonrpc":"2.0","id":"a","method":"greet","params":{}}`))).toEqual({
-      jsonrpc: "2.0",
-      id: "a",
-      result: "Hello, World!"
-    })
-    expect(JsonRpc.answer(bytes(`{"jsonrpc":"2.0","id":2,"method":"nope"}`))).toEqual({
-      jsonrpc: "2.0",
-      id: 2,
-      error: { code: -32601, message: "Unknown method: nope" }
-    })
-    expect(JsonRpc.answer(bytes(`{"jsonrpc":"2.0","method":"add"}`))).toBeUndefined()
-  })
+  it.live("json-rpc: the chapter's server answers bad frames, bad params, defaults and unknown methods", () =>
+    Effect.gen(function*() {
+      const dispatch = yield* RpcServer.dispatcher(JsonRpc.Chapter, JsonRpc.handlers, { format: ChapterRpc.format })
+      const reply = (text: string) => Effect.map(dispatch(text), (r) => (r === undefined ? undefined : JSON.parse(r) as unknown))
+      expect(yield* reply("{nope")).toEqual({ id: null, error: { code: -32700, message: expect.any(String) } })
+      expect(yield* reply(`{"id":7,"method":"add","params":{"a":"x"}}`)).toEqual({
+        id: 7,
+        error: { code: -32602, message: expect.any(String), data: expect.stringContaining("Expected number") }
+      })
+      expect(yield* reply(`{"id":8,"method":"add","params":{"a":5}}`)).toEqual({ id: 8, result: 5 })
+      expect(yield* reply(`{"method":"greet"}`)).toEqual({ id: 0, result: "Hello, World!" })
+      expect(yield* reply(`{"id":9,"method":"nope"}`)).toEqual({ id: 9, result: { error: "Unknown method: nope" } })
+    }).pipe(Effect.scoped))
+
+  it.live("json-rpc: serve's format answers each request in its own dialect (the chapter's or JSON-RPC 2.0)", () =>
+    Effect.gen(function*() {
+      const frames: Array<string> = []
+      const dispatch = yield* RpcServer.dispatcher(JsonRpc.Chapter, JsonRpc.handlers, {
+        format: JsonRpc.servedFormat({ onFrame: (t) => frames.push(t) })
+      })
+      const reply = (text: string) => Effect.map(dispatch(text), (r) => (r === undefined ? undefined : JSON.parse(r) as unknown))
+      expect(yield* reply(`{"jsonrpc":"2.0","id":"a","method":"greet","params":{}}`)).toEqual({
+        jsonrpc: "2.0",
+        id: "a",
+        result: "Hello, World!"
+      })
+      expect(yield* reply(`{"jsonrpc":"2.0","id":2,"method":"greet"}`)).toEqual({ jsonrpc: "2.0", id: 2, result: "Hello, World!" })
+      expect(yield* reply(`{"jsonrpc":"2.0","id":2,"method":"nope"}`)).toEqual({
+        jsonrpc: "2.0",
+        id: 2,
+        error: { code: -32601, message: "Unknown method: nope" }
+      })
+      expect(yield* reply(`{"id":2,"method":"nope"}`)).toEqual({ id: 2, result: { error: "Unknown method: nope" } })
+      expect(yield* reply(`{"jsonrpc":"2.0","method":"add"}`)).toBeUndefined()
+      expect(yield* reply(`[{"jsonrpc":"2.0","id":1,"method":"add","params":{"a":1,"b":2}},{"jsonrpc":"2.0","method":"add"}]`))
+        .toEqual([{ jsonrpc: "2.0", id: 1, result: 3 }])
+      expect(yield* reply(`{"id":3,"method":"add","params":{"a":1,"b":2}}`)).toEqual({ id: 3, result: 3 })
+      expect(frames).toHaveLength(7)
+    }).pipe(Effect.scoped))
 
   it.live("scalability: 0 failures at N = 1,000, and the chart is written", () =>
     Effect.gen(function*() {
@@ -142,6 +179,15 @@ describe("scenarios", { timeout: 60_000 }, () => {
       expect(svg).toContain("req/s")
       expect(out.events.some((e) => e._tag === "Progress" && e.done === 1_000 && e.total === 1_000)).toBe(true)
       expect(out.text()).toContain("ulimit -n")
+    }))
+
+  it.live("scalability: past its time budget it stops early, skips the larger N and says why", () =>
+    Effect.gen(function*() {
+      const { out, result } = yield* captured(Scalability.run({ sizes: [10, 50, 100], budgetSeconds: 0 }))
+      expect(result.rounds.map((r) => [r.clients, r.succeeded, r.failed])).toEqual([[10, 10, 0]])
+      expect(result.skipped).toEqual([50, 100])
+      expect(out.text()).toMatch(/stopped early, skipped N = 50, 100: .*N = 50 would take ~[\d.]+ s .*0 s budget.*--budget/)
+      expect(Scalability.DEFAULT_BUDGET_SECONDS).toBeGreaterThan(20)
     }))
 
   it.live("threads-vs-fibers: both servers answer every connection", () =>
