@@ -112,6 +112,12 @@ export interface FramedOptions {
    * input ends. Default: never hold (a drain ends `frames` at the next frame boundary).
    */
   readonly holdOnDrain?: () => boolean
+  /**
+   * While this returns true, a read of `frames` waiting for input has no idle timeout (e.g.
+   * requests are still in flight: the peer is waiting for us, not idle). When it turns false,
+   * call `recheck` so that the idle timeout starts. Default: the idle timeout always applies.
+   */
+  readonly holdIdle?: () => boolean
 }
 
 /**
@@ -301,11 +307,17 @@ export class SocketDriver implements Connection {
    * the wait by the frame-read timeout; otherwise the idle timeout applies). Timeouts are fired
    * by `checkTimers`, called by a `Watchdog`, so a wait costs no timer of its own.
    */
-  private waitForData(seen: number, since: number | undefined): Effect.Effect<void, ConnectionError> {
+  private waitForData(
+    seen: number,
+    since: number | undefined,
+    holdIdle?: () => boolean
+  ): Effect.Effect<void, ConnectionError> {
     return Effect.async<void, ConnectionError>((resume) => {
       if (this.epoch !== seen) return resume(Effect.void)
       if (since === undefined) {
-        this.readDeadline = this.clock.unsafeCurrentTimeMillis() + this.config.idleMillis
+        this.readDeadline = holdIdle !== undefined && holdIdle()
+          ? Infinity
+          : this.clock.unsafeCurrentTimeMillis() + this.config.idleMillis
         this.readDeadlineKind = "idle"
       } else {
         this.readDeadline = since + this.config.frameReadMillis
@@ -397,7 +409,8 @@ export class SocketDriver implements Connection {
     step: (end: boolean) => A | undefined | Fail,
     partial: () => boolean,
     hold?: () => boolean,
-    progress?: () => number
+    progress?: () => number,
+    holdIdle?: () => boolean
   ): Effect.Effect<A, ConnectionError> {
     // `since`: when the half-received read (frame) began; `mark`: the consumer's progress then.
     // A completed frame (progress moved) starts a new frame-read window.
@@ -416,7 +429,7 @@ export class SocketDriver implements Connection {
           mark = now
         }
       }
-      return Effect.zipRight(this.waitForData(seen, since), loop)
+      return Effect.zipRight(this.waitForData(seen, since, holdIdle), loop)
     })
     return loop
   }
@@ -516,7 +529,8 @@ export class SocketDriver implements Connection {
   chunks(
     partial: () => boolean,
     hold?: () => boolean,
-    progress?: () => number
+    progress?: () => number,
+    holdIdle?: () => boolean
   ): Stream.Stream<Uint8Array, ConnectionError> {
     const pull = this.readLoop<Chunk.Chunk<Uint8Array>>((end) => {
       if (this.queue.length > 0) {
@@ -526,7 +540,7 @@ export class SocketDriver implements Connection {
       }
       if (!end) return undefined
       return this.failure !== undefined ? new Fail(this.failure) : Chunk.empty<Uint8Array>()
-    }, partial, hold, progress)
+    }, partial, hold, progress, holdIdle)
     return Stream.repeatEffectChunkOption(
       Effect.flatMap(
         Effect.mapError(pull, Option.some),
@@ -699,7 +713,7 @@ export class SocketDriver implements Connection {
           }
         }
         return Stream.pipeThroughChannel(
-          this.chunks(() => inner.buffered > 0, hold, () => decoded),
+          this.chunks(() => inner.buffered > 0, hold, () => decoded, options.holdIdle),
           Codec.decoderChannel<A, E, ConnectionError>(decoder)
         )
       }),

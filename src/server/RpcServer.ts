@@ -515,7 +515,9 @@ const serveConnection = <R, FE>(
     const runtime = yield* Effect.runtime<R>()
     const tracer = yield* Effect.tracer
     const session = new Session<R>(settings, runtime, tracer)
-    const framed = connection.framed(framing, { holdOnDrain: () => session.inFlight > 0 })
+    const busy = () => session.inFlight > 0
+    // Requests in flight hold the drain open and keep the idle timeout from closing the connection.
+    const framed = connection.framed(framing, { holdOnDrain: busy, holdIdle: busy })
     const out: Array<Uint8Array> = []
     const sink: Sink = (reply) => {
       if (reply !== undefined) out.push(Buffer.from(reply, "utf8"))
@@ -585,7 +587,8 @@ const serveConnection = <R, FE>(
     session.onSettle = () => {
       signalWriter()
       settleWake?.()
-      if (session.draining && session.inFlight === 0) Effect.runSync(framed.recheck)
+      // The last request settled: a drain may end the reads, and the idle timeout starts.
+      if (session.inFlight === 0) Effect.runSync(framed.recheck)
     }
 
     const handleFrames = (frames: ReadonlyArray<Uint8Array>, from: number): Effect.Effect<void, FE | ConnectionError> =>

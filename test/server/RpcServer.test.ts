@@ -237,6 +237,23 @@ describe("RpcServer", () => {
         expect(yield* Fiber.join(reply)).toMatchObject([{ id: 1, error: { code: JsonRpc.REQUEST_TIMEOUT } }])
       }).pipe(Effect.scoped))
 
+    it.effect("does not close a connection as idle while its requests are in flight; does once they are answered", () =>
+      Effect.gen(function*() {
+        const gates = new Gates()
+        const server = yield* serve(gates, { idleTimeout: "10 seconds" })
+        const socket = yield* rawConnect(server.address.port)
+        const ended = yield* Effect.fork(readToEnd(socket))
+        socket.write(req(1, "wait", { key: "long" }))
+        yield* gates.awaitStarted("long")
+        yield* TestClock.adjust("30 seconds")
+        expect(ended.unsafePoll()).toBeNull()
+        yield* gates.release("long")
+        const reply = yield* lines(socket, 1)
+        expect(reply).toMatchObject([{ id: 1, result: "long" }])
+        yield* TestClock.adjust("11 seconds")
+        expect((yield* Fiber.join(ended)).ended).toBe("fin")
+      }).pipe(Effect.scoped))
+
     it("rejects bad options when the handler is built", () => {
       const gates = new Gates()
       expect(() => RpcServer.handler(Calc, calcHandlers(gates), { maxInFlight: 0 })).toThrow(/maxInFlight/)
