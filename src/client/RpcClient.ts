@@ -24,7 +24,7 @@
 import { Cause, Data, Duration, Effect, Exit, ParseResult, Schema, type Scope, Stream } from "effect"
 import { Buffer, isUtf8 } from "node:buffer"
 import type * as Connection from "../connection/Connection.js"
-import { ConnectionClosed } from "../connection/ConnectionError.js"
+import { ConnectionClosed, isConnectionError } from "../connection/ConnectionError.js"
 import type * as Codec from "../protocol/Codec.js"
 import * as Framing from "../protocol/Framing.js"
 import { asBuffer } from "../protocol/internal/bytes.js"
@@ -158,17 +158,13 @@ const errorOf = (entry: Entry, error: ErrorObject): unknown => {
   return new RpcRemoteError({ method: entry.name, code: error.code, detail: error.message, data: error.data })
 }
 
-const CONNECTION_ERRORS = new Set([
-  "ConnectionClosed",
-  "SocketError",
-  "IncompleteRead",
-  "LimitExceeded",
-  "ConnectionTimeout",
-  "OutboundLimitExceeded"
-])
 
-const isConnectionError = (e: unknown): boolean =>
-  typeof e === "object" && e !== null && CONNECTION_ERRORS.has(String((e as { readonly _tag?: unknown })._tag))
+/** The wire form of a call's params, or why the Schema refused them. */
+const encodeParams = (entry: Entry, params: unknown): unknown => {
+  if (!entry.hasParams) return undefined
+  const e = entry.encodeParams(params)
+  return e._tag === "Failure" ? new RpcEncodeError({ method: entry.name, detail: Cause.squash(e.cause) as string }) : e.value
+}
 
 const closedBy = (e: unknown): ConnectionClosed => {
   if (e instanceof ConnectionClosed) return e
@@ -311,14 +307,8 @@ export const make = <P extends Protocol.Protocol<Protocol.AnyDefinition>, FE = n
     const call = (entry: Entry) => (params?: unknown, callOptions?: CallOptions) =>
       Effect.suspend((): Effect.Effect<unknown, unknown> => {
         if (closed !== undefined) return Effect.fail(closed)
-        let encoded: unknown = undefined
-        if (entry.hasParams) {
-          const e = entry.encodeParams(params)
-          if (e._tag === "Failure") {
-            return Effect.fail(new RpcEncodeError({ method: entry.name, detail: Cause.squash(e.cause) as string }))
-          }
-          encoded = e.value
-        }
+        const encoded = encodeParams(entry, params)
+        if (encoded instanceof RpcEncodeError) return Effect.fail(encoded)
         const id = nextId++
         const slot: Slot = { entry, exit: undefined, resume: undefined }
         pending.set(id, slot)
@@ -345,14 +335,8 @@ export const make = <P extends Protocol.Protocol<Protocol.AnyDefinition>, FE = n
     const notify = (entry: Entry) => (params?: unknown) =>
       Effect.suspend((): Effect.Effect<void, RpcClientError> => {
         if (closed !== undefined) return Effect.fail(closed)
-        let encoded: unknown = undefined
-        if (entry.hasParams) {
-          const e = entry.encodeParams(params)
-          if (e._tag === "Failure") {
-            return Effect.fail(new RpcEncodeError({ method: entry.name, detail: Cause.squash(e.cause) as string }))
-          }
-          encoded = e.value
-        }
+        const encoded = encodeParams(entry, params)
+        if (encoded instanceof RpcEncodeError) return Effect.fail(encoded)
         return send(format.notification(entry.name, encoded))
       })
 

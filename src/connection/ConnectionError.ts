@@ -80,3 +80,16 @@ export type ConnectionError =
   | LimitExceeded
   | ConnectionTimeout
   | OutboundLimitExceeded
+
+const TAGS: ReadonlySet<string> = new Set([
+  "ConnectionClosed",
+  "SocketError",
+  "IncompleteRead",
+  "LimitExceeded",
+  "ConnectionTimeout",
+  "OutboundLimitExceeded"
+])
+
+/** Whether `u` is one of the connection errors (by its tag). */
+export const isConnectionError = (u: unknown): u is ConnectionError =>
+  typeof u === "object" && u !== null && TAGS.has(String((u as { readonly _tag?: unknown })._tag))

@@ -57,7 +57,7 @@ import {
 } from "effect"
 import { Buffer, isUtf8 } from "node:buffer"
 import type * as Connection from "../connection/Connection.js"
-import type { ConnectionError } from "../connection/ConnectionError.js"
+import { type ConnectionError, isConnectionError } from "../connection/ConnectionError.js"
 import type * as Codec from "../protocol/Codec.js"
 import * as Framing from "../protocol/Framing.js"
 import type { FramingError } from "../protocol/FramingError.js"
@@ -444,14 +444,6 @@ const settingsOf = <Names extends string, FE>(
 // ---------------------------------------------------------------------------------------------
 // The connection handler
 
-const CONNECTION_ERRORS = new Set([
-  "ConnectionClosed",
-  "SocketError",
-  "IncompleteRead",
-  "LimitExceeded",
-  "ConnectionTimeout",
-  "OutboundLimitExceeded"
-])
 
 const tagOf = (e: unknown): string | undefined =>
   typeof e === "object" && e !== null && typeof (e as { readonly _tag?: unknown })._tag === "string"
@@ -471,7 +463,7 @@ const idOf = (reply: Uint8Array): Id => {
 /** What to answer a framing error with before closing (nothing for connection errors). */
 const framingReply = (format: RpcFormat, e: unknown): string | undefined => {
   const tag = tagOf(e)
-  if (tag === undefined || CONNECTION_ERRORS.has(tag) || tag === "UnexpectedEof") return undefined
+  if (tag === undefined || isConnectionError(e) || tag === "UnexpectedEof") return undefined
   const message = typeof (e as { readonly message?: unknown }).message === "string"
     ? (e as { readonly message: string }).message
     : undefined
@@ -524,7 +516,7 @@ const serveConnection = <R, FE>(
     }
     const takeOut = () => out.splice(0, out.length)
     // A reply the framing refuses (over its limit) becomes an INTERNAL_ERROR reply to its id.
-    const isEncodeError = (e: unknown) => !CONNECTION_ERRORS.has(tagOf(e) ?? "")
+    const isEncodeError = (e: unknown) => !isConnectionError(e)
     const oneByOne = (replies: ReadonlyArray<Uint8Array>) =>
       Effect.forEach(replies, (reply) =>
         framed.send(reply).pipe(
@@ -622,8 +614,7 @@ const serveConnection = <R, FE>(
       )
       // EOF, drain or error: answer what was received, then close.
       const readError = read._tag === "Left" ? read.left : undefined
-      const isConnectionError = readError !== undefined && CONNECTION_ERRORS.has(tagOf(readError) ?? "")
-      if (readError !== undefined && isConnectionError) return yield* Effect.fail(readError)
+      if (readError !== undefined && isConnectionError(readError)) return yield* Effect.fail(readError)
       yield* waitInFlight(0)
       if (readError !== undefined) {
         sink(framingReply(settings.format, readError))
