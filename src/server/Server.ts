@@ -108,6 +108,11 @@ export const make = <E, R>(
     const clock = yield* Effect.clock
     // One fiber per connection and little else: the driver is built synchronously and cleaned
     // up by a single finalizer (per-connection scopes and contexts cost memory and time).
+    const forget = (driver: Connection.SocketDriver) =>
+      Effect.sync(() => {
+        watchdog.remove(driver)
+        drivers.delete(driver)
+      })
     const serve = (socket: Net.Socket) =>
       Effect.suspend(() => {
         const driver = new Connection.SocketDriver(socket, connConfig, clock)
@@ -124,15 +129,10 @@ export const make = <E, R>(
           ),
           // The connection stops counting as active when its handler ends; its socket is
           // tracked (and its linger timed) until it is gone.
+          // (`close` cannot fail, and a finalizer is not interrupted: no inner `ensuring` needed.)
           Effect.ensuring(Effect.suspend(() => {
             registry.connectionClosed(driver)
-            return Effect.ensuring(
-              driver.close,
-              Effect.sync(() => {
-                watchdog.remove(driver)
-                drivers.delete(driver)
-              })
-            )
+            return Effect.zipRight(driver.close, forget(driver))
           }))
         )
       })
