@@ -130,7 +130,6 @@ export const run = (options: RunOptions = {}) =>
         const done = yield* Ref.make(0)
         const step = Math.max(1, Math.floor(clients / 50))
         let firstError: string | undefined = undefined
-        const before = handled
         const [millis, results] = yield* timed(
           Effect.forEach(
             Array.from({ length: clients }, (_, i) => i),
@@ -161,7 +160,6 @@ export const run = (options: RunOptions = {}) =>
           heapBytes: memory.heapUsed,
           firstError
         })
-        void before
         spent += millis
         if (firstError !== undefined) yield* Output.line(`  first failure at N = ${clients}: ${firstError}`, "warn")
       }
