@@ -237,32 +237,26 @@ export const respondWith = <I, O, EI, EO, EH, R>(
   const concurrency = intOption("respond", "concurrency", options.concurrency, 1, 1, 65_536)
   return (connection) =>
     Effect.flatMap(Effect.serviceOption(ServerRegistry), (registry) => {
-      const input = connection.framed(codecs.input)
-      const output = connection.framed(codecs.output)
-      const replies: Array<O> = []
-      const collect = (reply: O | ReadonlyArray<O> | undefined): void => {
-        if (reply === undefined) return
-        if (Array.isArray(reply)) for (const r of reply as ReadonlyArray<O>) replies.push(r)
-        else replies.push(reply as O)
-      }
-      const send = (count: number) =>
-        Effect.suspend(() => {
-          if (registry._tag === "Some") registry.value.framesHandled(count)
-          return output.sendAll(replies.splice(0, replies.length))
-        })
       if (concurrency === 1) {
         // One frame after another, no fiber per frame; the replies of one read go out as one write.
         return respondInOrder(connection, codecs, handle, registry)
       }
       // Up to `concurrency` frames in flight, replies in order, written as they complete.
-      return input.frames.pipe(
+      const output = connection.framed(codecs.output)
+      const replies: Array<O> = []
+      return connection.framed(codecs.input).frames.pipe(
         Stream.mapEffect((f) => handle(f, connection), { concurrency }),
-        Stream.runForEachChunk((done) => {
-          done.pipe((c) => {
-            for (const reply of c) collect(reply)
+        Stream.runForEachChunk((done) =>
+          Effect.suspend(() => {
+            for (const reply of done) {
+              if (reply === undefined) continue
+              if (Array.isArray(reply)) for (const r of reply as ReadonlyArray<O>) replies.push(r)
+              else replies.push(reply as O)
+            }
+            if (registry._tag === "Some") registry.value.framesHandled(done.length)
+            return output.sendAll(replies.splice(0, replies.length))
           })
-          return send(done.length)
-        })
+        )
       )
     })
 }
