@@ -16,7 +16,7 @@ import * as All from "./all.js"
 import { chatServer } from "./chat.js"
 import { echoServer } from "./echo.js"
 import { FRAMING_HELP, FRAMINGS, type FramingName, framingCodec } from "./internal/framing.js"
-import { framedPeer, hostPort } from "./internal/peer.js"
+import { type FramedPeer, framedPeer, hostPort } from "./internal/peer.js"
 import { jsonRpcServer } from "./json-rpc.js"
 import * as Output from "./Output.js"
 import { DEFAULT_BUDGET_SECONDS } from "./scalability.js"
@@ -180,50 +180,64 @@ const explain = (where: string, timeout: number) => (cause: Cause.Cause<unknown>
 const clientCodec = (framingName: FramingName, format: Format): Codec<unknown, unknown> =>
   format === "text" ? Message.text(framingCodec(framingName)) as Codec<unknown, unknown> : Message.json(framingCodec(framingName))
 
+interface ClientArgs {
+  readonly format: Format
+  readonly framing: Option.Option<FramingName>
+  readonly host: string
+  readonly messages: ReadonlyArray<string>
+  readonly port: number
+  readonly timeout: number
+}
+
+/** Connects, frames the connection, runs `talk` within the timeout, and explains failures in one line. */
+const withPeer = <E, R>(
+  args: ClientArgs,
+  talk: (frames: ReadonlyArray<unknown>, peer: FramedPeer<unknown, unknown>) => Effect.Effect<void, E, R>
+) =>
+  Effect.gen(function*() {
+    const frames = yield* framesFor(args.format, args.messages)
+    yield* Effect.scoped(
+      Effect.gen(function*() {
+        const conn = yield* Client.connect({ host: args.host, port: args.port, connectTimeout: Duration.seconds(args.timeout) })
+        const peer = yield* framedPeer(conn, clientCodec(Option.getOrElse(args.framing, () => "lines" as const), args.format))
+        yield* talk(frames, peer)
+      })
+    ).pipe(
+      Effect.timeout(Duration.seconds(args.timeout)),
+      Effect.catchAllCause(explain(`${args.host}:${args.port}`, args.timeout))
+    )
+  })
+
 const callCommand = Command.make(
   "call",
   { ...clientOptions, messages: messagesArg },
-  ({ format, framing, host, json, messages, port, timeout }) =>
-    Effect.gen(function*() {
-      const frames = yield* framesFor(format, messages)
-      const where = `${host}:${port}`
-      yield* Effect.scoped(
-        Effect.gen(function*() {
-          const conn = yield* Client.connect({ host, port, connectTimeout: Duration.seconds(timeout) })
-          const peer = yield* framedPeer(conn, clientCodec(Option.getOrElse(framing, () => "lines" as const), format))
-          for (const frame of frames) {
-            yield* peer.send(frame)
-            const reply = yield* peer.next
-            yield* json
-              ? Output.line(JSON.stringify({ request: frame, reply }))
-              : Output.line(show(reply))
-          }
-        })
-      ).pipe(Effect.timeout(Duration.seconds(timeout)), Effect.catchAllCause(explain(where, timeout)))
-    })
+  (args) =>
+    withPeer(args, (frames, peer) =>
+      Effect.gen(function*() {
+        for (const frame of frames) {
+          yield* peer.send(frame)
+          const reply = yield* peer.next
+          yield* args.json
+            ? Output.line(JSON.stringify({ request: frame, reply }))
+            : Output.line(show(reply))
+        }
+      }))
 ).pipe(Command.withDescription("Send each message as one frame and print the server's one-frame answer to each."))
 
 const sendCommand = Command.make(
   "send",
   { ...clientOptions, messages: messagesArg },
-  ({ format, framing, host, json, messages, port, timeout }) =>
-    Effect.gen(function*() {
-      const frames = yield* framesFor(format, messages)
-      const where = `${host}:${port}`
-      yield* Effect.scoped(
-        Effect.gen(function*() {
-          const conn = yield* Client.connect({ host, port, connectTimeout: Duration.seconds(timeout) })
-          const peer = yield* framedPeer(conn, clientCodec(Option.getOrElse(framing, () => "lines" as const), format))
-          yield* peer.sendAll(frames)
-          yield* conn.endWrite
-          for (;;) {
-            const frame = yield* peer.nextOption
-            if (Option.isNone(frame)) break
-            yield* Output.line(json ? JSON.stringify({ frame: frame.value }) : show(frame.value))
-          }
-        })
-      ).pipe(Effect.timeout(Duration.seconds(timeout)), Effect.catchAllCause(explain(where, timeout)))
-    })
+  (args) =>
+    withPeer(args, (frames, peer) =>
+      Effect.gen(function*() {
+        yield* peer.sendAll(frames)
+        yield* peer.connection.endWrite
+        for (;;) {
+          const frame = yield* peer.nextOption
+          if (Option.isNone(frame)) break
+          yield* Output.line(args.json ? JSON.stringify({ frame: frame.value }) : show(frame.value))
+        }
+      }))
 ).pipe(
   Command.withDescription("Send every message as a frame, half-close, and print every frame the server sends until it closes.")
 )
