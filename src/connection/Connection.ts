@@ -126,6 +126,11 @@ export interface InlineReader {
   readonly partial: () => boolean
   /** Frames completed so far (a new frame restarts the frame-read window). */
   readonly progress: () => number
+  /**
+   * Whether work is in flight (requests being handled): then no idle timeout applies. When it
+   * turns false, call `Connection.recheck`. Default: never busy.
+   */
+  readonly busy?: () => boolean
 }
 
 /** Byte and time counters of one connection. */
@@ -171,10 +176,24 @@ export interface Connection {
   readonly stats: Effect.Effect<ConnectionStats>
   /**
    * The queued input as chunks, waiting when there is none; `undefined` at EOF (or when a
-   * server drains and `partial()` is false); an empty array when an inline reader asked for the
-   * fiber. For custom frame loops; `framed` is the usual way.
+   * server drains and neither `partial()` nor `busy()` is true); an empty array when an inline
+   * reader asked for the fiber. `progress` counts completed frames (each gets its own frame-read
+   * window); while `busy()` is true (requests in flight) there is no idle timeout and a drain does
+   * not end the read: call `recheck` when it turns false. For custom frame loops; `framed` is the
+   * usual way.
    */
-  readonly pull: (partial: () => boolean, progress?: () => number) => Effect.Effect<ReadonlyArray<Uint8Array> | undefined, ConnectionError>
+  readonly pull: (
+    partial: () => boolean,
+    progress?: () => number,
+    busy?: () => boolean
+  ) => Effect.Effect<ReadonlyArray<Uint8Array> | undefined, ConnectionError>
+  /**
+   * Makes a read waiting for input look again at its `busy` / `holdOnDrain` / `holdIdle`
+   * condition: call it when that turns false (a drain may end the read, the idle timeout starts).
+   */
+  readonly recheck: () => void
+  /** Whether a server has started draining this connection (see `draining`). */
+  readonly isDraining: boolean
   /** Installs (or removes) an inline reader, used while the fiber is parked in `pull`. */
   readonly setInlineReader: (reader: InlineReader | undefined) => void
   /** Writes without waiting; the error that prevents the write, if any. */

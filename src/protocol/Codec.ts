@@ -46,6 +46,13 @@ export interface Encoder<A, E> {
    * On error nothing is appended: an encoder never emits a frame its own decoder would reject.
    */
   readonly push: (frame: A, out: Array<Uint8Array>) => E | undefined
+  /**
+   * Optional fast path of byte codecs (`A` is `Uint8Array`): encodes each text, as UTF-8, as one
+   * frame, all into one part appended to `out`, as `push(Buffer.from(text))` for each would but
+   * with one allocation. All or nothing: on the first text that cannot be encoded it returns that
+   * error, appends nothing and leaves the encoder as it was (encode one by one to learn which).
+   */
+  readonly pushTexts?: (texts: ReadonlyArray<string>, out: Array<Uint8Array>) => E | undefined
 }
 
 /**

@@ -48,6 +48,7 @@
  *
  * @since 0.1.0
  */
+import { Buffer } from "node:buffer"
 import type { Codec, Decoder, Encoder } from "./Codec.js"
 import { FrameTooLarge, type FramingError, MalformedFrame, UnexpectedEof } from "./FramingError.js"
 import { Pending, preview } from "./internal/bytes.js"
@@ -350,6 +351,21 @@ class LengthPrefixedDecoder implements Decoder<Uint8Array, FramingError> {
 /** Payloads up to this size are copied next to their header; larger ones are written as they are. */
 const SMALL_FRAME = 4096
 
+/** `pushTexts` by `push`: all or nothing. */
+const pushEach = (
+  encoder: Encoder<Uint8Array, FramingError>,
+  texts: ReadonlyArray<string>,
+  out: Array<Uint8Array>
+): FramingError | undefined => {
+  const parts: Array<Uint8Array> = []
+  for (const text of texts) {
+    const error = encoder.push(Buffer.from(text, "utf8"), parts)
+    if (error !== undefined) return error
+  }
+  for (const part of parts) out.push(part)
+  return undefined
+}
+
 class LengthPrefixedEncoder implements Encoder<Uint8Array, FramingError> {
   private offset = 0
   /** Header bytes that decoded frames keep, at their start. */
@@ -405,6 +421,36 @@ class LengthPrefixedEncoder implements Encoder<Uint8Array, FramingError> {
       if (frame.length > 0) out.push(frame)
     }
     this.offset += strip + frame.length
+    return undefined
+  }
+
+  pushTexts(texts: ReadonlyArray<string>, out: Array<Uint8Array>): FramingError | undefined {
+    const { adjustment, at, little, size, strip } = this.layout
+    if (this.kept > 0 || !this.writesField) {
+      const offset = this.offset
+      const error = pushEach(this, texts, out)
+      if (error !== undefined) this.offset = offset
+      return error
+    }
+    const lengths: Array<number> = new Array(texts.length)
+    let total = 0
+    for (let i = 0; i < texts.length; i++) {
+      const n = Buffer.byteLength(texts[i]!, "utf8")
+      // Out of bounds: `push` says why.
+      if (n > this.limit || n < adjustment) return this.push(Buffer.from(texts[i]!, "utf8"), [])
+      lengths[i] = n
+      total += strip + n
+    }
+    const bytes = Buffer.allocUnsafe(total)
+    let offset = 0
+    for (let i = 0; i < texts.length; i++) {
+      if (strip !== size) bytes.fill(0, offset, offset + strip)
+      writeField(bytes, offset + at, size, little, lengths[i]! - adjustment)
+      offset += strip
+      offset += bytes.write(texts[i]!, offset, "utf8")
+    }
+    out.push(bytes)
+    this.offset += total
     return undefined
   }
 

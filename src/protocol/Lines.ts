@@ -23,6 +23,7 @@
  *
  * @since 0.1.0
  */
+import { Buffer } from "node:buffer"
 import type { Codec, Encoder } from "./Codec.js"
 import { FrameTooLarge, type FramingError, MalformedFrame } from "./FramingError.js"
 import { asBuffer, preview } from "./internal/bytes.js"
@@ -156,6 +157,28 @@ class LinesEncoder implements Encoder<Uint8Array, FramingError> {
       out.push(frame)
       this.offset += frame.length
     }
+    return undefined
+  }
+
+  pushTexts(texts: ReadonlyArray<string>, out: Array<Uint8Array>): FramingError | undefined {
+    const { maxLineBytes, newline, stripDelimiter } = this.config
+    let joined = ""
+    for (const text of texts) {
+      // Cheap checks clear almost every text; the rest take the exact path, for its error.
+      const ok = stripDelimiter && text.indexOf("\n") === -1 && text.charCodeAt(text.length - 1) !== 13 &&
+        (text.length * 3 <= maxLineBytes || Buffer.byteLength(text, "utf8") <= maxLineBytes)
+      if (!ok) {
+        const frame = Buffer.from(text, "utf8")
+        const error = this.check(frame)
+        if (error !== undefined) return error
+        joined += stripDelimiter ? text + newline : text
+      } else {
+        joined += text + newline
+      }
+    }
+    const bytes = Buffer.from(joined, "utf8")
+    out.push(bytes)
+    this.offset += bytes.length
     return undefined
   }
 

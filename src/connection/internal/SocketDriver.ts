@@ -51,7 +51,8 @@ export class SocketDriver implements Connection {
   private closed = false
   private writeEnded = false
   private failure: ConnectionError | undefined = undefined
-  private isDraining = false
+  /** Set by a server's drain (see `startDrain`). */
+  isDraining = false
   private closing = false
   /** Made when someone waits for the drain (most connections never do). */
   private drainSignal: Deferred.Deferred<void> | undefined = undefined
@@ -187,7 +188,7 @@ export class SocketDriver implements Connection {
     const now = this.clock.unsafeCurrentTimeMillis()
     if (!reader.partial()) {
       this.inlineSince = undefined
-      this.readDeadline = now + this.config.idleMillis
+      this.readDeadline = reader.busy !== undefined && reader.busy() ? Infinity : now + this.config.idleMillis
       this.readDeadlineKind = "idle"
       return
     }
@@ -205,9 +206,22 @@ export class SocketDriver implements Connection {
     this.inlineSince = undefined
   }
 
+  /**
+   * A parked read's `busy` (or `holdOnDrain` / `holdIdle`) condition may have turned false: a
+   * drain may now end the read, and an idle wait gets its idle deadline.
+   */
+  recheck(): void {
+    if (this.waiter === undefined) return
+    if (this.isDraining || this.exhausted) return this.wake()
+    if (this.readDeadlineKind === "idle" && this.readDeadline === Infinity) {
+      this.readDeadline = this.clock.unsafeCurrentTimeMillis() + this.config.idleMillis
+    }
+  }
+
   pull(
     partial: () => boolean,
-    progress?: () => number
+    progress?: () => number,
+    busy?: () => boolean
   ): Effect.Effect<ReadonlyArray<Uint8Array> | undefined, ConnectionError> {
     return Effect.suspend(() =>
       this.readLoop<ReadonlyArray<Uint8Array> | null>((end) => {
@@ -222,7 +236,7 @@ export class SocketDriver implements Connection {
         }
         if (!end) return undefined
         return this.failure !== undefined ? new Fail(this.failure) : null
-      }, partial, undefined, progress)
+      }, partial, busy, progress, busy)
     ).pipe(Effect.map((r) => (r === null ? undefined : r)))
   }
 
@@ -553,7 +567,7 @@ export class SocketDriver implements Connection {
       }),
       send: (frame) => sendAll([frame]),
       sendAll,
-      recheck: Effect.sync(() => this.wake())
+      recheck: Effect.sync(() => this.recheck())
     }
   }
 
