@@ -7,6 +7,9 @@
  * 2. Error invariance: for any input, the frames before the first error, and that error's tag and
  *    offset, do not depend on how the input is split.
  * 3. Poisoning: after a fatal error, every later `push` and `end` returns the same error.
+ * 4. Texts (byte codecs whose encoder has the `pushTexts` fast path): `pushTexts` appends exactly
+ *    the bytes `push` appends for each text's UTF-8, or, when one text cannot be encoded, returns
+ *    the error `push` returns for it, appends nothing and leaves the encoder as it was.
  *
  * Each check throws a `LawViolation` describing the input; `properties` wraps them for
  * `FastCheck.assert` or `@effect/vitest`'s `it.prop`.
@@ -28,7 +31,7 @@ import { EMPTY } from "./internal/bytes.js"
 
 /** A codec broke one of its laws; `message` says which and on what input. */
 export class LawViolation extends Data.TaggedError("LawViolation")<{
-  readonly law: "roundTrip" | "errorInvariance" | "poisoning"
+  readonly law: "roundTrip" | "errorInvariance" | "poisoning" | "texts"
   readonly details: string
 }> {
   override get message(): string {
@@ -166,6 +169,53 @@ export const checkPoisoning = <A, E>(codec: Codec<A, E>, bytes: Uint8Array, more
   if (decoder.push(EMPTY, later) !== error) fail("an empty push after the error returned another result")
   if (decoder.end(later) !== error) fail("end after the error returned another result")
   if (later.length > 0) fail(`${later.length} frames were emitted after the error`)
+}
+
+/** A frame over most limits (16 MiB), whose error carries the encoder's offset. */
+let bigFrame: Buffer | undefined
+
+/**
+ * Law 4 for one list of texts, given the texts already pushed before (`before`, each with
+ * `push`): compares `pushTexts` with one `push` per text on twin encoders, then pushes one more
+ * frame on both to check that a failed `pushTexts` left the encoder as it was. Does nothing for
+ * an encoder without `pushTexts`.
+ */
+export const checkTexts = <E>(
+  codec: Codec<Uint8Array, E>,
+  texts: ReadonlyArray<string>,
+  before: ReadonlyArray<string> = []
+): void => {
+  const fast = codec.encoder()
+  const slow = codec.encoder()
+  if (fast.pushTexts === undefined) return
+  const fail = (details: string) => {
+    throw new LawViolation({ law: "texts", details: `${codec.name} on ${JSON.stringify(texts)}: ${details}` })
+  }
+  for (const text of before) {
+    fast.push(Buffer.from(text, "utf8"), [])
+    slow.push(Buffer.from(text, "utf8"), [])
+  }
+  const got: Array<Uint8Array> = []
+  const error = fast.pushTexts(texts, got)
+  const want: Array<Uint8Array> = []
+  let expected: E | undefined = undefined
+  for (const text of texts) {
+    expected = slow.push(Buffer.from(text, "utf8"), want)
+    if (expected !== undefined) break
+  }
+  if (!sameError(error, expected)) fail(`pushTexts gives ${describeError(error)}, push gives ${describeError(expected)}`)
+  if (error !== undefined) {
+    if (got.length > 0) fail(`pushTexts appended ${got.length} parts and failed`)
+    // Both encoders must now be where they were before `texts`: compare them on one more frame.
+    const again = codec.encoder()
+    for (const text of before) again.push(Buffer.from(text, "utf8"), [])
+    const probe = (bigFrame ??= Buffer.alloc(1 << 24, 0x61))
+    if (!sameError(fast.push(probe, []), again.push(probe, []))) fail("a failed pushTexts changed the encoder")
+    return
+  }
+  const a = Buffer.concat(got)
+  const b = Buffer.concat(want)
+  if (!a.equals(b)) fail(`pushTexts wrote ${show(a)}, push wrote ${show(b)}`)
 }
 
 /** What `properties` needs: frames the codec can encode, and optionally raw inputs to try. */

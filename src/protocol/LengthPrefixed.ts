@@ -436,8 +436,14 @@ class LengthPrefixedEncoder implements Encoder<Uint8Array, FramingError> {
     let total = 0
     for (let i = 0; i < texts.length; i++) {
       const n = Buffer.byteLength(texts[i]!, "utf8")
-      // Out of bounds: `push` says why.
-      if (n > this.limit || n < adjustment) return this.push(Buffer.from(texts[i]!, "utf8"), [])
+      if (n > this.limit || n < adjustment) {
+        // `push` says why, with the offset this frame would start at.
+        const offset = this.offset
+        this.offset += total
+        const error = this.push(Buffer.from(texts[i]!, "utf8"), [])
+        this.offset = offset
+        return error
+      }
       lengths[i] = n
       total += strip + n
     }

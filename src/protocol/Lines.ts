@@ -168,8 +168,11 @@ class LinesEncoder implements Encoder<Uint8Array, FramingError> {
       const ok = stripDelimiter && text.indexOf("\n") === -1 && text.charCodeAt(text.length - 1) !== 13 &&
         (text.length * 3 <= maxLineBytes || Buffer.byteLength(text, "utf8") <= maxLineBytes)
       if (!ok) {
-        const frame = Buffer.from(text, "utf8")
-        const error = this.check(frame)
+        // The error's offset is where this frame would start, after the texts before it.
+        const offset = this.offset
+        this.offset += Buffer.byteLength(joined, "utf8")
+        const error = this.check(Buffer.from(text, "utf8"))
+        this.offset = offset
         if (error !== undefined) return error
         joined += stripDelimiter ? text + newline : text
       } else {

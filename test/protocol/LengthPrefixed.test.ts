@@ -513,6 +513,27 @@ describe("Framing.lengthPrefixed", () => {
       it(`stays poisoned after a fatal error (${label})`, () => {
         fc.assert(props.poisoning, { numRuns: 100 })
       })
+      it(`encodes texts at once exactly as one by one, all or nothing (${label})`, () => {
+        const text = fc.string({ unit: fc.constantFrom("a", "é", "😀", "\u0000"), maxLength: 10 })
+        fc.assert(fc.property(fc.array(text, { maxLength: 5 }), fc.array(text, { maxLength: 2 }), (texts, before) => {
+          Laws.checkTexts(codec, texts, before)
+        }), { numRuns: 150 })
+      })
     }
+  })
+
+  describe("encoding texts (pushTexts)", () => {
+    it("writes every frame into one part", () => {
+      const parts: Array<Uint8Array> = []
+      expect(lengthPrefixed().encoder().pushTexts!(["hi", "é"], parts)).toBeUndefined()
+      expect(hexes(parts)).toEqual(["00000002686900000002c3a9"])
+    })
+    it("fails on a text over the limit with the offset it would start at, and appends nothing", () => {
+      const parts: Array<Uint8Array> = []
+      const error = lengthPrefixed({ maxFrameBytes: 4 }).encoder().pushTexts!(["abcd", "abcde"], parts)
+      expect(error?._tag).toBe("FrameTooLarge")
+      expect(error).toMatchObject({ offset: 8, limit: 4 })
+      expect(parts).toEqual([])
+    })
   })
 })

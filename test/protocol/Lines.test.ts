@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import { Buffer } from "node:buffer"
 import { Cause, Chunk, Effect, Either, FastCheck as fc, Stream } from "effect"
 import { Codec, Framing, Laws } from "../../src/index.js"
 import { bytes, decodeTexts, texts } from "./helpers.js"
@@ -207,6 +208,32 @@ describe("Framing.lines", () => {
       it(`stays poisoned after a fatal error (${JSON.stringify(codec.config)})`, () => {
         fc.assert(props.poisoning, { numRuns: 100 })
       })
+      it(`encodes texts at once exactly as one by one, all or nothing (${JSON.stringify(codec.config)})`, () => {
+        const text = fc.string({ unit: fc.constantFrom("a", "\n", "\r", "é", "😀", "\ud800"), maxLength: 12 })
+          .map((t) => codec.config.stripDelimiter ? t : `${t}${codec.config.newline}`)
+        fc.assert(fc.property(fc.array(text, { maxLength: 5 }), fc.array(text, { maxLength: 2 }), (texts, before) => {
+          Laws.checkTexts(codec, texts, before)
+        }), { numRuns: 200 })
+      })
     }
+  })
+
+  describe("encoding texts (pushTexts)", () => {
+    it("writes every text and its newline as one part", () => {
+      const parts: Array<Uint8Array> = []
+      expect(Framing.lines().encoder().pushTexts!(["a", "é"], parts)).toBeUndefined()
+      expect(parts.map((p) => Buffer.from(p).toString())).toEqual(["a\né\n"])
+    })
+    it("fails on a text with a line feed and appends nothing, not even the texts before it", () => {
+      const parts: Array<Uint8Array> = []
+      const error = Framing.lines().encoder().pushTexts!(["ok", "x\ny"], parts)
+      expect(error?._tag).toBe("MalformedFrame")
+      expect(parts).toEqual([])
+    })
+    it("measures the limit in UTF-8 bytes, not characters", () => {
+      const encoder = Framing.lines({ maxLineBytes: 4 }).encoder()
+      expect(encoder.pushTexts!(["éé"], [])).toBeUndefined()
+      expect(encoder.pushTexts!(["ééa"], [])?._tag).toBe("FrameTooLarge")
+    })
   })
 })

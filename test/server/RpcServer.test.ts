@@ -1,8 +1,14 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Metric, TestClock } from "effect"
+import { Deferred, Effect, Fiber, Metric, Option, Schema, TestClock } from "effect"
 import { Buffer } from "node:buffer"
 import type * as Net from "node:net"
+import * as Connection from "../../src/connection/Connection.js"
+import type { InlineReader } from "../../src/connection/Connection.js"
 import { Framing } from "../../src/index.js"
+import type { FramingError } from "../../src/protocol/FramingError.js"
+import * as Protocol from "../../src/protocol/Protocol.js"
+import { serveConnection } from "../../src/server/internal/rpcConnection.js"
+import { settingsOf } from "../../src/server/internal/rpcSession.js"
 import * as ChapterRpc from "../../src/protocol/ChapterRpc.js"
 import * as JsonRpc from "../../src/protocol/JsonRpc.js"
 import * as RpcServer from "../../src/server/RpcServer.js"
@@ -211,6 +217,21 @@ describe("RpcServer", () => {
         expect((yield* lines(socket, 3)).map((r) => r.id).sort()).toEqual([1, 2, 3])
       }).pipe(Effect.scoped))
 
+    it.live("stops reading while a peer does not read its replies, and loses none", () =>
+      Effect.gen(function*() {
+        const big = "x".repeat(1000)
+        const server = yield* serve(new Gates(), { writeHighWaterMark: 16 * 1024 } as never)
+        const socket = yield* rawConnect(server.address.port)
+        const count = 4000
+        socket.pause()
+        socket.write(Array.from({ length: count }, (_, i) => req(i, "echo", [big])).join(""))
+        socket.resume()
+        const replies = yield* lines(socket, count)
+        // 4 MB of replies went through a 1 MiB maxOutboundBytes: reading stopped while they waited.
+        expect(replies.map((r) => r.id)).toEqual(Array.from({ length: count }, (_, i) => i))
+        expect(replies.every((r) => r.result?.[0] === big)).toBe(true)
+      }).pipe(Effect.scoped))
+
     it.live("with onOverload: reject, answers OVERLOADED beyond maxInFlight", () =>
       Effect.gen(function*() {
         const gates = new Gates()
@@ -318,4 +339,82 @@ describe("RpcServer", () => {
         yield* Fiber.join(shutdown)
       }).pipe(Effect.scoped))
   })
+})
+
+describe("RpcServer's connection loop (scripted connection)", () => {
+  const Big = Protocol.make(
+    Protocol.method("repeat", { params: { n: Schema.Number }, success: Schema.String })
+  )
+
+  /** A connection whose socket takes writes until `blocked` is set; reads come from `push`. */
+  const scripted = () => {
+    const state = {
+      reader: undefined as InlineReader | undefined,
+      blocked: false,
+      writes: [] as Array<number>,
+      unblock: undefined as (() => void) | undefined,
+      /** Resumes the fiber's pending `pull` (what the socket driver does when `push` returns false). */
+      wake: undefined as (() => void) | undefined
+    }
+    const connection = {
+      config: Connection.config({ writeHighWaterMark: 1000 }),
+      isDraining: false,
+      setInlineReader: (r: InlineReader | undefined) => {
+        state.reader = r
+      },
+      writeNow: (bytes: Uint8Array) => {
+        state.writes.push(bytes.length)
+        return undefined
+      },
+      writeBlocked: () => state.blocked,
+      write: () =>
+        Effect.async<void>((resume) => {
+          state.unblock = () => resume(Effect.void)
+        }),
+      recheck: () => {},
+      pull: () =>
+        Effect.async<ReadonlyArray<Uint8Array>>((resume) => {
+          state.wake = () => resume(Effect.succeed([]))
+        })
+    } as unknown as Connection.Connection
+    return { state, connection }
+  }
+
+  const request = (id: number) => `{"jsonrpc":"2.0","id":${id},"method":"repeat","params":{"n":600}}\n`
+
+  it.effect("stops handling the frames of a read while the peer does not take the replies, and goes on once it does", () =>
+    Effect.gen(function*() {
+      let handled = 0
+      const settings = settingsOf(Big, {
+        repeat: ({ n }: { readonly n: number }) => {
+          handled++
+          return Effect.succeed("x".repeat(n))
+        }
+      }, {})
+      const { connection, state } = scripted()
+      const fiber = yield* Effect.fork(
+        serveConnection<never, FramingError>(settings, Framing.lines(), connection, Option.none())
+      )
+      while (state.wake === undefined) yield* Effect.yieldNow()
+      // The socket stops taking bytes after the first write: the reader hands over to the fiber.
+      const chunk = Buffer.from(Array.from({ length: 10 }, (_, i) => request(i)).join(""))
+      const onWrite = connection.writeNow
+      ;(connection as { writeNow: typeof onWrite }).writeNow = (bytes) => {
+        state.blocked = true
+        return onWrite(bytes)
+      }
+      expect(state.reader!.push(chunk)).toBe(false)
+      // Two replies of 600 bytes pass the 1000-byte high-water mark: written, then reading stops.
+      expect(handled).toBe(2)
+      expect(state.writes).toHaveLength(1)
+      state.wake!()
+      // The fiber waits for the socket; once it drains, the rest is handled.
+      while (state.unblock === undefined) yield* Effect.yieldNow()
+      state.blocked = false
+      ;(connection as { writeNow: typeof onWrite }).writeNow = onWrite
+      state.unblock()
+      while (handled < 10) yield* Effect.yieldNow()
+      expect(handled).toBe(10)
+      yield* Fiber.interrupt(fiber)
+    }))
 })

@@ -58,6 +58,8 @@ class RpcConnection<R, FE> implements InlineReader {
   private handled = 0
   /** Replies not yet written. */
   private readonly texts: Array<string> = []
+  /** The length of `texts` (characters: about their bytes), to write them before they pile up. */
+  private pendingChars = 0
   private readonly parts: Array<Uint8Array> = []
   /** Set while frames are dispatched: their replies are written together afterwards. */
   private batching = false
@@ -91,6 +93,7 @@ class RpcConnection<R, FE> implements InlineReader {
   readonly sink = (reply: string | undefined): void => {
     if (reply === undefined) return
     this.texts.push(reply)
+    this.pendingChars += reply.length
     if (!this.batching && !this.flushQueued) {
       // A handler fiber completed: gather the replies of this scheduler turn into one write.
       this.flushQueued = true
@@ -105,6 +108,7 @@ class RpcConnection<R, FE> implements InlineReader {
       for (const text of texts) this.encodeOne(text)
     }
     texts.length = 0
+    this.pendingChars = 0
   }
 
   private encodeOne(reply: string): void {
@@ -160,7 +164,15 @@ class RpcConnection<R, FE> implements InlineReader {
     const { frames, session, settings } = this
     this.batching = true
     session.beginBatch()
-    while (this.next < frames.length) {
+    const highWater = this.connection.config.writeHighWaterMark
+    const open = frames.length === 0 || !this.connection.writeBlocked()
+    while (open && this.next < frames.length) {
+      if (this.pendingChars > highWater) {
+        // Replies pile up: hand them to the socket, and stop while the peer does not take them
+        // (the frames left wait, as unread input would).
+        this.flush()
+        if (this.failure !== undefined || this.connection.writeBlocked()) break
+      }
       if (!settings.reject && session.inFlight >= settings.maxInFlight) break
       session.frame(frames[this.next++]!, this.sink)
       this.handled++
@@ -214,7 +226,12 @@ class RpcConnection<R, FE> implements InlineReader {
     this.session.draining = this.connection.isDraining
     this.dispatch()
     if (this.failure !== undefined) return Effect.fail(this.failure)
-    if (this.frames.length > 0) return Effect.zipRight(this.waitInFlight(this.settings.maxInFlight), this.loop)
+    if (this.frames.length > 0) {
+      const wait = this.connection.writeBlocked()
+        ? this.connection.write(EMPTY)
+        : this.waitInFlight(this.settings.maxInFlight)
+      return Effect.zipRight(wait, this.loop)
+    }
     if (this.inputFailure !== undefined || this.ended) {
       // EOF, drain or a framing error: answer everything received, then close.
       if (this.session.inFlight > 0) return Effect.zipRight(this.waitInFlight(0), this.loop)
