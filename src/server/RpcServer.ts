@@ -7,8 +7,13 @@
  * - requests run concurrently, up to `maxInFlight` (default 128; beyond it the connection stops
  *   reading, or answers OVERLOADED with `onOverload: "reject"`), and are answered as they
  *   complete, out of order; replies ready together go out as one write;
- * - a handler that completes at once (`Effect.succeed`, `Effect.fail`, or any effect that does not
- *   suspend) costs no bookkeeping: its fiber is polled and its reply written with the read's;
+ * - input is decoded and dispatched inside the socket's data event while the connection's fiber
+ *   is parked: a handler that completes at once (`Effect.succeed`, `Effect.fail`, or any effect
+ *   that does not suspend) costs no fiber and its reply goes out with the read's (one write per
+ *   read); a handler that suspends runs in its own fiber, and replies completing in one scheduler
+ *   turn are written together;
+ * - replies waiting on a peer that does not read them stop the handling of further frames, as
+ *   `maxInFlight` does;
  * - `$/cancelRequest` interrupts the request's handler fiber (answered REQUEST_CANCELLED), and
  *   the connection's end (reset, write failure, server deadline) interrupts every handler;
  * - a peer's half-close (EOF) cancels nothing: requests already received are answered first;
@@ -16,7 +21,8 @@
  *   error reply and the connection keeps serving; a framing error (a frame over the limit, a
  *   broken header) gets one FRAME_TOO_LARGE / FRAMING_ERROR reply, then the connection closes;
  * - per-method `timeout` interrupts the handler and answers REQUEST_TIMEOUT;
- * - per-method metrics (`metrics`): requests, errors and a latency histogram, tagged `method`;
+ * - per-method metrics (`metrics`): requests, errors and a latency histogram (from the frame's
+ *   parsing to its reply), tagged `method`;
  *   spans (`Effect.withSpan("rpc.<method>")`) only when a tracer other than Effect's default is
  *   installed (or `spans: true`), so they cost nothing otherwise;
  * - frames are counted in the server's `ServerRegistry` (`server.stats.frames`).

@@ -33,7 +33,7 @@ export const metrics = {
   latency: Metric.histogram(
     "effect_wire_rpc_latency_ms",
     MetricBoundaries.exponential({ start: 0.01, factor: 2, count: 24 }),
-    "RPC handler latency in milliseconds"
+    "RPC request latency in milliseconds, from the frame's parsing to its reply"
   ),
   rejectedDraining: Metric.counter("effect_wire_rpc_rejected_draining", {
     description: "requests answered SHUTTING_DOWN and notifications dropped during a drain"
