@@ -218,6 +218,22 @@ export const checkTexts = <E>(
   if (!a.equals(b)) fail(`pushTexts wrote ${show(a)}, push wrote ${show(b)}`)
 }
 
+/**
+ * Law 4 as a FastCheck property: up to 5 texts drawn from `text`, after up to 2 pushed before.
+ *
+ * @example
+ * ```ts
+ * FastCheck.assert(Laws.textsProperty(Framing.lines(), FastCheck.string()))
+ * ```
+ */
+export const textsProperty = <E>(
+  codec: Codec<Uint8Array, E>,
+  text: fc.Arbitrary<string>
+): fc.IProperty<[Array<string>, Array<string>]> =>
+  fc.property(fc.array(text, { maxLength: 5 }), fc.array(text, { maxLength: 2 }), (texts, before) => {
+    checkTexts(codec, texts, before)
+  })
+
 /** What `properties` needs: frames the codec can encode, and optionally raw inputs to try. */
 export interface LawInputs<A> {
   readonly frames: fc.Arbitrary<ReadonlyArray<A>>
