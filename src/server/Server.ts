@@ -23,14 +23,28 @@
  *
  * @since 0.1.0
  */
-import { Context, Deferred, Duration, Effect, FiberSet, Layer, type Scope, Stream } from "effect"
+import {
+  Cause,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  FiberId,
+  FiberRef,
+  FiberRefs,
+  Layer,
+  Option,
+  Runtime,
+  type Scope,
+  Stream
+} from "effect"
 import type { ConnectionError } from "../connection/ConnectionError.js"
 import type * as Codec from "../protocol/Codec.js"
 import * as Net from "node:net"
 import * as Connection from "../connection/Connection.js"
 import * as Watchdog from "../connection/internal/Watchdog.js"
 import { intOption } from "../protocol/internal/options.js"
-import { respondInOrder } from "./internal/inOrder.js"
+import { respondInOrder, serveInOrder } from "./internal/inOrder.js"
 import { ListenError } from "./ServerError.js"
 import { Registry, type ServerStats } from "./internal/Registry.js"
 
@@ -76,6 +90,24 @@ export class CurrentServer extends Context.Tag("effect-wire/Server")<CurrentServ
 /** Counters shared with the framed handlers of this server's connections. */
 export class ServerRegistry extends Context.Tag("effect-wire/ServerRegistry")<ServerRegistry, Registry>() {}
 
+/**
+ * The runtime with each FiberRef's value only, not its history (ancestor fibers' values, used
+ * to join fibers back into them), which every fiber forked from it would copy; and without the
+ * context FiberRef, which forking sets from `context` anyway.
+ */
+const lean = <R>(runtime: Runtime.Runtime<R>): Runtime.Runtime<R> => {
+  const refs = runtime.fiberRefs
+  const locals = new Map<FiberRef.FiberRef<unknown>, readonly [readonly [FiberId.Single, unknown]]>()
+  for (const ref of FiberRefs.fiberRefs(refs)) {
+    if (ref !== FiberRef.currentContext) locals.set(ref, [[FiberId.none, FiberRefs.getOrDefault(refs, ref)]])
+  }
+  return Runtime.make({
+    context: runtime.context,
+    runtimeFlags: runtime.runtimeFlags,
+    fiberRefs: FiberRefs.unsafeMake(locals)
+  })
+}
+
 const millis = (name: string, d: Duration.DurationInput | undefined, fallback: number): number =>
   intOption("Server", name, d === undefined ? fallback : Math.ceil(Duration.toMillis(Duration.decode(d))), fallback, 0)
 
@@ -97,45 +129,39 @@ export const make = <E, R>(
     const connConfig = Connection.config(options)
 
     const watchdog = yield* Watchdog.make(Duration.millis(Math.max(1, resolution)))
-    const fibers = yield* FiberSet.make<unknown, unknown>()
     const registry = new Registry()
     // Handlers find the server's counters in their context (provided once, for every fiber).
-    const run = yield* FiberSet.runtime(fibers)<R>().pipe(Effect.provideService(ServerRegistry, registry))
+    const runtime = yield* Effect.runtime<R>().pipe(Effect.provideService(ServerRegistry, registry))
+    const fork = Runtime.runFork(lean(runtime))
+    /** Open connections: each leaves once its fiber has ended and its socket is gone. */
     const drivers = new Set<Connection.SocketDriver>()
+    /** Completed when `drivers` is empty after shutdown started. */
+    const emptied = Deferred.unsafeMake<void>(FiberId.none)
     const drainStarted = yield* Deferred.make<void>()
     const net = Net.createServer({ allowHalfOpen: true, pauseOnConnect: false, noDelay: true })
-
     const clock = yield* Effect.clock
-    // One fiber per connection and little else: the driver is built synchronously and cleaned
-    // up by a single finalizer (per-connection scopes and contexts cost memory and time).
-    const forget = (driver: Connection.SocketDriver) =>
-      Effect.sync(() => {
+    const served = (handler as Served<E, R>)[SERVES]
+
+    // One fiber per connection and little else (no Scope, FiberSet, finalizer or context per
+    // connection): idle connections are what a server holds most of. The driver is built
+    // synchronously; when the fiber ends (interruption included), an observer closes it.
+    // Failures are counted in the fiber, before the connection closes, so a peer that sees the
+    // close also sees the count (interruption is shutdown, not a failure: not counted).
+    const failed = (cause: Cause.Cause<unknown>) => {
+      registry.handlerFailed()
+      return Effect.logDebug("effect-wire: connection handler failed", cause)
+    }
+    const ended = (driver: Connection.SocketDriver) => {
+      // The connection stops counting as active when its handler ends; its socket is tracked
+      // (and its linger timed) until it is gone.
+      registry.connectionClosed(driver)
+      driver.setInlineReader(undefined)
+      driver.closeThen(() => {
         watchdog.remove(driver)
         drivers.delete(driver)
+        if (drivers.size === 0 && registry.draining) Deferred.unsafeDone(emptied, Effect.void)
       })
-    const serve = (socket: Net.Socket) =>
-      Effect.suspend(() => {
-        const driver = new Connection.SocketDriver(socket, connConfig, clock)
-        watchdog.add(driver)
-        drivers.add(driver)
-        if (registry.draining) driver.startDrain()
-        return handler(driver).pipe(
-          // Failures are counted before the connection closes, so a peer that sees the close
-          // also sees the count.
-          Effect.catchAllCause((cause) =>
-            Effect.sync(() => registry.handlerFailed()).pipe(
-              Effect.zipRight(Effect.logDebug("effect-wire: connection handler failed", cause))
-            )
-          ),
-          // The connection stops counting as active when its handler ends; its socket is
-          // tracked (and its linger timed) until it is gone.
-          // (`close` cannot fail, and a finalizer is not interrupted: no inner `ensuring` needed.)
-          Effect.ensuring(Effect.suspend(() => {
-            registry.connectionClosed(driver)
-            return Effect.zipRight(driver.close, forget(driver))
-          }))
-        )
-      })
+    }
 
     net.on("connection", (socket: Net.Socket) => {
       if (registry.draining || registry.active >= maxConnections) {
@@ -145,7 +171,14 @@ export const make = <E, R>(
         return
       }
       registry.connectionAccepted()
-      run(serve(socket))
+      const driver = new Connection.SocketDriver(socket, connConfig, clock)
+      watchdog.add(driver)
+      drivers.add(driver)
+      const fiber = fork(
+        Effect.catchAllCause(served !== undefined ? served(driver, registry) : handler(driver), failed)
+      )
+      driver.fiber = fiber
+      fiber.addObserver(() => ended(driver))
     })
 
     yield* Effect.async<void, ListenError>((resume) => {
@@ -165,6 +198,12 @@ export const make = <E, R>(
     const destroyAll = Effect.sync(() => {
       for (const d of drivers) d.socket.destroy()
     })
+    const awaitEmpty = Effect.suspend(() => drivers.size === 0 ? Effect.void : Deferred.await(emptied))
+    const interruptAll = Effect.fiberIdWith((id) =>
+      Effect.sync(() => {
+        for (const d of drivers) d.fiber?.unsafeInterruptAsFork(id)
+      })
+    )
 
     // Runs as a scope finalizer, hence uninterruptible: every bounded wait is made interruptible
     // so that its timeout can cut it short.
@@ -178,13 +217,13 @@ export const make = <E, R>(
       net.close(() => Deferred.unsafeDone(listenerClosed, Effect.void))
       yield* Deferred.succeed(drainStarted, undefined)
       for (const d of drivers) d.startDrain()
-      const drained = yield* within(deadlineMillis)(FiberSet.awaitEmpty(fibers))
+      const drained = yield* within(deadlineMillis)(awaitEmpty)
       if (drained._tag === "None") {
-        registry.interruptedAtDeadline += yield* FiberSet.size(fibers)
-        yield* within(flushMillis)(FiberSet.clear(fibers))
+        registry.interruptedAtDeadline += drivers.size
+        yield* within(flushMillis)(Effect.zipRight(interruptAll, awaitEmpty))
       }
       yield* destroyAll
-      yield* within(flushMillis)(FiberSet.clear(fibers))
+      yield* within(flushMillis)(Effect.zipRight(interruptAll, awaitEmpty))
       yield* within(flushMillis)(Deferred.await(listenerClosed))
     }).pipe(Effect.uninterruptible)
     const shutdown = yield* Effect.cached(doShutdown)
@@ -194,7 +233,7 @@ export const make = <E, R>(
 
     return {
       address,
-      stats: Effect.map(FiberSet.size(fibers), (n) => registry.snapshot(drivers, n)),
+      stats: Effect.sync(() => registry.snapshot(drivers, drivers.size)),
       shutdown,
       draining: Deferred.await(drainStarted)
     } satisfies Server
@@ -235,30 +274,53 @@ export const respondWith = <I, O, EI, EO, EH, R>(
   options: RespondOptions = {}
 ): Handler<EI | EO | EH | ConnectionError, R> => {
   const concurrency = intOption("respond", "concurrency", options.concurrency, 1, 1, 65_536)
-  return (connection) =>
-    Effect.flatMap(Effect.serviceOption(ServerRegistry), (registry) => {
-      if (concurrency === 1) {
-        // One frame after another, no fiber per frame; the replies of one read go out as one write.
-        return respondInOrder(connection, codecs, handle, registry)
-      }
-      // Up to `concurrency` frames in flight, replies in order, written as they complete.
-      const output = connection.framed(codecs.output)
-      const replies: Array<O> = []
-      return connection.framed(codecs.input).frames.pipe(
-        Stream.mapEffect((f) => handle(f, connection), { concurrency }),
-        Stream.runForEachChunk((done) =>
-          Effect.suspend(() => {
-            for (const reply of done) {
-              if (reply === undefined) continue
-              if (Array.isArray(reply)) for (const r of reply as ReadonlyArray<O>) replies.push(r)
-              else replies.push(reply as O)
-            }
-            if (registry._tag === "Some") registry.value.framesHandled(done.length)
-            return output.sendAll(replies.splice(0, replies.length))
-          })
-        )
+  /** `serve`: run once, as a server's own handler (see `Served`). */
+  const run = (
+    connection: Connection.Connection,
+    registry: Registry | undefined,
+    serve: boolean
+  ): Effect.Effect<void, EI | EO | EH | ConnectionError, R> => {
+    if (concurrency === 1) {
+      // One frame after another, no fiber per frame; the replies of one read go out as one write.
+      return serve
+        ? serveInOrder(connection, codecs, handle, registry)
+        : respondInOrder(connection, codecs, handle, registry)
+    }
+    // Up to `concurrency` frames in flight, replies in order, written as they complete.
+    const output = connection.framed(codecs.output)
+    const replies: Array<O> = []
+    return connection.framed(codecs.input).frames.pipe(
+      Stream.mapEffect((f) => handle(f, connection), { concurrency }),
+      Stream.runForEachChunk((done) =>
+        Effect.suspend(() => {
+          for (const reply of done) {
+            if (reply === undefined) continue
+            if (Array.isArray(reply)) for (const r of reply as ReadonlyArray<O>) replies.push(r)
+            else replies.push(reply as O)
+          }
+          registry?.framesHandled(done.length)
+          return output.sendAll(replies.splice(0, replies.length))
+        })
       )
-    })
+    )
+  }
+  const handler: Handler<EI | EO | EH | ConnectionError, R> = (connection) =>
+    Effect.flatMap(Effect.serviceOption(ServerRegistry), (registry) =>
+      run(connection, Option.getOrUndefined(registry), false))
+  return Object.assign(handler, {
+    [SERVES]: (connection: Connection.Connection, registry: Registry) => run(connection, registry, true)
+  })
+}
+
+const SERVES = Symbol.for("effect-wire/Server/serves")
+
+/**
+ * A handler that has a variant for when it is a server's own handler: run once per connection,
+ * given the server's counters, with the server's end of the fiber removing its inline reader
+ * (which saves a context lookup and a finalizer per connection).
+ */
+type Served<E, R> = Handler<E, R> & {
+  readonly [SERVES]?: (connection: Connection.Connection, registry: Registry) => Effect.Effect<unknown, E, R>
 }
 
 /**

@@ -5,6 +5,9 @@
 import { asBuffer, concat, EMPTY } from "../../protocol/internal/bytes.js"
 
 export class ReadQueue {
+  /** An empty queue to share until bytes are queued (never pushed to; reading it changes nothing). */
+  static readonly empty: ReadQueue = new ReadQueue()
+
   private chunks: Array<Uint8Array> = []
   /** Read position inside `chunks[0]`. */
   private head = 0
@@ -18,6 +21,7 @@ export class ReadQueue {
 
   /** Removes and returns every queued chunk (zero-copy). */
   takeChunks(): Array<Uint8Array> {
+    if (this.length === 0) return []
     const out = this.chunks
     if (this.head > 0 && out.length > 0) out[0] = out[0]!.subarray(this.head)
     this.chunks = []

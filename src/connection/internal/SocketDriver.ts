@@ -2,7 +2,7 @@
  * The driver of one `node:net` socket: the implementation of `Connection` (see that module for
  * the behaviour), plus what servers use (`startDrain`, `checkTimers`, `pendingBytes`).
  */
-import { Chunk, type Clock, Deferred, Effect, FiberId, Option, Stream } from "effect"
+import { Chunk, type Clock, Deferred, Effect, type Fiber, FiberId, Option, Stream } from "effect"
 import { Buffer } from "node:buffer"
 import type * as Net from "node:net"
 import * as Codec from "../../protocol/Codec.js"
@@ -29,6 +29,36 @@ import { ReadQueue } from "./ReadQueue.js"
 
 let nextId = 1
 
+/** Resumes a fiber parked in a read or write (a stale one, of an interrupted fiber, does nothing). */
+type Resume = (effect: Effect.Effect<void, ConnectionError>) => void
+
+/** The driver of a socket, kept on the socket so its listeners are shared functions, not closures. */
+const DRIVER = Symbol.for("effect-wire/SocketDriver")
+interface Driven extends Net.Socket {
+  [DRIVER]: SocketDriver
+}
+
+// Socket listeners shared by every driver (`this` is the socket): a connection costs no closures.
+function onData(this: Driven, chunk: Buffer): void {
+  this[DRIVER].onData(chunk)
+}
+function onEnd(this: Driven): void {
+  const d = this[DRIVER]
+  d.ended = true
+  d.wake()
+}
+function onError(this: Driven, cause: NodeJS.ErrnoException): void {
+  this[DRIVER].onError(cause)
+}
+function onClose(this: Driven): void {
+  const d = this[DRIVER]
+  d.closed = true
+  d.wake()
+}
+function onDrain(this: Driven): void {
+  this[DRIVER].wakeWriters()
+}
+
 const address = (host: string | undefined, port: number | undefined, family: string | undefined): Address => ({
   host: host ?? "",
   port: port ?? 0,
@@ -43,12 +73,14 @@ const toBytes = (data: Uint8Array | string): Uint8Array => (typeof data === "str
  */
 export class SocketDriver implements Connection {
   readonly id = nextId++
-  readonly remoteAddress: Address
-  readonly localAddress: Address
-  private readonly queue = new ReadQueue()
+  private readonly sockname: Partial<Net.AddressInfo>
+  /** The shared empty queue until bytes must wait (the inline path never queues). */
+  private queue: ReadQueue = ReadQueue.empty
   private paused = false
-  private ended = false
-  private closed = false
+  /** @internal set by the socket's listeners */
+  ended = false
+  /** @internal */
+  closed = false
   private writeEnded = false
   private failure: ConnectionError | undefined = undefined
   /** Set by a server's drain (see `startDrain`). */
@@ -58,8 +90,16 @@ export class SocketDriver implements Connection {
   private drainSignal: Deferred.Deferred<void> | undefined = undefined
   /** Bumped on every socket event, so a waiter registered after an event it missed resumes at once. */
   private epoch = 0
-  private waiter: ((error?: ConnectionError) => void) | undefined = undefined
-  private writeWaiters: Array<(error?: ConnectionError) => void> = []
+  /**
+   * The resume of the parked reader. Waits register no canceler (an interrupted fiber ignores
+   * its resume), so a stale one may stay here until the next wait or event; an inline reader is
+   * only used by its consumer, which removes it when it stops.
+   */
+  private waiter: Resume | undefined = undefined
+  /** What the parked reader continues with when an event wakes it. */
+  private waiterNext: Effect.Effect<unknown, unknown, unknown> = Effect.void
+  /** Made when a write first waits. */
+  private writeWaiters: Array<Resume> | undefined = undefined
   /** When the parked reader times out (clock millis), and which timeout that is. */
   private readDeadline = Infinity
   private readDeadlineKind: "idle" | "frame-read" = "idle"
@@ -69,58 +109,76 @@ export class SocketDriver implements Connection {
   private inline: InlineReader | undefined = undefined
   /** Set when the inline reader hands work to the fiber: its `pull` returns early. */
   private attention = false
-  private inlineSince: number | undefined = undefined
-  private inlineMark = -1
+  /** When the half-received frame of `pull` / the inline reader began, and their progress then. */
+  private frameSince: number | undefined = undefined
+  private frameMark = -1
   bytesIn = 0
   bytesOut = 0
   /** Frames decoded and not yet answered, maintained by servers (for `hasWork`). */
   inFlight = 0
+  /** The fiber serving this connection, set by a server (to interrupt it at the deadline). */
+  fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined = undefined
 
   constructor(readonly socket: Net.Socket, readonly config: ConnectionConfig, private readonly clock: Clock.Clock) {
-    this.remoteAddress = address(socket.remoteAddress, socket.remotePort, socket.remoteFamily)
-    this.localAddress = address(socket.localAddress, socket.localPort, socket.localFamily)
     socket.setNoDelay(true)
-    socket.on("data", (chunk: Buffer) => {
-      this.bytesIn += chunk.length
-      if (this.closing) return
-      if (this.inline !== undefined && this.waiter !== undefined && this.queue.length === 0 && !this.isDraining) {
-        if (this.inline.push(chunk)) this.inlineHandled(this.inline)
-        else {
-          this.attention = true
-          this.wake()
-        }
-        return
-      }
-      this.queue.push(chunk)
-      if (!this.paused && this.queue.length >= this.config.readHighWaterMark) {
-        this.paused = true
-        socket.pause()
-      }
-      this.wake()
-    })
-    socket.on("end", () => {
-      this.ended = true
-      this.wake()
-    })
-    socket.on("error", (cause: NodeJS.ErrnoException) => {
-      this.failure ??= new SocketError({ code: cause.code, detail: cause.message, cause })
-      this.wake()
-    })
-    socket.on("close", () => {
-      this.closed = true
-      this.wake()
-    })
-    socket.on("drain", () => this.wakeWriters())
+    // The socket keeps its peer's address once read (even once closed), and this its own.
+    void socket.remotePort
+    this.sockname = socket.address() as Partial<Net.AddressInfo>
+    ;(socket as Driven)[DRIVER] = this
+    socket.on("data", onData)
+    socket.on("end", onEnd)
+    socket.on("error", onError)
+    socket.on("close", onClose)
+    socket.on("drain", onDrain)
+  }
+
+  // Built on each use from what was read at connect (see the constructor).
+  get remoteAddress(): Address {
+    return address(this.socket.remoteAddress, this.socket.remotePort, this.socket.remoteFamily)
+  }
+
+  get localAddress(): Address {
+    const local = this.sockname
+    return address(local.address, local.port, local.family)
   }
 
   // ---- reading ----------------------------------------------------------------------------
 
-  private wake(): void {
+  /** @internal the socket's data event */
+  onData(chunk: Buffer): void {
+    this.bytesIn += chunk.length
+    if (this.closing) return
+    const inline = this.inline
+    if (inline !== undefined && this.waiter !== undefined && this.queue.length === 0 && !this.isDraining) {
+      if (inline.push(chunk)) this.inlineHandled(inline)
+      else {
+        this.attention = true
+        this.wake()
+      }
+      return
+    }
+    if (this.queue === ReadQueue.empty) this.queue = new ReadQueue()
+    this.queue.push(chunk)
+    if (!this.paused && this.queue.length >= this.config.readHighWaterMark) {
+      this.paused = true
+      this.socket.pause()
+    }
+    this.wake()
+  }
+
+  /** @internal the socket's error event */
+  onError(cause: NodeJS.ErrnoException): void {
+    this.failure ??= new SocketError({ code: cause.code, detail: cause.message, cause })
+    this.wake()
+  }
+
+  /** @internal */
+  wake(): void {
     this.epoch++
     const w = this.waiter
     if (w !== undefined) {
       this.waiter = undefined
-      w()
+      w(this.waiterNext as Effect.Effect<void>)
     }
     if (this.closed || this.failure !== undefined) this.wakeWriters()
   }
@@ -138,30 +196,38 @@ export class SocketDriver implements Connection {
   }
 
   /**
-   * Waits for the next socket event. `since` is when the current partial read began (it bounds
-   * the wait by the frame-read timeout; otherwise the idle timeout applies). Timeouts are fired
-   * by `checkTimers`, called by a `Watchdog`, so a wait costs no timer of its own.
+   * Waits for the next socket event, then goes on with `next`. `since` is when the current
+   * partial read began (it bounds the wait by the frame-read timeout; otherwise the idle timeout
+   * applies). Timeouts are fired by `checkTimers`, called by a `Watchdog`, so a wait costs no
+   * timer of its own.
    */
-  private waitForData(
+  private waitForData<A>(
     seen: number,
     since: number | undefined,
-    holdIdle?: () => boolean
-  ): Effect.Effect<void, ConnectionError> {
-    return Effect.async<void, ConnectionError>((resume) => {
-      if (this.epoch !== seen) return resume(Effect.void)
-      if (since === undefined) {
-        this.readDeadline = holdIdle !== undefined && holdIdle()
-          ? Infinity
-          : this.clock.unsafeCurrentTimeMillis() + this.config.idleMillis
-        this.readDeadlineKind = "idle"
-      } else {
-        this.readDeadline = since + this.config.frameReadMillis
-        this.readDeadlineKind = "frame-read"
-      }
-      this.waiter = (error) => resume(error === undefined ? Effect.void : Effect.fail(error))
-      return Effect.sync(() => {
-        this.waiter = undefined
-      })
+    holdIdle: (() => boolean) | undefined,
+    next: Effect.Effect<A, ConnectionError>
+  ): Effect.Effect<A, ConnectionError> {
+    if (since === undefined) {
+      this.readDeadline = holdIdle !== undefined && holdIdle()
+        ? Infinity
+        : this.clock.unsafeCurrentTimeMillis() + this.config.idleMillis
+      this.readDeadlineKind = "idle"
+    } else {
+      this.readDeadline = since + this.config.frameReadMillis
+      this.readDeadlineKind = "frame-read"
+    }
+    return this.waitThen(seen, next)
+  }
+
+  /**
+   * Waits for the next socket event since `seen` (the read deadline is already set), then goes
+   * on with `next`: one `Effect.async` with no canceler and no continuation of its own.
+   */
+  private waitThen<A, E, R>(seen: number, next: Effect.Effect<A, E, R>): Effect.Effect<A, E | ConnectionError, R> {
+    return Effect.async<A, E | ConnectionError, R>((resume) => {
+      if (this.epoch !== seen) return resume(next)
+      this.waiter = resume as unknown as Resume
+      this.waiterNext = next
     })
   }
 
@@ -172,38 +238,49 @@ export class SocketDriver implements Connection {
       const w = this.waiter
       this.waiter = undefined
       const millis = this.readDeadlineKind === "idle" ? this.config.idleMillis : this.config.frameReadMillis
-      w(new ConnectionTimeout({ timeout: this.readDeadlineKind, millis }))
+      w(Effect.fail(new ConnectionTimeout({ timeout: this.readDeadlineKind, millis })))
     }
-    if (this.writeWaiters.length > 0 && now >= this.writeDeadline) {
-      const ws = this.writeWaiters
-      this.writeWaiters = []
-      const error = new ConnectionTimeout({ timeout: "write-stall", millis: this.config.writeStallMillis })
+    const ws = this.writeWaiters
+    if (ws !== undefined && ws.length > 0 && now >= this.writeDeadline) {
+      this.writeWaiters = undefined
+      const error = Effect.fail(new ConnectionTimeout({ timeout: "write-stall", millis: this.config.writeStallMillis }))
       this.socket.destroy()
       for (const w of ws) w(error)
     }
   }
 
-  /** Moves the parked reader's deadline after input handled inline (as `readLoop` would). */
+  /** Moves the parked reader's deadline after input handled inline. */
   private inlineHandled(reader: InlineReader): void {
+    this.armRead(reader.partial(), reader.progress, reader.busy !== undefined && reader.busy(), reader)
+  }
+
+  /**
+   * Sets the read deadline of `pull` and the inline reader: the frame-read timeout from the first
+   * byte of a half-received frame (a completed frame, i.e. moved `progress`, starts a new
+   * window), else the idle timeout unless `busy`.
+   */
+  private armRead(partial: boolean, progress: (() => number) | undefined, busy: boolean, self?: unknown): void {
     const now = this.clock.unsafeCurrentTimeMillis()
-    if (!reader.partial()) {
-      this.inlineSince = undefined
-      this.readDeadline = reader.busy !== undefined && reader.busy() ? Infinity : now + this.config.idleMillis
+    if (!partial) {
+      this.frameSince = undefined
+      this.readDeadline = busy ? Infinity : now + this.config.idleMillis
       this.readDeadlineKind = "idle"
       return
     }
-    const progress = reader.progress()
-    if (this.inlineSince === undefined || progress !== this.inlineMark) {
-      this.inlineSince = now
-      this.inlineMark = progress
+    const mark = progress === undefined ? -1 : progress.call(self)
+    if (this.frameSince === undefined || mark !== this.frameMark) {
+      this.frameSince = now
+      this.frameMark = mark
     }
-    this.readDeadline = this.inlineSince + this.config.frameReadMillis
+    this.readDeadline = this.frameSince + this.config.frameReadMillis
     this.readDeadlineKind = "frame-read"
   }
 
   setInlineReader(reader: InlineReader | undefined): void {
     this.inline = reader
-    this.inlineSince = undefined
+    this.frameSince = undefined
+    // Installed or removed by its consumer's fiber, which is not waiting: a waiter is stale.
+    this.waiter = undefined
   }
 
   /**
@@ -223,21 +300,47 @@ export class SocketDriver implements Connection {
     progress?: () => number,
     busy?: () => boolean
   ): Effect.Effect<ReadonlyArray<Uint8Array> | undefined, ConnectionError> {
-    return Effect.suspend(() =>
-      this.readLoop<ReadonlyArray<Uint8Array> | null>((end) => {
-        if (this.attention) {
-          this.attention = false
-          return NO_CHUNKS
-        }
-        if (this.queue.length > 0) {
-          const chunks = this.queue.takeChunks()
-          this.consumed()
-          return chunks
-        }
-        if (!end) return undefined
-        return this.failure !== undefined ? new Fail(this.failure) : null
-      }, partial, busy, progress, busy)
-    ).pipe(Effect.map((r) => (r === null ? undefined : r)))
+    const retry: Effect.Effect<ReadonlyArray<Uint8Array> | undefined, ConnectionError> = Effect.suspend(() => {
+      const isPartial = partial()
+      const isBusy = busy !== undefined && busy()
+      const input = this.poll(isPartial, isBusy)
+      if (input === undefined) {
+        this.armRead(isPartial, progress, isBusy)
+        return this.waitThen(this.epoch, retry)
+      }
+      if (input === null) return Effect.succeed(undefined)
+      return isChunks(input) ? Effect.succeed(input) : Effect.fail(input)
+    })
+    return retry
+  }
+
+  /**
+   * `pull` without waiting: the queued chunks (an empty array when an inline reader asked for the
+   * fiber), `null` at the end (see `pull`), the socket's error, or `undefined` for "wait".
+   */
+  poll(partial: boolean, busy: boolean): ReadonlyArray<Uint8Array> | null | ConnectionError | undefined {
+    if (this.attention) {
+      this.attention = false
+      return NO_CHUNKS
+    }
+    if (this.queue.length > 0) {
+      const chunks = this.queue.takeChunks()
+      this.consumed()
+      return chunks
+    }
+    if (!this.atEnd(partial || (this.isDraining && busy))) return undefined
+    return this.failure ?? null
+  }
+
+  /**
+   * For the consumer of the installed inline reader, after `poll` found nothing: waits (the read
+   * deadline from the reader's state) until an event, then goes on with `next`. As the wait has no
+   * canceler, the consumer removes its inline reader when it stops.
+   */
+  waitInline<A, E, R>(next: Effect.Effect<A, E, R>): Effect.Effect<A, E | ConnectionError, R> {
+    const reader = this.inline
+    if (reader !== undefined) this.inlineHandled(reader)
+    return this.waitThen(this.epoch, next)
   }
 
   writeBlocked(): boolean {
@@ -277,7 +380,7 @@ export class SocketDriver implements Connection {
           mark = now
         }
       }
-      return Effect.zipRight(this.waitForData(seen, since, holdIdle), loop)
+      return this.waitForData(seen, since, holdIdle, loop)
     })
     return loop
   }
@@ -399,11 +502,12 @@ export class SocketDriver implements Connection {
 
   // ---- writing ----------------------------------------------------------------------------
 
-  private wakeWriters(): void {
+  /** @internal */
+  wakeWriters(): void {
     const ws = this.writeWaiters
-    if (ws.length === 0) return
-    this.writeWaiters = []
-    for (const w of ws) w()
+    if (ws === undefined || ws.length === 0) return
+    this.writeWaiters = undefined
+    for (const w of ws) w(Effect.void)
   }
 
   private writeClosed(): ConnectionError | undefined {
@@ -425,13 +529,13 @@ export class SocketDriver implements Connection {
     if (closed !== undefined) return Effect.fail(closed)
     return Effect.zipRight(
       Effect.async<void, ConnectionError>((resume) => {
-        if (this.writeWaiters.length === 0) {
+        const ws = this.writeWaiters ??= []
+        if (ws.length === 0) {
           this.writeDeadline = this.clock.unsafeCurrentTimeMillis() + this.config.writeStallMillis
         }
-        const w = (error?: ConnectionError) => resume(error === undefined ? Effect.void : Effect.fail(error))
-        this.writeWaiters.push(w)
+        ws.push(resume)
         return Effect.sync(() => {
-          this.writeWaiters = this.writeWaiters.filter((x) => x !== w)
+          if (this.writeWaiters !== undefined) this.writeWaiters = this.writeWaiters.filter((x) => x !== resume)
         })
       }),
       this.waitWritable
@@ -503,27 +607,37 @@ export class SocketDriver implements Connection {
   }
 
   get close(): Effect.Effect<void> {
-    return Effect.suspend(() => {
-    if (this.closed || this.socket.destroyed) return Effect.void
+    return Effect.async<void>((resume) => {
+      if (this.closeThen(() => resume(Effect.void))) return
+      // Interrupted (a caller's timeout): the socket goes at once.
+      return Effect.sync(() => this.socket.destroy())
+    })
+  }
+
+  /**
+   * `close` without a fiber (a server's, once the connection's fiber has ended): half-closes and
+   * calls `done` once the socket is gone; true when it already is (`done` was called).
+   * The watchdog destroys the socket once `linger` has passed (see `checkTimers`), so the wait is
+   * bounded without a timer (or a racing fiber) per close.
+   */
+  closeThen(done: () => void): boolean {
+    if (this.closed || this.socket.destroyed) {
+      done()
+      return true
+    }
     this.closing = true
-    return Effect.zipRight(
-      this.endWrite,
-      // The watchdog destroys the socket once `linger` has passed (see `checkTimers`), so this
-      // wait is bounded without a timer (or a racing fiber) per close.
-      Effect.async<void>((resume) => {
-        if (this.closed) return resume(Effect.void)
-        this.closeDeadline = this.clock.unsafeCurrentTimeMillis() + this.config.lingerMillis
-        const onClose = () => resume(Effect.void)
-        this.socket.once("close", onClose)
-        // Our half-close is done; keep reading (and dropping) so the peer's FIN can arrive.
-        if (this.paused) {
-          this.paused = false
-          this.socket.resume()
-        }
-        return Effect.sync(() => this.socket.off("close", onClose))
-      }).pipe(Effect.ensuring(Effect.sync(() => this.socket.destroy())))
-    )
-  })
+    if (!this.writeEnded) {
+      this.writeEnded = true
+      this.socket.end()
+    }
+    this.closeDeadline = this.clock.unsafeCurrentTimeMillis() + this.config.lingerMillis
+    this.socket.once("close", done)
+    // Our half-close is done; keep reading (and dropping) so the peer's FIN can arrive.
+    if (this.paused) {
+      this.paused = false
+      this.socket.resume()
+    }
+    return false
   }
 
   // ---- framing and state ------------------------------------------------------------------
@@ -608,6 +722,10 @@ export class SocketDriver implements Connection {
     return this.queue.length + this.socket.writableLength
   }
 }
+
+/** Whether a `poll` result is chunks (else the end or an error). */
+export const isChunks = (input: ReadonlyArray<Uint8Array> | ConnectionError): input is ReadonlyArray<Uint8Array> =>
+  Array.isArray(input)
 
 const NEWLINE = new Uint8Array([0x0a])
 const NO_CHUNKS: ReadonlyArray<Uint8Array> = []

@@ -6,137 +6,211 @@
  * handled and answered inside the socket's data event (an `InlineReader`), one write per read, and
  * the connection's fiber stays parked. A handler that suspends, an error or a peer that does not
  * read hands the work to the fiber, which runs it, answers, and parks again.
+ *
+ * The state is one object with methods, not closures, and is itself the fiber's loop (an
+ * `Effectable`): a parked connection holds it, the socket driver's wait, and little else (idle
+ * connections are what a server holds most of).
  */
-import { Effect, Exit, type Option } from "effect"
+import { Effect, Effectable, Exit } from "effect"
 import type { Connection, InlineReader } from "../../connection/Connection.js"
 import type { ConnectionError } from "../../connection/ConnectionError.js"
-import { type Codec, joinParts } from "../../protocol/Codec.js"
+import { isChunks, SocketDriver } from "../../connection/internal/SocketDriver.js"
+import { type Codec, type Decoder, type Encoder, joinParts } from "../../protocol/Codec.js"
 import { EMPTY } from "../../protocol/internal/bytes.js"
 import type { Registry } from "./Registry.js"
 
 type Reply<O> = O | ReadonlyArray<O> | undefined
 
+type Codecs<I, O, EI, EO> = { readonly input: Codec<I, EI>; readonly output: Codec<O, EO> }
+
+/** The handler effect of a connection (it may be run again: each run has its own state). */
 export const respondInOrder = <I, O, EI, EO, EH, R>(
   connection: Connection,
-  codecs: { readonly input: Codec<I, EI>; readonly output: Codec<O, EO> },
+  codecs: Codecs<I, O, EI, EO>,
   handle: (frame: I, connection: Connection) => Effect.Effect<Reply<O>, EH, R>,
-  registry: Option.Option<Registry>
+  registry: Registry | undefined
 ): Effect.Effect<void, EI | EO | EH | ConnectionError, R> =>
-  Effect.suspend(() => {
-    type E = EI | EO | EH | ConnectionError
-    const decoder = codecs.input.decoder()
-    const encoder = codecs.output.encoder()
-    /** Decoded frames; `frames[next..]` are not handled yet. */
-    const frames: Array<I> = []
-    let next = 0
-    let decoded = 0
-    let handled = 0
-    /** The handler effect of `frames[next]` when it did not complete at once. */
-    let waiting: Effect.Effect<Reply<O>, EH, R> | undefined = undefined
-    /** A reply that cannot be encoded or written: fail at once. */
-    let failure: E | undefined = undefined
-    /** A decoding error: fail once the frames decoded before it are answered. */
-    let inputFailure: EI | undefined = undefined
-    let ended = false
-    const parts: Array<Uint8Array> = []
+  Effect.suspend(() =>
+    Effect.ensuring(
+      new InOrder(connection, codecs, handle, registry),
+      Effect.sync(() => connection.setInlineReader(undefined))
+    )
+  )
 
-    const encode = (reply: Reply<O>): void => {
-      if (reply === undefined || failure !== undefined) return
-      if (Array.isArray(reply)) {
-        for (const r of reply as ReadonlyArray<O>) {
-          const error = encoder.push(r, parts)
-          if (error !== undefined) return void (failure = error)
-        }
-      } else {
-        const error = encoder.push(reply as O, parts)
-        if (error !== undefined) failure = error
+/**
+ * The handler effect of a server's own connection, run once: the server removes the inline
+ * reader when the fiber ends, which saves a finalizer per connection.
+ */
+export const serveInOrder = <I, O, EI, EO, EH, R>(
+  connection: Connection,
+  codecs: Codecs<I, O, EI, EO>,
+  handle: (frame: I, connection: Connection) => Effect.Effect<Reply<O>, EH, R>,
+  registry: Registry | undefined
+): Effect.Effect<void, EI | EO | EH | ConnectionError, R> => new InOrder(connection, codecs, handle, registry)
+
+class InOrder<I, O, EI, EO, EH, R> extends Effectable.Class<void, EI | EO | EH | ConnectionError, R>
+  implements InlineReader
+{
+  /** Decoded frames; `frames[next..]` are not handled yet. */
+  private readonly frames: Array<I> = []
+  private next = 0
+  private decoded = 0
+  private handled = 0
+  /** The handler effect of `frames[next]` when it did not complete at once. */
+  private waiting: Effect.Effect<Reply<O>, EH, R> | undefined = undefined
+  /** A reply that cannot be encoded or written: fail at once. */
+  private failure: EO | ConnectionError | undefined = undefined
+  /** A decoding error: fail once the frames decoded before it are answered. */
+  private inputFailure: EI | undefined = undefined
+  private ended = false
+  private started = false
+  private readonly parts: Array<Uint8Array> = []
+  private readonly decoder: Decoder<I, EI>
+  private readonly encoder: Encoder<O, EO>
+  /** The connection's driver when it is one: then the fiber waits with no continuation of its own. */
+  private readonly driver: SocketDriver | undefined
+
+  constructor(
+    private readonly connection: Connection,
+    codecs: Codecs<I, O, EI, EO>,
+    private readonly handle: (frame: I, connection: Connection) => Effect.Effect<Reply<O>, EH, R>,
+    private readonly registry: Registry | undefined
+  ) {
+    super()
+    this.decoder = codecs.input.decoder()
+    this.encoder = codecs.output.encoder()
+    this.driver = connection instanceof SocketDriver ? connection : undefined
+  }
+
+  /** Runs the loop: the first time, and each time the driver's wait goes on with it. */
+  commit(): Effect.Effect<void, EI | EO | EH | ConnectionError, R> {
+    if (!this.started) {
+      this.started = true
+      this.connection.setInlineReader(this)
+    }
+    return this.step()
+  }
+
+  // ---- the inline reader (the socket's data event) ------------------------------------------
+
+  push(chunk: Uint8Array): boolean {
+    if (this.waiting !== undefined || this.failure !== undefined || this.inputFailure !== undefined) return false
+    this.decode(chunk)
+    this.runSync()
+    this.flush()
+    return this.waiting === undefined && this.failure === undefined && this.inputFailure === undefined &&
+      !this.connection.writeBlocked()
+  }
+
+  partial(): boolean {
+    return this.decoder.buffered > 0
+  }
+
+  progress(): number {
+    return this.decoded
+  }
+
+  // ---- shared by both paths -----------------------------------------------------------------
+
+  private encode(reply: Reply<O>): void {
+    if (reply === undefined || this.failure !== undefined) return
+    if (Array.isArray(reply)) {
+      for (const r of reply as ReadonlyArray<O>) {
+        const error = this.encoder.push(r, this.parts)
+        if (error !== undefined) return void (this.failure = error)
       }
+    } else {
+      const error = this.encoder.push(reply as O, this.parts)
+      if (error !== undefined) this.failure = error
     }
+  }
 
-    /** Handles frames while their handlers complete at once; sets `waiting` at the first that does not. */
-    const runSync = (): void => {
-      while (next < frames.length && failure === undefined) {
-        const effect = handle(frames[next]!, connection)
-        if (!Exit.isExit(effect) || Exit.isFailure(effect)) {
-          waiting = effect
-          return
-        }
-        encode((effect as Exit.Success<Reply<O>, EH>).value)
-        next++
-        handled++
+  /** Handles frames while their handlers complete at once; sets `waiting` at the first that does not. */
+  private runSync(): void {
+    const frames = this.frames
+    while (this.next < frames.length && this.failure === undefined) {
+      const effect = this.handle(frames[this.next]!, this.connection)
+      if (!Exit.isExit(effect) || Exit.isFailure(effect)) {
+        this.waiting = effect
+        return
       }
-      frames.length = 0
-      next = 0
+      this.encode((effect as Exit.Success<Reply<O>, EH>).value)
+      this.next++
+      this.handled++
     }
+    frames.length = 0
+    this.next = 0
+  }
 
-    const decode = (chunk: Uint8Array): void => {
-      if (inputFailure !== undefined) return
-      const before = frames.length
-      const error = decoder.push(chunk, frames)
-      decoded += frames.length - before
-      if (error !== undefined) inputFailure = error
+  private decode(chunk: Uint8Array): void {
+    if (this.inputFailure !== undefined) return
+    const before = this.frames.length
+    const error = this.decoder.push(chunk, this.frames)
+    this.decoded += this.frames.length - before
+    if (error !== undefined) this.inputFailure = error
+  }
+
+  /** Writes the replies gathered so far (one write) and counts the frames answered. */
+  private flush(): void {
+    if (this.handled > 0) {
+      if (this.registry !== undefined) this.registry.framesHandled(this.handled)
+      this.handled = 0
     }
+    if (this.parts.length === 0) return
+    const bytes = joinParts(this.parts)
+    this.parts.length = 0
+    const error = this.connection.writeNow(bytes)
+    if (error !== undefined && this.failure === undefined) this.failure = error
+  }
 
-    /** Writes the replies gathered so far (one write) and counts the frames answered. */
-    const flush = (): void => {
-      if (handled > 0) {
-        if (registry._tag === "Some") registry.value.framesHandled(handled)
-        handled = 0
-      }
-      if (parts.length === 0) return
-      const bytes = joinParts(parts)
-      parts.length = 0
-      const error = connection.writeNow(bytes)
-      if (error !== undefined && failure === undefined) failure = error
-    }
+  // ---- the fiber ----------------------------------------------------------------------------
 
-    const inline: InlineReader = {
-      push: (chunk) => {
-        if (waiting !== undefined || failure !== undefined || inputFailure !== undefined) return false
-        decode(chunk)
-        runSync()
-        flush()
-        return waiting === undefined && failure === undefined && inputFailure === undefined &&
-          !connection.writeBlocked()
-      },
-      partial: () => decoder.buffered > 0,
-      progress: () => decoded
-    }
-
-    const loop: Effect.Effect<void, E, R> = Effect.suspend((): Effect.Effect<void, E, R> => {
-      if (waiting !== undefined) {
-        const effect = waiting
-        waiting = undefined
-        return Effect.flatMap(effect, (reply) => {
-          encode(reply)
-          next++
-          handled++
-          runSync()
-          return loop
-        })
-      }
-      flush()
-      if (failure !== undefined) return Effect.fail(failure)
-      if (inputFailure !== undefined) return Effect.fail(inputFailure)
-      if (connection.writeBlocked()) return Effect.zipRight(connection.write(EMPTY), loop)
-      if (ended) return Effect.void
-      return Effect.flatMap(connection.pull(inline.partial, inline.progress), (chunks) => {
-        if (chunks === undefined) {
-          ended = true
-          if (inputFailure === undefined) {
-            const before = frames.length
-            const error = decoder.end(frames)
-            decoded += frames.length - before
-            if (error !== undefined) inputFailure = error
-          }
-        } else {
-          for (const chunk of chunks) decode(chunk)
-        }
-        if (waiting === undefined) runSync()
-        return loop
+  /** What the fiber does next: run a suspended handler, wait for the peer, or read. */
+  step(): Effect.Effect<void, EI | EO | EH | ConnectionError, R> {
+    if (this.waiting !== undefined) {
+      const effect = this.waiting
+      this.waiting = undefined
+      return Effect.flatMap(effect, (reply) => {
+        this.encode(reply)
+        this.next++
+        this.handled++
+        this.runSync()
+        return this.step()
       })
-    })
+    }
+    this.flush()
+    if (this.failure !== undefined) return Effect.fail(this.failure)
+    if (this.inputFailure !== undefined) return Effect.fail(this.inputFailure)
+    if (this.connection.writeBlocked()) return Effect.zipRight(this.connection.write(EMPTY), this)
+    if (this.ended) return Effect.void
+    const driver = this.driver
+    if (driver === undefined) {
+      return Effect.flatMap(
+        this.connection.pull(() => this.decoder.buffered > 0, () => this.decoded),
+        (chunks) => this.pulled(chunks)
+      )
+    }
+    const input = driver.poll(this.decoder.buffered > 0, false)
+    if (input === undefined) return driver.waitInline(this)
+    if (input === null) return this.pulled(undefined)
+    return isChunks(input) ? this.pulled(input) : Effect.fail(input)
+  }
 
-    connection.setInlineReader(inline)
-    return Effect.ensuring(loop, Effect.sync(() => connection.setInlineReader(undefined)))
-  })
+  private pulled(
+    chunks: ReadonlyArray<Uint8Array> | undefined
+  ): Effect.Effect<void, EI | EO | EH | ConnectionError, R> {
+    if (chunks === undefined) {
+      this.ended = true
+      if (this.inputFailure === undefined) {
+        const before = this.frames.length
+        const error = this.decoder.end(this.frames)
+        this.decoded += this.frames.length - before
+        if (error !== undefined) this.inputFailure = error
+      }
+    } else {
+      for (const chunk of chunks) this.decode(chunk)
+    }
+    if (this.waiting === undefined) this.runSync()
+    return this.step()
+  }
+}
