@@ -57,7 +57,7 @@ const CONFIG = QUICK
     reps: 1,
     storms: [200, 2000],
     stormReps: 1,
-    idleConns: 2_000,
+    idleConns: 10_000,
     budgetMs: 60_000
   }
   : {

@@ -2,8 +2,6 @@ import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Metric, Option, Schema, TestClock } from "effect"
 import { Buffer } from "node:buffer"
 import type * as Net from "node:net"
-import * as Connection from "../../src/connection/Connection.js"
-import type { InlineReader } from "../../src/connection/Connection.js"
 import { Framing } from "../../src/index.js"
 import type { FramingError } from "../../src/protocol/FramingError.js"
 import * as Protocol from "../../src/protocol/Protocol.js"
@@ -14,7 +12,7 @@ import * as JsonRpc from "../../src/protocol/JsonRpc.js"
 import * as RpcServer from "../../src/server/RpcServer.js"
 import * as Server from "../../src/server/Server.js"
 import { Calc, calcHandlers, Gates } from "../rpc/fixtures.js"
-import { rawConnect, readLines, readToEnd } from "./helpers.js"
+import { rawConnect, readLines, readToEnd, scriptedConnection } from "./helpers.js"
 
 const req = (id: JsonRpc.Id, method: string, params?: unknown) =>
   JSON.stringify(params === undefined ? { jsonrpc: "2.0", id, method } : { jsonrpc: "2.0", id, method, params }) + "\n"
@@ -346,40 +344,6 @@ describe("RpcServer's connection loop (scripted connection)", () => {
     Protocol.method("repeat", { params: { n: Schema.Number }, success: Schema.String })
   )
 
-  /** A connection whose socket takes writes until `blocked` is set; reads come from `push`. */
-  const scripted = () => {
-    const state = {
-      reader: undefined as InlineReader | undefined,
-      blocked: false,
-      writes: [] as Array<number>,
-      unblock: undefined as (() => void) | undefined,
-      /** Resumes the fiber's pending `pull` (what the socket driver does when `push` returns false). */
-      wake: undefined as (() => void) | undefined
-    }
-    const connection = {
-      config: Connection.config({ writeHighWaterMark: 1000 }),
-      isDraining: false,
-      setInlineReader: (r: InlineReader | undefined) => {
-        state.reader = r
-      },
-      writeNow: (bytes: Uint8Array) => {
-        state.writes.push(bytes.length)
-        return undefined
-      },
-      writeBlocked: () => state.blocked,
-      write: () =>
-        Effect.async<void>((resume) => {
-          state.unblock = () => resume(Effect.void)
-        }),
-      recheck: () => {},
-      pull: () =>
-        Effect.async<ReadonlyArray<Uint8Array>>((resume) => {
-          state.wake = () => resume(Effect.succeed([]))
-        })
-    } as unknown as Connection.Connection
-    return { state, connection }
-  }
-
   const request = (id: number) => `{"jsonrpc":"2.0","id":${id},"method":"repeat","params":{"n":600}}\n`
 
   it.effect("stops handling the frames of a read while the peer does not take the replies, and goes on once it does", () =>
@@ -391,28 +355,21 @@ describe("RpcServer's connection loop (scripted connection)", () => {
           return Effect.succeed("x".repeat(n))
         }
       }, {})
-      const { connection, state } = scripted()
+      const { connection, state, unblock } = scriptedConnection(1000)
       const fiber = yield* Effect.fork(
         serveConnection<never, FramingError>(settings, Framing.lines(), connection, Option.none())
       )
       while (state.wake === undefined) yield* Effect.yieldNow()
       // The socket stops taking bytes after the first write: the reader hands over to the fiber.
-      const chunk = Buffer.from(Array.from({ length: 10 }, (_, i) => request(i)).join(""))
-      const onWrite = connection.writeNow
-      ;(connection as { writeNow: typeof onWrite }).writeNow = (bytes) => {
-        state.blocked = true
-        return onWrite(bytes)
-      }
-      expect(state.reader!.push(chunk)).toBe(false)
-      // Two replies of 600 bytes pass the 1000-byte high-water mark: written, then reading stops.
+      state.blockOnWrite = true
+      expect(state.reader!.push(Buffer.from(Array.from({ length: 10 }, (_, i) => request(i)).join("")))).toBe(false)
+      // Two replies of 600 bytes pass the 1000-byte high-water mark: written, then handling stops.
       expect(handled).toBe(2)
       expect(state.writes).toHaveLength(1)
       state.wake!()
       // The fiber waits for the socket; once it drains, the rest is handled.
-      while (state.unblock === undefined) yield* Effect.yieldNow()
-      state.blocked = false
-      ;(connection as { writeNow: typeof onWrite }).writeNow = onWrite
-      state.unblock()
+      while (state.drained === undefined) yield* Effect.yieldNow()
+      unblock()
       while (handled < 10) yield* Effect.yieldNow()
       expect(handled).toBe(10)
       yield* Fiber.interrupt(fiber)

@@ -4,7 +4,7 @@ import { Buffer } from "node:buffer"
 import * as Connection from "../../src/connection/Connection.js"
 import * as Server from "../../src/server/Server.js"
 import { Framing } from "../../src/index.js"
-import { connectOutcome, rawConnect, readLines, readToEnd } from "./helpers.js"
+import { connectOutcome, rawConnect, readLines, readToEnd, scriptedConnection } from "./helpers.js"
 
 const echo = Server.respond(Framing.lines(), (line) => Effect.succeed(Buffer.concat([Buffer.from("ECHO: "), line])))
 
@@ -225,6 +225,32 @@ describe("Server", () => {
         // The paused socket keeps the unread bytes in the kernel, not in our memory.
         expect(result.maxBuffered).toBeLessThan(highWater + 256 * 1024)
       }).pipe(Effect.scoped))
+  })
+
+  describe("respond on a scripted connection", () => {
+    it.effect("stops handling the frames of a read while the peer does not take the replies, and goes on once it does", () =>
+      Effect.gen(function*() {
+        let handled = 0
+        const big = Buffer.alloc(600, 0x78)
+        const handler = Server.respond(Framing.lines(), () => {
+          handled++
+          return Effect.succeed(big)
+        })
+        const { connection, state, unblock } = scriptedConnection(1000)
+        const fiber = yield* Effect.fork(handler(connection))
+        while (state.wake === undefined) yield* Effect.yieldNow()
+        state.blockOnWrite = true
+        expect(state.reader!.push(Buffer.from("a\n".repeat(10)))).toBe(false)
+        // Two replies of 601 bytes pass the 1000-byte high-water mark: written, then handling stops.
+        expect(handled).toBe(2)
+        expect(state.writes).toEqual([1202])
+        state.wake!()
+        while (state.drained === undefined) yield* Effect.yieldNow()
+        unblock()
+        while (handled < 10) yield* Effect.yieldNow()
+        expect(state.writes.reduce((a, b) => a + b, 0)).toBe(6010)
+        yield* Fiber.interrupt(fiber)
+      }))
   })
 
   describe("graceful shutdown", () => {

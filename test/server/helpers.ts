@@ -1,5 +1,6 @@
 /** Plain `node:net` peers for server tests: they script exactly what a remote client does. */
 import { Effect } from "effect"
+import * as Connection from "../../src/connection/Connection.js"
 import { Buffer } from "node:buffer"
 import * as Net from "node:net"
 
@@ -57,3 +58,52 @@ export const connectOutcome = (port: number) =>
     socket.once("error", (e: NodeJS.ErrnoException) =>
       resume(Effect.succeed(e.code === "ECONNREFUSED" ? "refused" : "other")))
   })
+
+/**
+ * A `Connection` with no socket, for scripting a handler's loop exactly: input goes in through
+ * the inline reader the handler installs (`state.reader.push`); the "socket" records each write
+ * and, once `blockOnWrite` is set, reports itself blocked after a write until `unblock()`. A
+ * pending `pull` is resumed (with no chunks, as the driver does when `push` returns false) by
+ * `state.wake`.
+ */
+export const scriptedConnection = (writeHighWaterMark: number) => {
+  const state = {
+    reader: undefined as Connection.InlineReader | undefined,
+    blockOnWrite: false,
+    blocked: false,
+    writes: [] as Array<number>,
+    /** Set while the handler waits for the socket to drain. */
+    drained: undefined as (() => void) | undefined,
+    wake: undefined as (() => void) | undefined
+  }
+  const connection = {
+    config: Connection.config({ writeHighWaterMark }),
+    isDraining: false,
+    setInlineReader: (reader: Connection.InlineReader | undefined) => {
+      state.reader = reader
+    },
+    writeNow: (bytes: Uint8Array) => {
+      state.writes.push(bytes.length)
+      if (state.blockOnWrite) state.blocked = true
+      return undefined
+    },
+    writeBlocked: () => state.blocked,
+    write: () =>
+      state.blocked
+        ? Effect.async<void>((resume) => {
+          state.drained = () => resume(Effect.void)
+        })
+        : Effect.void,
+    recheck: () => {},
+    pull: () =>
+      Effect.async<ReadonlyArray<Uint8Array>>((resume) => {
+        state.wake = () => resume(Effect.succeed([]))
+      })
+  } as unknown as Connection.Connection
+  const unblock = () => {
+    state.blocked = false
+    state.blockOnWrite = false
+    state.drained?.()
+  }
+  return { state, connection, unblock }
+}

@@ -65,6 +65,8 @@ class InOrder<I, O, EI, EO, EH, R> extends Effectable.Class<void, EI | EO | EH |
   private ended = false
   private started = false
   private readonly parts: Array<Uint8Array> = []
+  /** Bytes in `parts`, to write them before they pile up. */
+  private pendingBytes = 0
   private readonly decoder: Decoder<I, EI>
   private readonly encoder: Encoder<O, EO>
   /** The connection's driver when it is one: then the fiber waits with no continuation of its own. */
@@ -99,7 +101,7 @@ class InOrder<I, O, EI, EO, EH, R> extends Effectable.Class<void, EI | EO | EH |
     this.runSync()
     this.flush()
     return this.waiting === undefined && this.failure === undefined && this.inputFailure === undefined &&
-      !this.connection.writeBlocked()
+      this.frames.length === 0 && !this.connection.writeBlocked()
   }
 
   partial(): boolean {
@@ -114,6 +116,12 @@ class InOrder<I, O, EI, EO, EH, R> extends Effectable.Class<void, EI | EO | EH |
 
   private encode(reply: Reply<O>): void {
     if (reply === undefined || this.failure !== undefined) return
+    const before = this.parts.length
+    this.encodeParts(reply)
+    for (let i = before; i < this.parts.length; i++) this.pendingBytes += this.parts[i]!.length
+  }
+
+  private encodeParts(reply: O | ReadonlyArray<O>): void {
     if (Array.isArray(reply)) {
       for (const r of reply as ReadonlyArray<O>) {
         const error = this.encoder.push(r, this.parts)
@@ -128,7 +136,15 @@ class InOrder<I, O, EI, EO, EH, R> extends Effectable.Class<void, EI | EO | EH |
   /** Handles frames while their handlers complete at once; sets `waiting` at the first that does not. */
   private runSync(): void {
     const frames = this.frames
+    const highWater = this.connection.config.writeHighWaterMark
+    if (this.next < frames.length && this.connection.writeBlocked()) return
     while (this.next < frames.length && this.failure === undefined) {
+      if (this.pendingBytes > highWater) {
+        // Replies pile up: hand them to the socket, and stop while the peer does not take them
+        // (the frames left wait, as unread input would).
+        this.flush()
+        if (this.failure !== undefined || this.connection.writeBlocked()) return
+      }
       const effect = this.handle(frames[this.next]!, this.connection)
       if (!Exit.isExit(effect) || Exit.isFailure(effect)) {
         this.waiting = effect
@@ -159,6 +175,7 @@ class InOrder<I, O, EI, EO, EH, R> extends Effectable.Class<void, EI | EO | EH |
     if (this.parts.length === 0) return
     const bytes = joinParts(this.parts)
     this.parts.length = 0
+    this.pendingBytes = 0
     const error = this.connection.writeNow(bytes)
     if (error !== undefined && this.failure === undefined) this.failure = error
   }
@@ -177,6 +194,11 @@ class InOrder<I, O, EI, EO, EH, R> extends Effectable.Class<void, EI | EO | EH |
         this.runSync()
         return this.step()
       })
+    }
+    // Frames left by a peer that did not take the replies (see `runSync`).
+    if (this.next < this.frames.length) {
+      this.runSync()
+      if (this.waiting !== undefined) return this.step()
     }
     this.flush()
     if (this.failure !== undefined) return Effect.fail(this.failure)
