@@ -1,12 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Metric, Option, Schema, TestClock } from "effect"
+import { Deferred, Effect, FastCheck as fc, Fiber, Metric, Option, Schema, TestClock } from "effect"
 import { Buffer } from "node:buffer"
 import type * as Net from "node:net"
 import { Framing } from "../../src/index.js"
 import type { FramingError } from "../../src/protocol/FramingError.js"
 import * as Protocol from "../../src/protocol/Protocol.js"
 import { serveConnection } from "../../src/server/internal/rpcConnection.js"
-import { settingsOf } from "../../src/server/internal/rpcSession.js"
+import { decodeParams, settingsOf } from "../../src/server/internal/rpcSession.js"
 import * as ChapterRpc from "../../src/protocol/ChapterRpc.js"
 import * as JsonRpc from "../../src/protocol/JsonRpc.js"
 import * as RpcServer from "../../src/server/RpcServer.js"
@@ -374,4 +374,28 @@ describe("RpcServer's connection loop (scripted connection)", () => {
       expect(handled).toBe(10)
       yield* Fiber.interrupt(fiber)
     }))
+})
+
+describe("RpcServer's params decoding", () => {
+  const schemas = [
+    Schema.Struct({ a: Schema.Number, b: Schema.Number }),
+    Schema.Struct({ name: Schema.String, on: Schema.Boolean, n: Schema.Number }),
+    Schema.Struct({ n: Schema.Number.pipe(Schema.positive()) }),
+    Schema.Struct({ n: Schema.optional(Schema.Number) })
+  ]
+  const value = fc.oneof(fc.double(), fc.string(), fc.boolean(), fc.constant(null), fc.constant(undefined))
+  const input = fc.oneof(
+    fc.jsonValue(),
+    fc.anything(),
+    fc.record({ a: value, b: value, name: value, on: value, n: value }, { requiredKeys: [] })
+  )
+  for (const schema of schemas) {
+    it(`decodes exactly as Schema.decodeUnknownEither does (${String(schema.ast)})`, () => {
+      const fast = decodeParams(schema as Schema.Schema<unknown, unknown, never>)
+      const slow = Schema.decodeUnknownEither(schema as Schema.Schema<unknown, unknown, never>)
+      fc.assert(fc.property(input, (u) => {
+        expect(fast(u)).toStrictEqual(slow(u))
+      }), { numRuns: 500 })
+    })
+  }
 })

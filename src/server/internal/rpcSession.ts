@@ -68,6 +68,45 @@ const NULL: Either.Either<unknown, ParseResult.ParseError> = Either.right(null)
 
 type AnyCodec = Schema.Schema<unknown, unknown, never>
 
+const KEYWORDS: Readonly<Record<string, string>> = {
+  NumberKeyword: "number",
+  StringKeyword: "string",
+  BooleanKeyword: "boolean"
+}
+
+/**
+ * The params decoder of a method: `Schema.decodeUnknownEither`, with a shortcut for the most
+ * common shape, a struct of required numbers, strings and booleans (`{ a: Schema.Number, … }`):
+ * its values are checked with `typeof` and copied without the Schema interpreter. Input the
+ * shortcut does not accept goes through the Schema decoder, for its result and error message, so
+ * the result is the same either way (a test checks it on arbitrary input).
+ */
+export const decodeParams = (schema: AnyCodec): Run => {
+  const decode = Schema.decodeUnknownEither(schema)
+  const ast = schema.ast
+  if (ast._tag !== "TypeLiteral" || ast.indexSignatures.length > 0) return decode
+  const keys: Array<string> = []
+  const types: Array<string> = []
+  for (const property of ast.propertySignatures) {
+    const type = KEYWORDS[property.type._tag]
+    if (typeof property.name !== "string" || property.name === "__proto__" || property.isOptional || type === undefined) {
+      return decode
+    }
+    keys.push(property.name)
+    types.push(type)
+  }
+  return (u) => {
+    if (typeof u !== "object" || u === null) return decode(u)
+    const out: Record<string, unknown> = {}
+    for (let i = 0; i < keys.length; i++) {
+      const value = (u as Record<string, unknown>)[keys[i]!]
+      if (typeof value !== types[i]) return decode(u)
+      out[keys[i]!] = value
+    }
+    return Either.right(out)
+  }
+}
+
 const compile = (
   protocol: Protocol.Protocol<Protocol.AnyDefinition>,
   handlers: Readonly<Record<string, (params: unknown) => Effect.Effect<unknown, unknown, unknown>>>,
@@ -90,7 +129,7 @@ const compile = (
       definition,
       isMethod,
       handle,
-      decodeParams: definition.hasParams ? Schema.decodeUnknownEither(definition.params as AnyCodec) : undefined,
+      decodeParams: definition.hasParams ? decodeParams(definition.params as AnyCodec) : undefined,
       encodeSuccess: isMethod
         ? Schema.encodeUnknownEither((definition as Protocol.AnyMethod).success as AnyCodec)
         : () => NULL,
