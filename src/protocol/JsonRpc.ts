@@ -143,7 +143,9 @@ export const parse = (text: string): Parsed => {
 
 const idText = (id: Id): string => (typeof id === "number" ? String(id) : JSON.stringify(id))
 
-const valueText = (value: unknown): string => JSON.stringify(value) ?? "null"
+const valueText = (value: unknown): string =>
+  // Finite numbers are most results: `String` writes them as JSON does, at a fraction of the cost.
+  typeof value === "number" && Number.isFinite(value) ? String(value) : JSON.stringify(value) ?? "null"
 
 /** The text of a success reply. */
 export const success = (id: Id, result: unknown): string =>
