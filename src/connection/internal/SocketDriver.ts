@@ -1,12 +1,17 @@
 /**
  * The driver of one `node:net` socket: the implementation of `Connection` (see that module for
  * the behaviour), plus what servers use (`startDrain`, `checkTimers`, `pendingBytes`).
+ *
+ * Split in three modules by concept: this one holds the state, the socket's listeners, the
+ * parked reader (its wait, its wake, the timeouts fired by `checkTimers`) and the drain;
+ * `SocketReads` the inbound side (data events, flow control, `pull` / `poll`, the reads and
+ * `framed`); `SocketWrites` the outbound side and the close. Those are plain functions of the
+ * driver that its methods call, so every connection shares them (no closure per connection);
+ * the members they use are public but marked internal.
  */
-import { Chunk, type Clock, Deferred, Effect, type Fiber, FiberId, Option, Stream } from "effect"
-import { Buffer } from "node:buffer"
+import { type Clock, Deferred, Effect, type Fiber, FiberId } from "effect"
 import type * as Net from "node:net"
-import * as Codec from "../../protocol/Codec.js"
-import { EMPTY } from "../../protocol/internal/bytes.js"
+import type * as Codec from "../../protocol/Codec.js"
 import type {
   Address,
   Connection,
@@ -16,16 +21,10 @@ import type {
   FramedOptions,
   InlineReader
 } from "../Connection.js"
-import {
-  ConnectionClosed,
-  type ConnectionError,
-  ConnectionTimeout,
-  IncompleteRead,
-  LimitExceeded,
-  OutboundLimitExceeded,
-  SocketError
-} from "../ConnectionError.js"
+import { type ConnectionError, ConnectionTimeout, SocketError } from "../ConnectionError.js"
 import { ReadQueue } from "./ReadQueue.js"
+import * as Reads from "./SocketReads.js"
+import * as Writes from "./SocketWrites.js"
 
 let nextId = 1
 
@@ -40,7 +39,7 @@ interface Driven extends Net.Socket {
 
 // Socket listeners shared by every driver (`this` is the socket): a connection costs no closures.
 function onData(this: Driven, chunk: Buffer): void {
-  this[DRIVER].onData(chunk)
+  Reads.onData(this[DRIVER], chunk)
 }
 function onEnd(this: Driven): void {
   const d = this[DRIVER]
@@ -56,7 +55,7 @@ function onClose(this: Driven): void {
   d.wake()
 }
 function onDrain(this: Driven): void {
-  this[DRIVER].wakeWriters()
+  Writes.wakeWriters(this[DRIVER])
 }
 
 const address = (host: string | undefined, port: number | undefined, family: string | undefined): Address => ({
@@ -65,8 +64,6 @@ const address = (host: string | undefined, port: number | undefined, family: str
   family: family ?? ""
 })
 
-const toBytes = (data: Uint8Array | string): Uint8Array => (typeof data === "string" ? Buffer.from(data, "utf8") : data)
-
 /**
  * The driver of one `node:net` socket. Internal: use `Connection.make` (scoped) to get a
  * `Connection`; servers use `startDrain` and `hasWork`.
@@ -74,44 +71,58 @@ const toBytes = (data: Uint8Array | string): Uint8Array => (typeof data === "str
 export class SocketDriver implements Connection {
   readonly id = nextId++
   private readonly sockname: Partial<Net.AddressInfo>
-  /** The shared empty queue until bytes must wait (the inline path never queues). */
-  private queue: ReadQueue = ReadQueue.empty
-  private paused = false
+  /** @internal The shared empty queue until bytes must wait (the inline path never queues). */
+  queue: ReadQueue = ReadQueue.empty
+  /** @internal Whether flow control has paused the socket. */
+  paused = false
   /** @internal set by the socket's listeners */
   ended = false
   /** @internal */
   closed = false
-  private writeEnded = false
-  private failure: ConnectionError | undefined = undefined
+  /** @internal */
+  writeEnded = false
+  /** @internal */
+  failure: ConnectionError | undefined = undefined
   /** Set by a server's drain (see `startDrain`). */
   isDraining = false
-  private closing = false
+  /** @internal Set by a graceful close: input is then dropped. */
+  closing = false
   /** Made when someone waits for the drain (most connections never do). */
   private drainSignal: Deferred.Deferred<void> | undefined = undefined
-  /** Bumped on every socket event, so a waiter registered after an event it missed resumes at once. */
-  private epoch = 0
   /**
-   * The resume of the parked reader. Waits register no canceler (an interrupted fiber ignores
-   * its resume), so a stale one may stay here until the next wait or event; an inline reader is
-   * only used by its consumer, which removes it when it stops.
+   * @internal Bumped on every socket event, so a waiter registered after an event it missed
+   * resumes at once.
    */
-  private waiter: Resume | undefined = undefined
+  epoch = 0
+  /**
+   * @internal The resume of the parked reader. Waits register no canceler (an interrupted fiber
+   * ignores its resume), so a stale one may stay here until the next wait or event; an inline
+   * reader is only used by its consumer, which removes it when it stops.
+   */
+  waiter: Resume | undefined = undefined
   /** What the parked reader continues with when an event wakes it. */
   private waiterNext: Effect.Effect<unknown, unknown, unknown> = Effect.void
-  /** Made when a write first waits. */
-  private writeWaiters: Array<Resume> | undefined = undefined
-  /** When the parked reader times out (clock millis), and which timeout that is. */
-  private readDeadline = Infinity
-  private readDeadlineKind: "idle" | "frame-read" = "idle"
-  private writeDeadline = Infinity
-  /** When a graceful close gives up waiting for the peer's FIN. */
-  private closeDeadline = Infinity
-  private inline: InlineReader | undefined = undefined
-  /** Set when the inline reader hands work to the fiber: its `pull` returns early. */
-  private attention = false
-  /** When the half-received frame of `pull` / the inline reader began, and their progress then. */
-  private frameSince: number | undefined = undefined
-  private frameMark = -1
+  /** @internal Made when a write first waits. */
+  writeWaiters: Array<Resume> | undefined = undefined
+  /** @internal When the parked reader times out (clock millis), and which timeout that is. */
+  readDeadline = Infinity
+  /** @internal */
+  readDeadlineKind: "idle" | "frame-read" = "idle"
+  /** @internal When the parked writers time out (clock millis). */
+  writeDeadline = Infinity
+  /** @internal When a graceful close gives up waiting for the peer's FIN. */
+  closeDeadline = Infinity
+  /** @internal */
+  inline: InlineReader | undefined = undefined
+  /** @internal Set when the inline reader hands work to the fiber: its `pull` returns early. */
+  attention = false
+  /**
+   * @internal When the half-received frame of `pull` / the inline reader began, and their
+   * progress then.
+   */
+  frameSince: number | undefined = undefined
+  /** @internal */
+  frameMark = -1
   bytesIn = 0
   bytesOut = 0
   /** Frames decoded and not yet answered, maintained by servers (for `hasWork`). */
@@ -119,7 +130,8 @@ export class SocketDriver implements Connection {
   /** The fiber serving this connection, set by a server (to interrupt it at the deadline). */
   fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined = undefined
 
-  constructor(readonly socket: Net.Socket, readonly config: ConnectionConfig, private readonly clock: Clock.Clock) {
+  /** `clock` is internal (read by `SocketReads` and `SocketWrites` for deadlines). */
+  constructor(readonly socket: Net.Socket, readonly config: ConnectionConfig, readonly clock: Clock.Clock) {
     socket.setNoDelay(true)
     // The socket keeps its peer's address once read (even once closed), and this its own.
     void socket.remotePort
@@ -142,29 +154,7 @@ export class SocketDriver implements Connection {
     return address(local.address, local.port, local.family)
   }
 
-  // ---- reading ----------------------------------------------------------------------------
-
-  /** @internal the socket's data event */
-  onData(chunk: Buffer): void {
-    this.bytesIn += chunk.length
-    if (this.closing) return
-    const inline = this.inline
-    if (inline !== undefined && this.waiter !== undefined && this.queue.length === 0 && !this.isDraining) {
-      if (inline.push(chunk)) this.inlineHandled(inline)
-      else {
-        this.attention = true
-        this.wake()
-      }
-      return
-    }
-    if (this.queue === ReadQueue.empty) this.queue = new ReadQueue()
-    this.queue.push(chunk)
-    if (!this.paused && this.queue.length >= this.config.readHighWaterMark) {
-      this.paused = true
-      this.socket.pause()
-    }
-    this.wake()
-  }
+  // ---- events and waits ------------------------------------------------------------------
 
   /** @internal the socket's error event */
   onError(cause: NodeJS.ErrnoException): void {
@@ -180,14 +170,7 @@ export class SocketDriver implements Connection {
       this.waiter = undefined
       w(this.waiterNext as Effect.Effect<void>)
     }
-    if (this.closed || this.failure !== undefined) this.wakeWriters()
-  }
-
-  private consumed(): void {
-    if (this.paused && this.queue.length < this.config.readHighWaterMark) {
-      this.paused = false
-      if (!this.socket.destroyed) this.socket.resume()
-    }
+    if (this.closed || this.failure !== undefined) Writes.wakeWriters(this)
   }
 
   /** True when no more bytes will come: EOF, a socket error, or closed. */
@@ -196,34 +179,18 @@ export class SocketDriver implements Connection {
   }
 
   /**
-   * Waits for the next socket event, then goes on with `next`. `since` is when the current
-   * partial read began (it bounds the wait by the frame-read timeout; otherwise the idle timeout
-   * applies). Timeouts are fired by `checkTimers`, called by a `Watchdog`, so a wait costs no
-   * timer of its own.
+   * @internal Whether a read that needs more bytes should stop as at EOF: the peer is done, or a
+   * server is draining and nothing is half-read.
    */
-  private waitForData<A>(
-    seen: number,
-    since: number | undefined,
-    holdIdle: (() => boolean) | undefined,
-    next: Effect.Effect<A, ConnectionError>
-  ): Effect.Effect<A, ConnectionError> {
-    if (since === undefined) {
-      this.readDeadline = holdIdle !== undefined && holdIdle()
-        ? Infinity
-        : this.clock.unsafeCurrentTimeMillis() + this.config.idleMillis
-      this.readDeadlineKind = "idle"
-    } else {
-      this.readDeadline = since + this.config.frameReadMillis
-      this.readDeadlineKind = "frame-read"
-    }
-    return this.waitThen(seen, next)
+  atEnd(partial: boolean): boolean {
+    return this.exhausted || (this.isDraining && !partial)
   }
 
   /**
-   * Waits for the next socket event since `seen` (the read deadline is already set), then goes
-   * on with `next`: one `Effect.async` with no canceler and no continuation of its own.
+   * @internal Waits for the next socket event since `seen` (the read deadline is already set),
+   * then goes on with `next`: one `Effect.async` with no canceler and no continuation of its own.
    */
-  private waitThen<A, E, R>(seen: number, next: Effect.Effect<A, E, R>): Effect.Effect<A, E | ConnectionError, R> {
+  waitThen<A, E, R>(seen: number, next: Effect.Effect<A, E, R>): Effect.Effect<A, E | ConnectionError, R> {
     return Effect.async<A, E | ConnectionError, R>((resume) => {
       if (this.epoch !== seen) return resume(next)
       this.waiter = resume as unknown as Resume
@@ -249,33 +216,6 @@ export class SocketDriver implements Connection {
     }
   }
 
-  /** Moves the parked reader's deadline after input handled inline. */
-  private inlineHandled(reader: InlineReader): void {
-    this.armRead(reader.partial(), reader.progress, reader.busy !== undefined && reader.busy(), reader)
-  }
-
-  /**
-   * Sets the read deadline of `pull` and the inline reader: the frame-read timeout from the first
-   * byte of a half-received frame (a completed frame, i.e. moved `progress`, starts a new
-   * window), else the idle timeout unless `busy`.
-   */
-  private armRead(partial: boolean, progress: (() => number) | undefined, busy: boolean, self?: unknown): void {
-    const now = this.clock.unsafeCurrentTimeMillis()
-    if (!partial) {
-      this.frameSince = undefined
-      this.readDeadline = busy ? Infinity : now + this.config.idleMillis
-      this.readDeadlineKind = "idle"
-      return
-    }
-    const mark = progress === undefined ? -1 : progress.call(self)
-    if (this.frameSince === undefined || mark !== this.frameMark) {
-      this.frameSince = now
-      this.frameMark = mark
-    }
-    this.readDeadline = this.frameSince + this.config.frameReadMillis
-    this.readDeadlineKind = "frame-read"
-  }
-
   setInlineReader(reader: InlineReader | undefined): void {
     this.inline = reader
     this.frameSince = undefined
@@ -295,395 +235,88 @@ export class SocketDriver implements Connection {
     }
   }
 
+  // ---- reads (see SocketReads) -----------------------------------------------------------
+
   pull(
     partial: () => boolean,
     progress?: () => number,
     busy?: () => boolean
   ): Effect.Effect<ReadonlyArray<Uint8Array> | undefined, ConnectionError> {
-    const retry: Effect.Effect<ReadonlyArray<Uint8Array> | undefined, ConnectionError> = Effect.suspend(() => {
-      const isPartial = partial()
-      const isBusy = busy !== undefined && busy()
-      const input = this.poll(isPartial, isBusy)
-      if (input === undefined) {
-        this.armRead(isPartial, progress, isBusy)
-        return this.waitThen(this.epoch, retry)
-      }
-      if (input === null) return Effect.succeed(undefined)
-      return isChunks(input) ? Effect.succeed(input) : Effect.fail(input)
-    })
-    return retry
+    return Reads.pull(this, partial, progress, busy)
   }
 
-  /**
-   * `pull` without waiting: the queued chunks (an empty array when an inline reader asked for the
-   * fiber), `null` at the end (see `pull`), the socket's error, or `undefined` for "wait".
-   */
   poll(partial: boolean, busy: boolean): ReadonlyArray<Uint8Array> | null | ConnectionError | undefined {
-    if (this.attention) {
-      this.attention = false
-      return NO_CHUNKS
-    }
-    if (this.queue.length > 0) {
-      const chunks = this.queue.takeChunks()
-      this.consumed()
-      return chunks
-    }
-    if (!this.atEnd(partial || (this.isDraining && busy))) return undefined
-    return this.failure ?? null
+    return Reads.poll(this, partial, busy)
   }
 
-  /**
-   * For the consumer of the installed inline reader, after `poll` found nothing: waits (the read
-   * deadline from the reader's state) until an event, then goes on with `next`. As the wait has no
-   * canceler, the consumer removes its inline reader when it stops.
-   */
   waitInline<A, E, R>(next: Effect.Effect<A, E, R>): Effect.Effect<A, E | ConnectionError, R> {
-    const reader = this.inline
-    if (reader !== undefined) this.inlineHandled(reader)
-    return this.waitThen(this.epoch, next)
+    return Reads.waitInline(this, next)
   }
+
+  read(n?: number): Effect.Effect<Uint8Array, ConnectionError> {
+    return Reads.read(this, n)
+  }
+
+  readExactly(n: number): Effect.Effect<Uint8Array, ConnectionError> {
+    return Reads.readExactly(this, n)
+  }
+
+  readUntil(separator: Uint8Array | string, limit?: number): Effect.Effect<Uint8Array, ConnectionError> {
+    return Reads.readUntil(this, separator, limit)
+  }
+
+  readLine(limit?: number): Effect.Effect<Uint8Array, ConnectionError> {
+    return Reads.readLine(this, limit)
+  }
+
+  readAll(limit?: number): Effect.Effect<Uint8Array, ConnectionError> {
+    return Reads.readAll(this, limit)
+  }
+
+  framed<A, E>(codec: Codec.Codec<A, E>, options?: FramedOptions): Framed<A, E> {
+    return Reads.framed(this, codec, options)
+  }
+
+  // ---- writes and close (see SocketWrites) -----------------------------------------------
 
   writeBlocked(): boolean {
     return this.socket.writableLength > this.config.writeHighWaterMark
   }
 
-  /**
-   * Whether a read that needs more bytes should stop as at EOF: the peer is done, or a server
-   * is draining and nothing is half-read.
-   */
-  private atEnd(partial: boolean): boolean {
-    return this.exhausted || (this.isDraining && !partial)
-  }
-
-  /** Runs `step` until it returns a value (or a `Fail`), waiting for input in between. */
-  private readLoop<A>(
-    step: (end: boolean) => A | undefined | Fail,
-    partial: () => boolean,
-    hold?: () => boolean,
-    progress?: () => number,
-    holdIdle?: () => boolean
-  ): Effect.Effect<A, ConnectionError> {
-    // `since`: when the half-received read (frame) began; `mark`: the consumer's progress then.
-    // A completed frame (progress moved) starts a new frame-read window.
-    let since: number | undefined = undefined
-    let mark = -1
-    const loop: Effect.Effect<A, ConnectionError> = Effect.suspend(() => {
-      const seen = this.epoch
-      const isPartial = partial()
-      const r = step(this.atEnd(isPartial || (hold !== undefined && this.isDraining && hold())))
-      if (r !== undefined) return r instanceof Fail ? Effect.fail(r.error) : Effect.succeed(r)
-      if (!isPartial) since = undefined
-      else {
-        const now = progress === undefined ? -1 : progress()
-        if (since === undefined || now !== mark) {
-          since = this.clock.unsafeCurrentTimeMillis()
-          mark = now
-        }
-      }
-      return this.waitForData(seen, since, holdIdle, loop)
-    })
-    return loop
-  }
-
-  // Each read method builds its loop state (`since`, `scanned`, `parts`) per run, inside
-  // `Effect.suspend`: a read effect may be run again (`Effect.repeat`, `Effect.retry`).
-  read(n = 65_536): Effect.Effect<Uint8Array, ConnectionError> {
-    return Effect.suspend(() =>
-      this.readLoop((end) => {
-        if (this.queue.length > 0) {
-          const out = this.queue.take(n)
-          this.consumed()
-          return out
-        }
-        return end ? this.endOfInput(EMPTY) : undefined
-      }, () => false)
-    )
-  }
-
-  readExactly(n: number): Effect.Effect<Uint8Array, ConnectionError> {
-    return Effect.suspend(() =>
-      this.readLoop((end) => {
-        if (this.queue.length >= n) {
-          const out = this.queue.take(n)
-          this.consumed()
-          return out
-        }
-        if (!end) return undefined
-        const partial = this.queue.take(this.queue.length)
-        this.consumed()
-        return new Fail(this.failure ?? new IncompleteRead({ partial, expected: n }))
-      }, () => this.queue.length > 0)
-    )
-  }
-
-  readUntil(separator: Uint8Array | string, limit = 65_536): Effect.Effect<Uint8Array, ConnectionError> {
-    return Effect.suspend(() => this.readUntilOnce(toBytes(separator), limit))
-  }
-
-  private readUntilOnce(sep: Uint8Array, limit: number): Effect.Effect<Uint8Array, ConnectionError> {
-    let scanned = 0
-    return this.readLoop((end) => {
-      const at = this.queue.indexAfter(sep, Math.max(0, scanned - sep.length + 1))
-      if (at !== -1 && at <= limit + sep.length) {
-        const out = this.queue.take(at)
-        this.consumed()
-        return out
-      }
-      scanned = this.queue.length
-      if (at !== -1 || this.queue.length > limit + sep.length - 1) {
-        const dropped = this.queue.take(Math.min(this.queue.length, limit))
-        this.consumed()
-        return new Fail(LimitExceeded.of(limit, dropped))
-      }
-      if (!end) return undefined
-      const partial = this.queue.take(this.queue.length)
-      this.consumed()
-      return new Fail(this.failure ?? new IncompleteRead({ partial, expected: undefined }))
-    }, () => this.queue.length > 0)
-  }
-
-  readLine(limit = 65_536): Effect.Effect<Uint8Array, ConnectionError> {
-    return this.readUntil(NEWLINE, limit).pipe(
-      Effect.catchTag("IncompleteRead", (e) => Effect.succeed(e.partial))
-    )
-  }
-
-  readAll(limit = 16 * 1_048_576): Effect.Effect<Uint8Array, ConnectionError> {
-    return Effect.suspend(() => this.readAllOnce(limit))
-  }
-
-  private readAllOnce(limit: number): Effect.Effect<Uint8Array, ConnectionError> {
-    // Move chunks out of the queue as they come, so flow control keeps reading until EOF.
-    const parts: Array<Uint8Array> = []
-    let total = 0
-    return this.readLoop((end) => {
-      for (const chunk of this.queue.takeChunks()) {
-        parts.push(chunk)
-        total += chunk.length
-      }
-      this.consumed()
-      if (total > limit) return new Fail(LimitExceeded.of(limit, Codec.joinParts(parts).subarray(0, limit)))
-      if (!end) return undefined
-      return this.failure !== undefined ? new Fail(this.failure) : Codec.joinParts(parts)
-    }, () => true)
-  }
-
-  private endOfInput(value: Uint8Array): Uint8Array | Fail {
-    return this.failure !== undefined ? new Fail(this.failure) : value
-  }
-
-  /**
-   * The raw chunks read from the socket, as they come (each pull takes all that is queued).
-   * `partial` tells whether the consumer holds a half-received frame (see `atEnd`); while `hold`
-   * returns true a drain does not end the stream either (see `FramedOptions.holdOnDrain`).
-   */
-  chunks(
-    partial: () => boolean,
-    hold?: () => boolean,
-    progress?: () => number,
-    holdIdle?: () => boolean
-  ): Stream.Stream<Uint8Array, ConnectionError> {
-    const pull = this.readLoop<Chunk.Chunk<Uint8Array>>((end) => {
-      if (this.queue.length > 0) {
-        const chunks = this.queue.takeChunks()
-        this.consumed()
-        return Chunk.unsafeFromArray(chunks)
-      }
-      if (!end) return undefined
-      return this.failure !== undefined ? new Fail(this.failure) : Chunk.empty<Uint8Array>()
-    }, partial, hold, progress, holdIdle)
-    return Stream.repeatEffectChunkOption(
-      Effect.flatMap(
-        Effect.mapError(pull, Option.some),
-        (chunk) => Chunk.isEmpty(chunk) ? Effect.fail(Option.none()) : Effect.succeed(chunk)
-      )
-    )
-  }
-
-  // ---- writing ----------------------------------------------------------------------------
-
-  /** @internal */
-  wakeWriters(): void {
-    const ws = this.writeWaiters
-    if (ws === undefined || ws.length === 0) return
-    this.writeWaiters = undefined
-    for (const w of ws) w(Effect.void)
-  }
-
-  private writeClosed(): ConnectionError | undefined {
-    if (this.failure !== undefined) return this.failure
-    if (this.writeEnded) return new ConnectionClosed({ reason: "write-ended", detail: "write after endWrite" })
-    if (this.closed || this.socket.destroyed) return new ConnectionClosed({ reason: "closed", detail: "socket closed" })
-    return undefined
-  }
-
-  /** Waits until the queued outbound bytes fall to the high-water mark (or the write stalls). */
-  private get waitWritable(): Effect.Effect<void, ConnectionError> {
-    return Effect.suspend(() => {
-    // A destroyed socket has dropped its queue: a short queue then means lost bytes, not sent ones.
-    if (this.failure !== undefined || this.socket.errored !== null || this.socket.destroyed) {
-      return Effect.fail(this.lost())
-    }
-    if (this.socket.writableLength <= this.config.writeHighWaterMark) return Effect.void
-    const closed = this.writeClosed()
-    if (closed !== undefined) return Effect.fail(closed)
-    return Effect.zipRight(
-      Effect.async<void, ConnectionError>((resume) => {
-        const ws = this.writeWaiters ??= []
-        if (ws.length === 0) {
-          this.writeDeadline = this.clock.unsafeCurrentTimeMillis() + this.config.writeStallMillis
-        }
-        ws.push(resume)
-        return Effect.sync(() => {
-          if (this.writeWaiters !== undefined) this.writeWaiters = this.writeWaiters.filter((x) => x !== resume)
-        })
-      }),
-      this.waitWritable
-    )
-  })
-  }
-
-  /** Writes without waiting; returns the error that prevents the write, if any. */
   writeNow(bytes: Uint8Array): ConnectionError | undefined {
-    const closed = this.writeClosed()
-    if (closed !== undefined) return closed
-    const queued = this.socket.writableLength
-    if (queued > this.config.maxOutboundBytes) {
-      this.socket.destroy()
-      return new OutboundLimitExceeded({ limit: this.config.maxOutboundBytes, queued })
-    }
-    if (bytes.length === 0) return undefined
-    this.bytesOut += bytes.length
-    this.socket.write(bytes)
-    // A write the OS refuses at once (the peer has reset) errors the socket synchronously and
-    // empties its queue; the 'error' event only comes later. Report it now, not success.
-    return this.socket.errored !== null || this.socket.destroyed ? this.lost() : undefined
-  }
-
-  /** Why a destroyed socket lost its writes: its socket error, else `ConnectionClosed`. */
-  private lost(): ConnectionError {
-    const cause = this.socket.errored as NodeJS.ErrnoException | null
-    if (cause !== null) this.failure ??= new SocketError({ code: cause.code, detail: cause.message, cause })
-    return this.failure ?? new ConnectionClosed({ reason: "closed", detail: "socket closed" })
+    return Writes.writeNow(this, bytes)
   }
 
   write(data: Uint8Array | string): Effect.Effect<void, ConnectionError> {
-    return Effect.suspend(() => {
-      const error = this.writeNow(toBytes(data))
-      if (error !== undefined) return Effect.fail(error)
-      return this.socket.writableLength > this.config.writeHighWaterMark ? this.waitWritable : Effect.void
-    })
+    return Writes.write(this, data)
   }
 
   writeAll(data: Iterable<Uint8Array | string>): Effect.Effect<void, ConnectionError> {
-    return Effect.suspend(() => this.write(Codec.joinParts(Array.from(data, toBytes))))
+    return Writes.writeAll(this, data)
   }
 
   get flush(): Effect.Effect<void, ConnectionError> {
-    return Effect.suspend(() => {
-    if (this.socket.writableLength === 0) return Effect.void
-    const closed = this.writeClosed()
-    if (closed !== undefined) return Effect.fail(closed)
-    return Effect.async<void, ConnectionError>((resume) => {
-      this.socket.write(EMPTY, (err) =>
-        resume(err ? Effect.fail(this.failure ?? new ConnectionClosed({ reason: "closed", detail: err.message })) : Effect.void)
-      )
-    })
-  })
+    return Writes.flush(this)
   }
 
   get endWrite(): Effect.Effect<void> {
-    return Effect.sync(() => {
-    if (this.writeEnded || this.socket.destroyed) return
-    this.writeEnded = true
-    this.socket.end()
-  })
+    return Writes.endWrite(this)
   }
 
   get abort(): Effect.Effect<void> {
-    return Effect.sync(() => {
-    if (!this.socket.destroyed) this.socket.resetAndDestroy()
-  })
+    return Writes.abort(this)
   }
 
   get close(): Effect.Effect<void> {
-    return Effect.async<void>((resume) => {
-      if (this.closeThen(() => resume(Effect.void))) return
-      // Interrupted (a caller's timeout): the socket goes at once.
-      return Effect.sync(() => this.socket.destroy())
-    })
+    return Writes.close(this)
   }
 
-  /**
-   * `close` without a fiber (a server's, once the connection's fiber has ended): half-closes and
-   * calls `done` once the socket is gone; true when it already is (`done` was called).
-   * The watchdog destroys the socket once `linger` has passed (see `checkTimers`), so the wait is
-   * bounded without a timer (or a racing fiber) per close.
-   */
+  /** `close` without a fiber, for servers: true when the socket is already gone (see there). */
   closeThen(done: () => void): boolean {
-    if (this.closed || this.socket.destroyed) {
-      done()
-      return true
-    }
-    this.closing = true
-    if (!this.writeEnded) {
-      this.writeEnded = true
-      this.socket.end()
-    }
-    this.closeDeadline = this.clock.unsafeCurrentTimeMillis() + this.config.lingerMillis
-    this.socket.once("close", done)
-    // Our half-close is done; keep reading (and dropping) so the peer's FIN can arrive.
-    if (this.paused) {
-      this.paused = false
-      this.socket.resume()
-    }
-    return false
+    return Writes.closeThen(this, done)
   }
 
-  // ---- framing and state ------------------------------------------------------------------
-
-  framed<A, E>(codec: Codec.Codec<A, E>, options: FramedOptions = {}): Framed<A, E> {
-    const hold = options.holdOnDrain
-    const encoder = codec.encoder()
-    const sendAll = (frames: Iterable<A>): Effect.Effect<void, E | ConnectionError> =>
-      Effect.suspend((): Effect.Effect<void, E | ConnectionError> => {
-        const parts: Array<Uint8Array> = []
-        for (const frame of frames) {
-          const error = encoder.push(frame, parts)
-          if (error !== undefined) return Effect.fail(error)
-        }
-        return parts.length === 0 ? Effect.void : this.write(Codec.joinParts(parts))
-      })
-    return {
-      frames: Stream.suspend(() => {
-        const inner = codec.decoder()
-        // Counts decoded frames, so that each frame gets its own frame-read window.
-        let decoded = 0
-        const decoder: Codec.Decoder<A, E> = {
-          push: (chunk, out) => {
-            const before = out.length
-            const error = inner.push(chunk, out)
-            decoded += out.length - before
-            return error
-          },
-          end: (out) => inner.end(out),
-          get poisoned() {
-            return inner.poisoned
-          },
-          get buffered() {
-            return inner.buffered
-          }
-        }
-        return Stream.pipeThroughChannel(
-          this.chunks(() => inner.buffered > 0, hold, () => decoded, options.holdIdle),
-          Codec.decoderChannel<A, E, ConnectionError>(decoder)
-        )
-      }),
-      send: (frame) => sendAll([frame]),
-      sendAll,
-      recheck: Effect.sync(() => this.recheck())
-    }
-  }
+  // ---- drain and state --------------------------------------------------------------------
 
   get draining(): Effect.Effect<void> {
     return Effect.suspend(() => {
@@ -699,9 +332,9 @@ export class SocketDriver implements Connection {
 
   get stats(): Effect.Effect<ConnectionStats> {
     return Effect.sync(() => ({
-    bytesIn: this.bytesIn,
-    bytesOut: this.bytesOut
-  }))
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut
+    }))
   }
 
   /** Starts draining: idle reads end at once (see the module doc). */
@@ -723,14 +356,4 @@ export class SocketDriver implements Connection {
   }
 }
 
-/** Whether a `poll` result is chunks (else the end or an error). */
-export const isChunks = (input: ReadonlyArray<Uint8Array> | ConnectionError): input is ReadonlyArray<Uint8Array> =>
-  Array.isArray(input)
-
-const NEWLINE = new Uint8Array([0x0a])
-const NO_CHUNKS: ReadonlyArray<Uint8Array> = []
-
-/** A read step's failure (a class, so a successful value can never be mistaken for it). */
-class Fail {
-  constructor(readonly error: ConnectionError) {}
-}
+export { isChunks } from "./SocketReads.js"

@@ -1,0 +1,367 @@
+/**
+ * The inbound side of a `SocketDriver`: the socket's data (queued, or handed to the inline
+ * reader), flow control, the read deadlines, the reads of servers (`pull`, `poll`, `waitInline`)
+ * and those of `Connection` (`read`…`readAll`, `framed`). Plain functions of the driver, which
+ * its methods and socket listener call: every connection shares them (no closure per
+ * connection). Waiting (`waitThen`) and firing the deadlines (`checkTimers`) stay in the driver.
+ */
+import { Chunk, Effect, Option, Stream } from "effect"
+import * as Codec from "../../protocol/Codec.js"
+import { EMPTY } from "../../protocol/internal/bytes.js"
+import type { Framed, FramedOptions, InlineReader } from "../Connection.js"
+import { type ConnectionError, IncompleteRead, LimitExceeded } from "../ConnectionError.js"
+import { ReadQueue } from "./ReadQueue.js"
+import type { SocketDriver } from "./SocketDriver.js"
+import { toBytes } from "./SocketWrites.js"
+
+const NEWLINE = new Uint8Array([0x0a])
+const NO_CHUNKS: ReadonlyArray<Uint8Array> = []
+
+/** Whether a `poll` result is chunks (else the end or an error). */
+export const isChunks = (input: ReadonlyArray<Uint8Array> | ConnectionError): input is ReadonlyArray<Uint8Array> =>
+  Array.isArray(input)
+
+/** A read step's failure (a class, so a successful value can never be mistaken for it). */
+class Fail {
+  constructor(readonly error: ConnectionError) {}
+}
+
+// ---- input and its deadlines -------------------------------------------------------------------
+
+/** The socket's data event. */
+export const onData = (d: SocketDriver, chunk: Buffer): void => {
+  d.bytesIn += chunk.length
+  if (d.closing) return
+  const inline = d.inline
+  if (inline !== undefined && d.waiter !== undefined && d.queue.length === 0 && !d.isDraining) {
+    if (inline.push(chunk)) inlineHandled(d, inline)
+    else {
+      d.attention = true
+      d.wake()
+    }
+    return
+  }
+  if (d.queue === ReadQueue.empty) d.queue = new ReadQueue()
+  d.queue.push(chunk)
+  if (!d.paused && d.queue.length >= d.config.readHighWaterMark) {
+    d.paused = true
+    d.socket.pause()
+  }
+  d.wake()
+}
+
+/** After bytes were taken from the queue: resumes a paused socket once below the mark. */
+const consumed = (d: SocketDriver): void => {
+  if (d.paused && d.queue.length < d.config.readHighWaterMark) {
+    d.paused = false
+    if (!d.socket.destroyed) d.socket.resume()
+  }
+}
+
+/** Moves the parked reader's deadline after input handled inline. */
+const inlineHandled = (d: SocketDriver, reader: InlineReader): void =>
+  armRead(d, reader.partial(), reader.progress, reader.busy !== undefined && reader.busy(), reader)
+
+/**
+ * Sets the read deadline of `pull` and the inline reader: the frame-read timeout from the first
+ * byte of a half-received frame (a completed frame, i.e. moved `progress`, starts a new
+ * window), else the idle timeout unless `busy`.
+ */
+const armRead = (
+  d: SocketDriver,
+  partial: boolean,
+  progress: (() => number) | undefined,
+  busy: boolean,
+  self?: unknown
+): void => {
+  const now = d.clock.unsafeCurrentTimeMillis()
+  if (!partial) {
+    d.frameSince = undefined
+    d.readDeadline = busy ? Infinity : now + d.config.idleMillis
+    d.readDeadlineKind = "idle"
+    return
+  }
+  const mark = progress === undefined ? -1 : progress.call(self)
+  if (d.frameSince === undefined || mark !== d.frameMark) {
+    d.frameSince = now
+    d.frameMark = mark
+  }
+  d.readDeadline = d.frameSince + d.config.frameReadMillis
+  d.readDeadlineKind = "frame-read"
+}
+
+// ---- the reads of servers: `pull`, `poll`, `waitInline` ----------------------------------------
+
+export const pull = (
+  d: SocketDriver,
+  partial: () => boolean,
+  progress?: () => number,
+  busy?: () => boolean
+): Effect.Effect<ReadonlyArray<Uint8Array> | undefined, ConnectionError> => {
+  const retry: Effect.Effect<ReadonlyArray<Uint8Array> | undefined, ConnectionError> = Effect.suspend(() => {
+    const isPartial = partial()
+    const isBusy = busy !== undefined && busy()
+    const input = d.poll(isPartial, isBusy)
+    if (input === undefined) {
+      armRead(d, isPartial, progress, isBusy)
+      return d.waitThen(d.epoch, retry)
+    }
+    if (input === null) return Effect.succeed(undefined)
+    return isChunks(input) ? Effect.succeed(input) : Effect.fail(input)
+  })
+  return retry
+}
+
+/**
+ * `pull` without waiting: the queued chunks (an empty array when an inline reader asked for the
+ * fiber), `null` at the end (see `pull`), the socket's error, or `undefined` for "wait".
+ */
+export const poll = (
+  d: SocketDriver,
+  partial: boolean,
+  busy: boolean
+): ReadonlyArray<Uint8Array> | null | ConnectionError | undefined => {
+  if (d.attention) {
+    d.attention = false
+    return NO_CHUNKS
+  }
+  if (d.queue.length > 0) {
+    const chunks = d.queue.takeChunks()
+    consumed(d)
+    return chunks
+  }
+  if (!d.atEnd(partial || (d.isDraining && busy))) return undefined
+  return d.failure ?? null
+}
+
+/**
+ * For the consumer of the installed inline reader, after `poll` found nothing: waits (the read
+ * deadline from the reader's state) until an event, then goes on with `next`. As the wait has no
+ * canceler, the consumer removes its inline reader when it stops.
+ */
+export const waitInline = <A, E, R>(
+  d: SocketDriver,
+  next: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | ConnectionError, R> => {
+  const reader = d.inline
+  if (reader !== undefined) inlineHandled(d, reader)
+  return d.waitThen(d.epoch, next)
+}
+
+// ---- the reads of `Connection` --------------------------------------------------------------
+
+/**
+ * Waits for the next socket event, then goes on with `next`. `since` is when the current
+ * partial read began (it bounds the wait by the frame-read timeout; otherwise the idle timeout
+ * applies). Timeouts are fired by `checkTimers`, called by a `Watchdog`, so a wait costs no
+ * timer of its own.
+ */
+const waitForData = <A>(
+  d: SocketDriver,
+  seen: number,
+  since: number | undefined,
+  holdIdle: (() => boolean) | undefined,
+  next: Effect.Effect<A, ConnectionError>
+): Effect.Effect<A, ConnectionError> => {
+  if (since === undefined) {
+    d.readDeadline = holdIdle !== undefined && holdIdle()
+      ? Infinity
+      : d.clock.unsafeCurrentTimeMillis() + d.config.idleMillis
+    d.readDeadlineKind = "idle"
+  } else {
+    d.readDeadline = since + d.config.frameReadMillis
+    d.readDeadlineKind = "frame-read"
+  }
+  return d.waitThen(seen, next)
+}
+
+/** Runs `step` until it returns a value (or a `Fail`), waiting for input in between. */
+const readLoop = <A>(
+  d: SocketDriver,
+  step: (end: boolean) => A | undefined | Fail,
+  partial: () => boolean,
+  hold?: () => boolean,
+  progress?: () => number,
+  holdIdle?: () => boolean
+): Effect.Effect<A, ConnectionError> => {
+  // `since`: when the half-received read (frame) began; `mark`: the consumer's progress then.
+  // A completed frame (progress moved) starts a new frame-read window.
+  let since: number | undefined = undefined
+  let mark = -1
+  const loop: Effect.Effect<A, ConnectionError> = Effect.suspend(() => {
+    const seen = d.epoch
+    const isPartial = partial()
+    const r = step(d.atEnd(isPartial || (hold !== undefined && d.isDraining && hold())))
+    if (r !== undefined) return r instanceof Fail ? Effect.fail(r.error) : Effect.succeed(r)
+    if (!isPartial) since = undefined
+    else {
+      const now = progress === undefined ? -1 : progress()
+      if (since === undefined || now !== mark) {
+        since = d.clock.unsafeCurrentTimeMillis()
+        mark = now
+      }
+    }
+    return waitForData(d, seen, since, holdIdle, loop)
+  })
+  return loop
+}
+
+const endOfInput = (d: SocketDriver, value: Uint8Array): Uint8Array | Fail =>
+  d.failure !== undefined ? new Fail(d.failure) : value
+
+// Each read builds its loop state (`since`, `scanned`, `parts`) per run, inside
+// `Effect.suspend`: a read effect may be run again (`Effect.repeat`, `Effect.retry`).
+export const read = (d: SocketDriver, n = 65_536): Effect.Effect<Uint8Array, ConnectionError> =>
+  Effect.suspend(() =>
+    readLoop(d, (end) => {
+      if (d.queue.length > 0) {
+        const out = d.queue.take(n)
+        consumed(d)
+        return out
+      }
+      return end ? endOfInput(d, EMPTY) : undefined
+    }, () => false)
+  )
+
+export const readExactly = (d: SocketDriver, n: number): Effect.Effect<Uint8Array, ConnectionError> =>
+  Effect.suspend(() =>
+    readLoop(d, (end) => {
+      if (d.queue.length >= n) {
+        const out = d.queue.take(n)
+        consumed(d)
+        return out
+      }
+      if (!end) return undefined
+      const partial = d.queue.take(d.queue.length)
+      consumed(d)
+      return new Fail(d.failure ?? new IncompleteRead({ partial, expected: n }))
+    }, () => d.queue.length > 0)
+  )
+
+export const readUntil = (
+  d: SocketDriver,
+  separator: Uint8Array | string,
+  limit = 65_536
+): Effect.Effect<Uint8Array, ConnectionError> => Effect.suspend(() => readUntilOnce(d, toBytes(separator), limit))
+
+const readUntilOnce = (d: SocketDriver, sep: Uint8Array, limit: number): Effect.Effect<Uint8Array, ConnectionError> => {
+  let scanned = 0
+  return readLoop(d, (end) => {
+    const at = d.queue.indexAfter(sep, Math.max(0, scanned - sep.length + 1))
+    if (at !== -1 && at <= limit + sep.length) {
+      const out = d.queue.take(at)
+      consumed(d)
+      return out
+    }
+    scanned = d.queue.length
+    if (at !== -1 || d.queue.length > limit + sep.length - 1) {
+      const dropped = d.queue.take(Math.min(d.queue.length, limit))
+      consumed(d)
+      return new Fail(LimitExceeded.of(limit, dropped))
+    }
+    if (!end) return undefined
+    const partial = d.queue.take(d.queue.length)
+    consumed(d)
+    return new Fail(d.failure ?? new IncompleteRead({ partial, expected: undefined }))
+  }, () => d.queue.length > 0)
+}
+
+export const readLine = (d: SocketDriver, limit = 65_536): Effect.Effect<Uint8Array, ConnectionError> =>
+  d.readUntil(NEWLINE, limit).pipe(
+    Effect.catchTag("IncompleteRead", (e) => Effect.succeed(e.partial))
+  )
+
+export const readAll = (d: SocketDriver, limit = 16 * 1_048_576): Effect.Effect<Uint8Array, ConnectionError> =>
+  Effect.suspend(() => readAllOnce(d, limit))
+
+const readAllOnce = (d: SocketDriver, limit: number): Effect.Effect<Uint8Array, ConnectionError> => {
+  // Move chunks out of the queue as they come, so flow control keeps reading until EOF.
+  const parts: Array<Uint8Array> = []
+  let total = 0
+  return readLoop(d, (end) => {
+    for (const chunk of d.queue.takeChunks()) {
+      parts.push(chunk)
+      total += chunk.length
+    }
+    consumed(d)
+    if (total > limit) return new Fail(LimitExceeded.of(limit, Codec.joinParts(parts).subarray(0, limit)))
+    if (!end) return undefined
+    return d.failure !== undefined ? new Fail(d.failure) : Codec.joinParts(parts)
+  }, () => true)
+}
+
+/**
+ * The raw chunks read from the socket, as they come (each pull takes all that is queued).
+ * `partial` tells whether the consumer holds a half-received frame (see `atEnd`); while `hold`
+ * returns true a drain does not end the stream either (see `FramedOptions.holdOnDrain`).
+ */
+const chunks = (
+  d: SocketDriver,
+  partial: () => boolean,
+  hold?: () => boolean,
+  progress?: () => number,
+  holdIdle?: () => boolean
+): Stream.Stream<Uint8Array, ConnectionError> => {
+  const pull = readLoop<Chunk.Chunk<Uint8Array>>(d, (end) => {
+    if (d.queue.length > 0) {
+      const chunks = d.queue.takeChunks()
+      consumed(d)
+      return Chunk.unsafeFromArray(chunks)
+    }
+    if (!end) return undefined
+    return d.failure !== undefined ? new Fail(d.failure) : Chunk.empty<Uint8Array>()
+  }, partial, hold, progress, holdIdle)
+  return Stream.repeatEffectChunkOption(
+    Effect.flatMap(
+      Effect.mapError(pull, Option.some),
+      (chunk) => Chunk.isEmpty(chunk) ? Effect.fail(Option.none()) : Effect.succeed(chunk)
+    )
+  )
+}
+
+export const framed = <A, E>(
+  d: SocketDriver,
+  codec: Codec.Codec<A, E>,
+  options: FramedOptions = {}
+): Framed<A, E> => {
+  const hold = options.holdOnDrain
+  const encoder = codec.encoder()
+  const sendAll = (frames: Iterable<A>): Effect.Effect<void, E | ConnectionError> =>
+    Effect.suspend((): Effect.Effect<void, E | ConnectionError> => {
+      const parts: Array<Uint8Array> = []
+      for (const frame of frames) {
+        const error = encoder.push(frame, parts)
+        if (error !== undefined) return Effect.fail(error)
+      }
+      return parts.length === 0 ? Effect.void : d.write(Codec.joinParts(parts))
+    })
+  return {
+    frames: Stream.suspend(() => {
+      const inner = codec.decoder()
+      // Counts decoded frames, so that each frame gets its own frame-read window.
+      let decoded = 0
+      const decoder: Codec.Decoder<A, E> = {
+        push: (chunk, out) => {
+          const before = out.length
+          const error = inner.push(chunk, out)
+          decoded += out.length - before
+          return error
+        },
+        end: (out) => inner.end(out),
+        get poisoned() {
+          return inner.poisoned
+        },
+        get buffered() {
+          return inner.buffered
+        }
+      }
+      return Stream.pipeThroughChannel(
+        chunks(d, () => inner.buffered > 0, hold, () => decoded, options.holdIdle),
+        Codec.decoderChannel<A, E, ConnectionError>(decoder)
+      )
+    }),
+    send: (frame) => sendAll([frame]),
+    sendAll,
+    recheck: Effect.sync(() => d.recheck())
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * The outbound side of a `SocketDriver`: the writes (`writeNow`, `write`, `writeAll`, `flush`),
+ * the parked writers, and the ends (`endWrite`, `abort`, `close`). Plain functions of the driver,
+ * which its methods and socket listener call: every connection shares them (no closure per
+ * connection). The write-stall and linger timeouts are fired by the driver's `checkTimers`.
+ */
+import { Effect } from "effect"
+import { Buffer } from "node:buffer"
+import * as Codec from "../../protocol/Codec.js"
+import { EMPTY } from "../../protocol/internal/bytes.js"
+import { ConnectionClosed, type ConnectionError, OutboundLimitExceeded, SocketError } from "../ConnectionError.js"
+import type { SocketDriver } from "./SocketDriver.js"
+
+export const toBytes = (data: Uint8Array | string): Uint8Array =>
+  typeof data === "string" ? Buffer.from(data, "utf8") : data
+
+/** Resumes the parked writers (the socket drained, closed or failed). */
+export const wakeWriters = (d: SocketDriver): void => {
+  const ws = d.writeWaiters
+  if (ws === undefined || ws.length === 0) return
+  d.writeWaiters = undefined
+  for (const w of ws) w(Effect.void)
+}
+
+const writeClosed = (d: SocketDriver): ConnectionError | undefined => {
+  if (d.failure !== undefined) return d.failure
+  if (d.writeEnded) return new ConnectionClosed({ reason: "write-ended", detail: "write after endWrite" })
+  if (d.closed || d.socket.destroyed) return new ConnectionClosed({ reason: "closed", detail: "socket closed" })
+  return undefined
+}
+
+/** Waits until the queued outbound bytes fall to the high-water mark (or the write stalls). */
+const waitWritable = (d: SocketDriver): Effect.Effect<void, ConnectionError> =>
+  Effect.suspend(() => {
+    // A destroyed socket has dropped its queue: a short queue then means lost bytes, not sent ones.
+    if (d.failure !== undefined || d.socket.errored !== null || d.socket.destroyed) {
+      return Effect.fail(lost(d))
+    }
+    if (d.socket.writableLength <= d.config.writeHighWaterMark) return Effect.void
+    const closed = writeClosed(d)
+    if (closed !== undefined) return Effect.fail(closed)
+    return Effect.zipRight(
+      Effect.async<void, ConnectionError>((resume) => {
+        const ws = d.writeWaiters ??= []
+        if (ws.length === 0) {
+          d.writeDeadline = d.clock.unsafeCurrentTimeMillis() + d.config.writeStallMillis
+        }
+        ws.push(resume)
+        return Effect.sync(() => {
+          if (d.writeWaiters !== undefined) d.writeWaiters = d.writeWaiters.filter((x) => x !== resume)
+        })
+      }),
+      waitWritable(d)
+    )
+  })
+
+/** Writes without waiting; returns the error that prevents the write, if any. */
+export const writeNow = (d: SocketDriver, bytes: Uint8Array): ConnectionError | undefined => {
+  const closed = writeClosed(d)
+  if (closed !== undefined) return closed
+  const queued = d.socket.writableLength
+  if (queued > d.config.maxOutboundBytes) {
+    d.socket.destroy()
+    return new OutboundLimitExceeded({ limit: d.config.maxOutboundBytes, queued })
+  }
+  if (bytes.length === 0) return undefined
+  d.bytesOut += bytes.length
+  d.socket.write(bytes)
+  // A write the OS refuses at once (the peer has reset) errors the socket synchronously and
+  // empties its queue; the 'error' event only comes later. Report it now, not success.
+  return d.socket.errored !== null || d.socket.destroyed ? lost(d) : undefined
+}
+
+/** Why a destroyed socket lost its writes: its socket error, else `ConnectionClosed`. */
+const lost = (d: SocketDriver): ConnectionError => {
+  const cause = d.socket.errored as NodeJS.ErrnoException | null
+  if (cause !== null) d.failure ??= new SocketError({ code: cause.code, detail: cause.message, cause })
+  return d.failure ?? new ConnectionClosed({ reason: "closed", detail: "socket closed" })
+}
+
+export const write = (d: SocketDriver, data: Uint8Array | string): Effect.Effect<void, ConnectionError> =>
+  Effect.suspend(() => {
+    const error = d.writeNow(toBytes(data))
+    if (error !== undefined) return Effect.fail(error)
+    return d.socket.writableLength > d.config.writeHighWaterMark ? waitWritable(d) : Effect.void
+  })
+
+export const writeAll = (d: SocketDriver, data: Iterable<Uint8Array | string>): Effect.Effect<void, ConnectionError> =>
+  Effect.suspend(() => d.write(Codec.joinParts(Array.from(data, toBytes))))
+
+export const flush = (d: SocketDriver): Effect.Effect<void, ConnectionError> =>
+  Effect.suspend(() => {
+    if (d.socket.writableLength === 0) return Effect.void
+    const closed = writeClosed(d)
+    if (closed !== undefined) return Effect.fail(closed)
+    return Effect.async<void, ConnectionError>((resume) => {
+      d.socket.write(EMPTY, (err) =>
+        resume(err ? Effect.fail(d.failure ?? new ConnectionClosed({ reason: "closed", detail: err.message })) : Effect.void)
+      )
+    })
+  })
+
+export const endWrite = (d: SocketDriver): Effect.Effect<void> =>
+  Effect.sync(() => {
+    if (d.writeEnded || d.socket.destroyed) return
+    d.writeEnded = true
+    d.socket.end()
+  })
+
+export const abort = (d: SocketDriver): Effect.Effect<void> =>
+  Effect.sync(() => {
+    if (!d.socket.destroyed) d.socket.resetAndDestroy()
+  })
+
+export const close = (d: SocketDriver): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    if (d.closeThen(() => resume(Effect.void))) return
+    // Interrupted (a caller's timeout): the socket goes at once.
+    return Effect.sync(() => d.socket.destroy())
+  })
+
+/**
+ * `close` without a fiber (a server's, once the connection's fiber has ended): half-closes and
+ * calls `done` once the socket is gone; true when it already is (`done` was called).
+ * The watchdog destroys the socket once `linger` has passed (see `checkTimers`), so the wait is
+ * bounded without a timer (or a racing fiber) per close.
+ */
+export const closeThen = (d: SocketDriver, done: () => void): boolean => {
+  if (d.closed || d.socket.destroyed) {
+    done()
+    return true
+  }
+  d.closing = true
+  if (!d.writeEnded) {
+    d.writeEnded = true
+    d.socket.end()
+  }
+  d.closeDeadline = d.clock.unsafeCurrentTimeMillis() + d.config.lingerMillis
+  d.socket.once("close", done)
+  // Our half-close is done; keep reading (and dropping) so the peer's FIN can arrive.
+  if (d.paused) {
+    d.paused = false
+    d.socket.resume()
+  }
+  return false
+}
