@@ -10,6 +10,8 @@
  *   npx tsx bench/server.ts --json FILE also write every raw number as JSON
  *   npx tsx bench/server.ts --profile   CPU-profile both servers under load instead (.bench-out/prof)
  *   --only 1,3          run some sections only
+ *   --cells 100x16      run some cells of the matrix only (conns x in flight, comma-separated)
+ *   --reps N            run the matrix N times (default 3, quick 1)
  *   --ew-handler loop   diagnostic: effect-wire with another handler (loop = respond without Stream;
  *                       readline = conn.readLine loop; raw = read/write loop, storm and idle only)
  *
@@ -34,7 +36,7 @@ const value = (name: string): string | undefined => {
   return i === -1 ? undefined : argv[i + 1]
 }
 if (flag("--help") || flag("-h")) {
-  console.log("usage: npx tsx bench/server.ts [--quick] [--json FILE] [--only 1,2,3,4] [--profile] [--ew-handler respond|loop|readline|raw]")
+  console.log("usage: npx tsx bench/server.ts [--quick] [--json FILE] [--only 1,2,3,4] [--profile] [--cells 100x16,…] [--reps N] [--ew-handler respond|loop|readline|raw]")
   process.exit(0)
 }
 const QUICK = flag("--quick")
@@ -47,8 +49,11 @@ const ONLY = new Set((value("--only") ?? "1,2,3,4").split(",").map((x) => x.trim
 const RUN_LOAD = ONLY.has("1") || ONLY.has("2")
 const RUN_STORM = ONLY.has("3")
 const RUN_IDLE = ONLY.has("4")
+/** `--cells 100x16,1x1`: only these cells of the matrix (to study one row). */
+const CELLS = value("--cells")?.split(",").map((c) => c.trim().split("x").map(Number) as [number, number])
+const REPS = value("--reps") === undefined ? undefined : Math.max(1, Number(value("--reps")))
 
-const CONFIG = QUICK
+const BASE_CONFIG = QUICK
   ? {
     conns: [1, 100, 1000],
     pipelines: [1, 16],
@@ -71,6 +76,14 @@ const CONFIG = QUICK
     idleConns: 10_000,
     budgetMs: 8 * 60_000
   }
+const CONFIG = {
+  ...BASE_CONFIG,
+  conns: CELLS === undefined ? BASE_CONFIG.conns : [...new Set(CELLS.map((c) => c[0]))],
+  pipelines: CELLS === undefined ? BASE_CONFIG.pipelines : [...new Set(CELLS.map((c) => c[1]))],
+  reps: REPS ?? BASE_CONFIG.reps
+}
+const inMatrix = (conns: number, pipeline: number): boolean =>
+  CELLS === undefined || CELLS.some((c) => c[0] === conns && c[1] === pipeline)
 const PAYLOAD = "msg"
 const SERVER_CORE = 0
 const LOADGEN_CORE = 1
@@ -458,10 +471,20 @@ const main = async (): Promise<void> => {
     const t0 = Date.now()
     for (const pipeline of CONFIG.pipelines) {
       for (const conns of CONFIG.conns) {
+        if (!inMatrix(conns, pipeline)) continue
         const order = flip ? [...KINDS].reverse() : KINDS
         flip = !flip
-        for (const kind of order) cells.push(await runCell(lg.proc, servers[kind], conns, pipeline, rep))
-        progress(`rep ${rep + 1}: ${conns} conns x ${pipeline} in flight`)
+        const pair: Partial<Record<Kind, Cell>> = {}
+        for (const kind of order) {
+          const c = await runCell(lg.proc, servers[kind], conns, pipeline, rep)
+          cells.push(c)
+          pair[kind] = c
+        }
+        const [a, b] = [pair["effect-wire"]!, pair["hand-written"]!]
+        progress(
+          `rep ${rep + 1}: ${conns} conns x ${pipeline} in flight: req/s ratio ${fmt(ratio(a.reqPerSec, b.reqPerSec), 2)}, ` +
+            `CPU µs/req ${fmt(a.cpuUsPerReq, 2)}/${fmt(b.cpuUsPerReq, 2)} = ${fmt(ratio(a.cpuUsPerReq, b.cpuUsPerReq), 2)}`
+        )
       }
     }
     repsDone++
@@ -525,6 +548,7 @@ const main = async (): Promise<void> => {
   const t2: Array<Array<string>> = []
   for (const pipeline of RUN_LOAD ? CONFIG.pipelines : []) {
     for (const conns of CONFIG.conns) {
+      if (!inMatrix(conns, pipeline)) continue
       const a = cell("effect-wire", conns, pipeline)
       const b = cell("hand-written", conns, pipeline)
       const r = ratio(a.reqPerSec, b.reqPerSec)

@@ -85,8 +85,13 @@ export const lines = (options: LinesOptions = {}): LinesCodec => {
   return { name: NAME, config, decoder: () => new LinesDecoder(config), encoder: () => new LinesEncoder(config) }
 }
 
+/** Lines up to this long are found by a loop here; longer ones by `indexOf` (a native call). */
+const SHORT = 32
+
 class LinesDecoder extends TerminatedDecoder {
   private pendingEndsWithCr = false
+  /** Whether the last line found was short (see `SHORT`). */
+  private shortLines = true
 
   constructor(private readonly config: LinesConfig) {
     super(NAME, { maxFrameBytes: config.maxLineBytes, onOversize: config.onOversize, atEof: config.atEof })
@@ -99,7 +104,18 @@ class LinesDecoder extends TerminatedDecoder {
     const pending = this.pending
     let pos = 0
     while (pos < chunk.length) {
-      const nl = buf.indexOf(LF, pos)
+      let nl: number
+      if (this.shortLines) {
+        // Lines have been short: look at the next few bytes here before calling `indexOf`.
+        const stop = pos + SHORT < chunk.length ? pos + SHORT : chunk.length
+        let i = pos
+        while (i < stop && chunk[i] !== LF) i++
+        nl = i < stop ? i : stop === chunk.length ? -1 : buf.indexOf(LF, stop)
+        if (nl - pos >= SHORT) this.shortLines = false
+      } else {
+        nl = buf.indexOf(LF, pos)
+        if (nl !== -1 && nl - pos < SHORT) this.shortLines = true
+      }
       if (this.discarding) {
         if (nl === -1) break
         this.discarding = false
@@ -137,6 +153,13 @@ class LinesDecoder extends TerminatedDecoder {
     this.consumed = base + chunk.length
     return undefined
   }
+}
+
+/** The first `\n` in `frame`, or -1: a short frame is scanned here, cheaper than a call to `indexOf`. */
+const indexOfLf = (frame: Uint8Array): number => {
+  if (frame.length > 32) return asBuffer(frame).indexOf(LF)
+  for (let i = 0; i < frame.length; i++) if (frame[i] === LF) return i
+  return -1
 }
 
 class LinesEncoder implements Encoder<Uint8Array, FramingError> {
@@ -186,13 +209,12 @@ class LinesEncoder implements Encoder<Uint8Array, FramingError> {
   }
 
   private check(frame: Uint8Array): FramingError | undefined {
-    const buf = asBuffer(frame)
     let content = frame.length
     if (!this.config.stripDelimiter) {
       if (frame[frame.length - 1] !== LF) return this.malformed(frame, "a frame must end with its \\n delimiter")
       content -= frame.length >= 2 && frame[frame.length - 2] === CR ? 2 : 1
     }
-    const nl = buf.indexOf(LF)
+    const nl = indexOfLf(frame)
     if (nl !== -1 && nl < content) return this.malformed(frame, `frame contains a line feed at index ${nl}`)
     if (this.config.stripDelimiter && this.config.newline === "\n" && frame[frame.length - 1] === CR) {
       return this.malformed(frame, "frame ends with \\r, which would be read back as part of a \\r\\n delimiter")

@@ -141,6 +141,18 @@ describe("Framing.lines", () => {
       expect(Either.flip(r).pipe(Either.getOrThrow).message).toContain("index 1")
     })
 
+    it("finds a line feed in short and long frames alike, at any index", () => {
+      fc.assert(
+        fc.property(fc.integer({ min: 1, max: 100 }), fc.nat(), (size, at) => {
+          const frame = new Uint8Array(size).fill(0x61)
+          frame[at % size] = 0x0a
+          const r = Codec.encodeAll(Framing.lines({ maxLineBytes: 200 }), [frame])
+          expect(Either.flip(r).pipe(Either.getOrThrow).message).toContain(`index ${at % size}`)
+        }),
+        { numRuns: 200 }
+      )
+    })
+
     it("rejects a frame ending in \\r that would read back as CRLF", () => {
       expect(Codec.encodeAll(Framing.lines(), [bytes("a\r")])).toMatchObject({ left: { _tag: "MalformedFrame" } })
     })
@@ -212,6 +224,27 @@ describe("Framing.lines", () => {
         const text = fc.string({ unit: fc.constantFrom("a", "\n", "\r", "é", "😀", "\ud800"), maxLength: 12 })
           .map((t) => codec.config.stripDelimiter ? t : `${t}${codec.config.newline}`)
         fc.assert(Laws.textsProperty(codec, text), { numRuns: 200 })
+      })
+    }
+  })
+
+  describe("laws, short and long lines mixed", () => {
+    // Short lines are scanned by a loop, long ones by `indexOf`; the decoder switches as it goes.
+    const anyLine = fc.integer({ min: 0, max: 90 }).chain((n) =>
+      fc.uint8Array({ minLength: n, maxLength: n }).map((a) => {
+        const l = a.map((b) => (b === 0x0a ? 0x61 : b))
+        if (l[l.length - 1] === 0x0d) l[l.length - 1] = 0x61
+        return l
+      })
+    )
+    for (const codec of [Framing.lines({ maxLineBytes: 200 }), Framing.lines({ maxLineBytes: 64, onOversize: "skip" })]) {
+      const frames = fc.array(anyLine.filter((l) => l.length <= codec.config.maxLineBytes), { maxLength: 8 })
+      const props = Laws.properties(codec, { frames })
+      it(`round trip under any chunking (${codec.config.onOversize})`, () => {
+        fc.assert(props.roundTrip, { numRuns: 100 })
+      })
+      it(`first error and offset do not depend on chunking (${codec.config.onOversize})`, () => {
+        fc.assert(props.errorInvariance, { numRuns: 100 })
       })
     }
   })

@@ -11,12 +11,13 @@
  * `Effectable`): a parked connection holds it, the socket driver's wait, and little else (idle
  * connections are what a server holds most of).
  */
-import { Effect, Effectable, Exit } from "effect"
+import { Effect, Effectable } from "effect"
 import type { Connection, InlineReader } from "../../connection/Connection.js"
 import type { ConnectionError } from "../../connection/ConnectionError.js"
 import { isChunks, SocketDriver } from "../../connection/internal/SocketDriver.js"
 import { type Codec, type Decoder, type Encoder, joinParts } from "../../protocol/Codec.js"
 import { EMPTY } from "../../protocol/internal/bytes.js"
+import { isSuccessExit } from "./exits.js"
 import type { Registry } from "./Registry.js"
 
 type Reply<O> = O | ReadonlyArray<O> | undefined
@@ -146,11 +147,11 @@ class InOrder<I, O, EI, EO, EH, R> extends Effectable.Class<void, EI | EO | EH |
         if (this.failure !== undefined || this.connection.writeBlocked()) return
       }
       const effect = this.handle(frames[this.next]!, this.connection)
-      if (!Exit.isExit(effect) || Exit.isFailure(effect)) {
+      if (!isSuccessExit<Reply<O>, EH>(effect)) {
         this.waiting = effect
         return
       }
-      this.encode((effect as Exit.Success<Reply<O>, EH>).value)
+      this.encode(effect.value)
       this.next++
       this.handled++
     }
