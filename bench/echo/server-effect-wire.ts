@@ -20,6 +20,8 @@ const Server = await load<typeof ServerModule>(
 const { Framing } = await load<typeof import("../../src/index.js")>("src/index.js", () => import("../../src/index.js"))
 
 const PREFIX = Buffer.from("ECHO: ")
+const starts: Array<number> = []
+const ends: Array<number> = []
 
 const reply = (line: Uint8Array): Uint8Array => {
   counters.frames++
@@ -62,6 +64,60 @@ const echo: ServerModule.Handler<unknown, never> = variant === "readline"
     })
     return loop
   }
+  : variant === "inline-hw"
+  ? (conn) =>
+    Effect.suspend(() => {
+      // The hand-written server's data handler as an inline reader: what the driver alone costs.
+      let carry: Buffer | undefined = undefined
+      let lines = 0
+      const handle = (chunk: Uint8Array): void => {
+        const c = chunk as Buffer
+        const buf: Buffer = carry === undefined ? c : Buffer.concat([carry, c])
+        carry = undefined
+        let pos = 0
+        let size = 0
+        let n = 0
+        let nl = buf.indexOf(10)
+        while (nl !== -1) {
+          const end = nl > pos && buf[nl - 1] === 13 ? nl - 1 : nl
+          starts[n] = pos
+          ends[n] = end
+          n++
+          size += PREFIX.length + (end - pos) + 1
+          pos = nl + 1
+          nl = buf.indexOf(10, pos)
+        }
+        if (pos < buf.length) carry = buf.subarray(pos)
+        if (n === 0) return
+        counters.frames += n
+        lines += n
+        const out = Buffer.allocUnsafe(size)
+        let at = 0
+        for (let i = 0; i < n; i++) {
+          at += PREFIX.copy(out, at)
+          at += buf.copy(out, at, starts[i]!, ends[i]!)
+          out[at++] = 10
+        }
+        conn.writeNow(out)
+      }
+      conn.setInlineReader({
+        push: (chunk) => {
+          handle(chunk)
+          return !conn.writeBlocked()
+        },
+        partial: () => carry !== undefined,
+        progress: () => lines
+      })
+      const loop: Effect.Effect<void, unknown> = Effect.flatMap(
+        conn.pull(() => carry !== undefined, () => lines),
+        (chunks): Effect.Effect<void, unknown> => {
+          if (chunks === undefined) return Effect.void
+          for (const c of chunks) handle(c)
+          return conn.writeBlocked() ? Effect.zipRight(conn.flush, loop) : loop
+        }
+      )
+      return Effect.ensuring(loop, Effect.sync(() => conn.setInlineReader(undefined)))
+    })
   : variant === "raw"
   ? (conn) =>
     Effect.gen(function*() {

@@ -50,6 +50,11 @@ import { Registry, type ServerStats } from "./internal/Registry.js"
 
 export { ListenError } from "./ServerError.js"
 export type { ServerStats } from "./internal/Registry.js"
+/**
+ * The Effect `Metric`s every server updates, tagged `server` = its `host:port`: connections
+ * accepted / active / closed / rejected, frames handled, handler errors, bytes in / out.
+ */
+export { metrics } from "./internal/Registry.js"
 
 /** Options of a server. Every limit has a bounded default (see the README's table). */
 export interface ServerOptions extends Connection.ConnectionOptions {
@@ -130,6 +135,7 @@ export const make = <E, R>(
 
     const watchdog = yield* Watchdog.make(Duration.millis(Math.max(1, resolution)))
     const registry = new Registry()
+    watchdog.add(registry)
     // Handlers find the server's counters in their context (provided once, for every fiber).
     const runtime = yield* Effect.runtime<R>().pipe(Effect.provideService(ServerRegistry, registry))
     const fork = Runtime.runFork(lean(runtime))
@@ -225,6 +231,7 @@ export const make = <E, R>(
       yield* destroyAll
       yield* within(flushMillis)(Effect.zipRight(interruptAll, awaitEmpty))
       yield* within(flushMillis)(Deferred.await(listenerClosed))
+      registry.mirror()
     }).pipe(Effect.uninterruptible)
     const shutdown = yield* Effect.cached(doShutdown)
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Ref, TestClock } from "effect"
+import { Deferred, Effect, Exit, Fiber, Metric, Ref, TestClock } from "effect"
 import { Buffer } from "node:buffer"
 import * as Connection from "../../src/connection/Connection.js"
 import * as Server from "../../src/server/Server.js"
@@ -19,6 +19,24 @@ describe("Server", () => {
         expect(yield* readLines(socket, 3)).toEqual(["ECHO: a", "ECHO: b", "ECHO: c"])
         const stats = yield* server.stats
         expect(stats).toMatchObject({ accepted: 1, active: 1, frames: 3 })
+      }).pipe(Effect.scoped))
+
+    it.effect("mirrors the frames handled into the effect_wire_frames_handled metric at each watchdog tick", () =>
+      Effect.gen(function*() {
+        const server = yield* Server.make({ port: 0, timerResolution: "100 millis" }, echo)
+        const frames = Server.metrics.frames.pipe(
+          Metric.tagged("server", `${server.address.host}:${server.address.port}`)
+        )
+        const socket = yield* rawConnect(server.address.port)
+        socket.write("a\nb\nc\n")
+        expect(yield* readLines(socket, 3)).toHaveLength(3)
+        yield* TestClock.adjust("100 millis")
+        expect((yield* Metric.value(frames)).count).toBe(3)
+        socket.write("d\n")
+        expect(yield* readLines(socket, 1)).toEqual(["ECHO: d"])
+        // Reading the stats mirrors at once, between ticks.
+        expect((yield* server.stats).frames).toBe(4)
+        expect((yield* Metric.value(frames)).count).toBe(4)
       }).pipe(Effect.scoped))
 
     it.live("answers a request followed by the client's half-close, then sends FIN", () =>

@@ -1,8 +1,12 @@
 /**
  * A server's counters: plain numbers on the hot path, mirrored into Effect `Metric`s (tagged
- * with the server's address) so any metrics exporter sees them.
+ * with the server's address) so any metrics exporter sees them. Connection counts are mirrored
+ * at once; frames (counted on every read) and bytes are mirrored in batches: frames at each tick
+ * of the server's watchdog (`timerResolution`), on each `stats` read and at shutdown, bytes when
+ * their connection closes.
  */
 import { Metric, MetricLabel } from "effect"
+import type { Timed } from "../../connection/internal/Watchdog.js"
 
 /** A readable snapshot of a server's counters. */
 export interface ServerStats {
@@ -46,7 +50,7 @@ interface Traffic {
   readonly bytesOut: number
 }
 
-export class Registry {
+export class Registry implements Timed {
   accepted = 0
   active = 0
   closed = 0
@@ -87,9 +91,24 @@ export class Registry {
     metrics.bytesOut.unsafeUpdate(traffic.bytesOut, this.tags)
   }
 
+  /** Frames counted but not yet added to the `frames` metric. */
+  private framesUnmirrored = 0
+
   framesHandled(n: number): void {
     this.frames += n
-    metrics.frames.unsafeUpdate(n, this.tags)
+    this.framesUnmirrored += n
+  }
+
+  /** Adds the frames counted since the last call to the `frames` metric. */
+  mirror(): void {
+    if (this.framesUnmirrored === 0) return
+    metrics.frames.unsafeUpdate(this.framesUnmirrored, this.tags)
+    this.framesUnmirrored = 0
+  }
+
+  /** The server's watchdog calls this at each tick. */
+  checkTimers(): void {
+    this.mirror()
   }
 
   handlerFailed(): void {
@@ -98,6 +117,7 @@ export class Registry {
   }
 
   snapshot(open: ReadonlySet<Traffic & { readonly isClosed: boolean }>, fibers: number): ServerStats {
+    this.mirror()
     let bytesIn = this.bytesInClosed
     let bytesOut = this.bytesOutClosed
     let openSockets = 0
