@@ -13,7 +13,9 @@
  *   --cells 100x16      run some cells of the matrix only (conns x in flight, comma-separated)
  *   --reps N            run the matrix N times (default 3, quick 1)
  *   --ew-handler loop   diagnostic: effect-wire with another handler (loop = respond without Stream;
- *                       readline = conn.readLine loop; raw = read/write loop, storm and idle only)
+ *                       readline = conn.readLine loop; raw = read/write loop, storm and idle only;
+ *                       inline-hw = the hand-written data handler as an inline reader of
+ *                       effect-wire's driver: the driver's cost alone)
  *
  * Sections: 1. throughput and latency (1/10/100/1000 connections, 1 or 16 requests in flight per
  * connection); 2. server CPU per request (from the server's own `process.cpuUsage()`); 3. connect
@@ -36,7 +38,7 @@ const value = (name: string): string | undefined => {
   return i === -1 ? undefined : argv[i + 1]
 }
 if (flag("--help") || flag("-h")) {
-  console.log("usage: npx tsx bench/server.ts [--quick] [--json FILE] [--only 1,2,3,4] [--profile] [--cells 100x16,…] [--reps N] [--ew-handler respond|loop|readline|raw]")
+  console.log("usage: npx tsx bench/server.ts [--quick] [--json FILE] [--only 1,2,3,4] [--profile] [--cells 100x16,…] [--reps N] [--ew-handler respond|loop|readline|raw|inline-hw]")
   process.exit(0)
 }
 const QUICK = flag("--quick")

@@ -71,6 +71,24 @@ describe("Server", () => {
         expect((yield* server.stats).errors).toBe(1)
       }).pipe(Effect.scoped))
 
+    it.live("treats a handler that throws as a defect of its own connection: replies before it go out", () =>
+      Effect.gen(function*() {
+        const server = yield* Server.make(
+          { port: 0 },
+          Server.respond(Framing.lines(), (line): Effect.Effect<Uint8Array> => {
+            if (Buffer.from(line).toString() === "throw") throw new Error("handler bug")
+            return Effect.succeed(line)
+          })
+        )
+        const good = yield* rawConnect(server.address.port)
+        const bad = yield* rawConnect(server.address.port)
+        bad.write("before\nthrow\nafter\n")
+        expect(yield* readToEnd(bad)).toMatchObject({ text: "before\n" })
+        good.write("fine\n")
+        expect(yield* readLines(good, 1)).toEqual(["fine"])
+        expect(yield* server.stats).toMatchObject({ errors: 1, frames: 2 })
+      }).pipe(Effect.scoped))
+
     it.live("closes connections beyond maxConnections at once and counts them", () =>
       Effect.gen(function*() {
         const server = yield* Server.make({ port: 0, maxConnections: 2 }, echo)

@@ -146,7 +146,14 @@ class InOrder<I, O, EI, EO, EH, R> extends Effectable.Class<void, EI | EO | EH |
         this.flush()
         if (this.failure !== undefined || this.connection.writeBlocked()) return
       }
-      const effect = this.handle(frames[this.next]!, this.connection)
+      let effect: Effect.Effect<Reply<O>, EH, R>
+      try {
+        effect = this.handle(frames[this.next]!, this.connection)
+      } catch (defect) {
+        // A handler that throws instead of returning an effect: a defect of this connection's
+        // fiber, as in any Effect (it must not escape into the socket's event).
+        effect = Effect.die(defect)
+      }
       if (!isSuccessExit<Reply<O>, EH>(effect)) {
         this.waiting = effect
         return
