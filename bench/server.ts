@@ -5,7 +5,7 @@
  * (`bench/echo/loadgen.ts`), all on 127.0.0.1. Prints one table per section with the ratios and
  * the goals of the issue beside them.
  *
- *   npx tsx bench/server.ts             full run (< 8 min; about 4.5 min on 2 cores, matrix 3x)
+ *   npx tsx bench/server.ts             full run (< 8 min; about 6 min on 2 cores, matrix 5x)
  *   npx tsx bench/server.ts --quick     reduced matrix (< 60 s)
  *   npx tsx bench/server.ts --json FILE also write every raw number as JSON
  *   npx tsx bench/server.ts --profile   CPU-profile both servers under load instead (.bench-out/prof)
@@ -72,7 +72,7 @@ const BASE_CONFIG = QUICK
     pipelines: [1, 16],
     warmupMs: 1000,
     durationMs: 3000,
-    reps: 3,
+    reps: 5,
     storms: [200, 2000],
     stormReps: 3,
     idleConns: 10_000,
@@ -554,6 +554,14 @@ const main = async (): Promise<void> => {
       const a = cell("effect-wire", conns, pipeline)
       const b = cell("hand-written", conns, pipeline)
       const r = ratio(a.reqPerSec, b.reqPerSec)
+      // The runs of one repetition ran back to back: the median of their ratios shows the spread.
+      const paired = (by: (c: Cell) => number) => {
+        const mine = cells.filter((c) => c.conns === conns && c.pipeline === pipeline)
+        return median(mine.filter((c) => c.kind === "effect-wire").flatMap((x) => {
+          const y = mine.find((c) => c.kind === "hand-written" && c.rep === x.rep)
+          return y === undefined ? [] : [ratio(by(x), by(y))]
+        }))
+      }
       t1.push([
         String(conns),
         String(pipeline),
@@ -561,6 +569,7 @@ const main = async (): Promise<void> => {
         fmt(b.reqPerSec),
         fmt(r, 2),
         check(r >= GOALS.throughputRatioMin),
+        fmt(paired((c) => c.reqPerSec), 2),
         fmt(a.load.latency.p50),
         fmt(b.load.latency.p50),
         fmt(a.load.latency.p99),
@@ -578,6 +587,7 @@ const main = async (): Promise<void> => {
         fmt(bc.cpuUsPerReq, 2),
         fmt(c, 2),
         check(c <= GOALS.cpuRatioMax),
+        fmt(paired((c) => c.cpuUsPerReq), 2),
         `${fmt(ac.serverCpuPct)}/${fmt(bc.serverCpuPct)}`,
         `${fmt(ac.load.loadgenCpuPct)}/${fmt(bc.load.loadgenCpuPct)}`,
         `${fmt(ac.softirqPct)}/${fmt(bc.softirqPct)}`,
@@ -589,20 +599,21 @@ const main = async (): Promise<void> => {
   }
   if (RUN_LOAD) {
     out.push(
-      `\nmatrix ran ${repsDone}x; each row shows the best run of each server (req/s for 1, CPU/request for 2). ` +
+      `\nmatrix ran ${repsDone}x; each row shows the best run of each server (req/s for 1, CPU/request for 2); ` +
+        `"paired" is the median ratio of the two servers' runs of one repetition (run back to back). ` +
         `Each cell first connects every client and has one request answered on each, then warms up, then measures.\n` +
         `"busy machine": other processes used more than ${BUSY}% of a core during that run, so its req/s and latency are disturbed.`
     )
     out.push(table(
     `\n1. Throughput and latency (goal: throughput ratio >= ${GOALS.throughputRatioMin} in every row; latency in µs, from the load generator)`,
-    ["conns", "in flight", "ew req/s", "hw req/s", "ratio", "goal", "ew p50", "hw p50", "ew p99", "hw p99", "p99 ratio", "notes"],
+    ["conns", "in flight", "ew req/s", "hw req/s", "ratio", "goal", "paired", "ew p50", "hw p50", "ew p99", "hw p99", "p99 ratio", "notes"],
     t1
   ))
   out.push(table(
     `\n2. Server CPU per request (user+system of the server process over the window / requests it answered; goal: ratio <= ${GOALS.cpuRatioMax})\n` +
       "   CPU% columns are ew/hw in % of one core during the window: softirq = loopback delivery charged to no process, other = the\n" +
       "   rest of the machine (other processes); replies/read = replies per client read (the server's write batching)",
-    ["conns", "in flight", "ew µs/req", "hw µs/req", "ratio", "goal", "server CPU%", "loadgen CPU%", "softirq%", "other%", "replies/read", "notes"],
+    ["conns", "in flight", "ew µs/req", "hw µs/req", "ratio", "goal", "paired", "server CPU%", "loadgen CPU%", "softirq%", "other%", "replies/read", "notes"],
     t2
   ))
   }
