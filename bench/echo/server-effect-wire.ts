@@ -8,6 +8,7 @@ import * as Url from "node:url"
 import { Effect, Exit, Fiber } from "effect"
 import type * as ServerModule from "../../src/server/Server.js"
 import { counters, serveControl } from "./control.js"
+import { LineEcho } from "./lineEcho.js"
 
 // `--profile` runs the tsc-compiled sources (BENCH_EW_DIST), so profiles show real names and lines.
 const dist = process.env["BENCH_EW_DIST"]
@@ -20,8 +21,6 @@ const Server = await load<typeof ServerModule>(
 const { Framing } = await load<typeof import("../../src/index.js")>("src/index.js", () => import("../../src/index.js"))
 
 const PREFIX = Buffer.from("ECHO: ")
-const starts: Array<number> = []
-const ends: Array<number> = []
 
 const reply = (line: Uint8Array): Uint8Array => {
   counters.frames++
@@ -68,51 +67,24 @@ const echo: ServerModule.Handler<unknown, never> = variant === "readline"
   ? (conn) =>
     Effect.suspend(() => {
       // The hand-written server's data handler as an inline reader: what the driver alone costs.
-      let carry: Buffer | undefined = undefined
-      let lines = 0
-      const handle = (chunk: Uint8Array): void => {
-        const c = chunk as Buffer
-        const buf: Buffer = carry === undefined ? c : Buffer.concat([carry, c])
-        carry = undefined
-        let pos = 0
-        let size = 0
-        let n = 0
-        let nl = buf.indexOf(10)
-        while (nl !== -1) {
-          const end = nl > pos && buf[nl - 1] === 13 ? nl - 1 : nl
-          starts[n] = pos
-          ends[n] = end
-          n++
-          size += PREFIX.length + (end - pos) + 1
-          pos = nl + 1
-          nl = buf.indexOf(10, pos)
+      const echo = new LineEcho()
+      let tooLong = false
+      const handle = (chunk: Uint8Array): boolean => {
+        const out = echo.push(chunk as Buffer)
+        if (out === "too-long") {
+          tooLong = true
+          return false
         }
-        if (pos < buf.length) carry = buf.subarray(pos)
-        if (n === 0) return
-        counters.frames += n
-        lines += n
-        const out = Buffer.allocUnsafe(size)
-        let at = 0
-        for (let i = 0; i < n; i++) {
-          at += PREFIX.copy(out, at)
-          at += buf.copy(out, at, starts[i]!, ends[i]!)
-          out[at++] = 10
-        }
-        conn.writeNow(out)
+        if (out !== undefined) conn.writeNow(out)
+        return !conn.writeBlocked()
       }
-      conn.setInlineReader({
-        push: (chunk) => {
-          handle(chunk)
-          return !conn.writeBlocked()
-        },
-        partial: () => carry !== undefined,
-        progress: () => lines
-      })
+      conn.setInlineReader({ push: handle, partial: () => echo.carry !== undefined, progress: () => echo.lines })
       const loop: Effect.Effect<void, unknown> = Effect.flatMap(
-        conn.pull(() => carry !== undefined, () => lines),
+        conn.pull(() => echo.carry !== undefined, () => echo.lines),
         (chunks): Effect.Effect<void, unknown> => {
           if (chunks === undefined) return Effect.void
           for (const c of chunks) handle(c)
+          if (tooLong) return Effect.fail("line too long")
           return conn.writeBlocked() ? Effect.zipRight(conn.flush, loop) : loop
         }
       )
