@@ -5,7 +5,7 @@
  * (`bench/echo/loadgen.ts`), all on 127.0.0.1. Prints one table per section with the ratios and
  * the goals of the issue beside them.
  *
- *   npx tsx bench/server.ts             full run (< 8 min; about 6 min on 2 cores, matrix 5x)
+ *   npx tsx bench/server.ts             full run (< 8 min; about 6 min on 2 cores, matrix up to 7x)
  *   npx tsx bench/server.ts --quick     reduced matrix (< 60 s)
  *   npx tsx bench/server.ts --json FILE also write every raw number as JSON
  *   npx tsx bench/server.ts --profile   CPU-profile both servers under load instead (.bench-out/prof)
@@ -70,9 +70,11 @@ const BASE_CONFIG = QUICK
   : {
     conns: [1, 10, 100, 1000],
     pipelines: [1, 16],
-    warmupMs: 1000,
-    durationMs: 3000,
-    reps: 5,
+    // Shorter cells, more repetitions: this machine's speed drifts over seconds, and the two
+    // servers of a cell run closer in time (and each gets more chances at a quiet window).
+    warmupMs: 500,
+    durationMs: 2000,
+    reps: 7,
     storms: [200, 2000],
     stormReps: 3,
     idleConns: 10_000,
