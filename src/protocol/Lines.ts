@@ -88,6 +88,16 @@ export const lines = (options: LinesOptions = {}): LinesCodec => {
 /** Lines up to this long are found by a loop here; longer ones by `indexOf` (a native call). */
 const SHORT = 32
 
+/**
+ * The first `\n` of `bytes` from `from`, or -1: the first `SHORT` bytes are scanned here,
+ * cheaper than a call to `indexOf` for a short line; the rest by `indexOf`.
+ */
+const indexOfLf = (bytes: Uint8Array, from: number): number => {
+  const stop = from + SHORT < bytes.length ? from + SHORT : bytes.length
+  for (let i = from; i < stop; i++) if (bytes[i] === LF) return i
+  return stop === bytes.length ? -1 : asBuffer(bytes).indexOf(LF, stop)
+}
+
 class LinesDecoder extends TerminatedDecoder {
   private pendingEndsWithCr = false
   /** Whether the last line found was short (see `SHORT`). */
@@ -104,18 +114,9 @@ class LinesDecoder extends TerminatedDecoder {
     const pending = this.pending
     let pos = 0
     while (pos < chunk.length) {
-      let nl: number
-      if (this.shortLines) {
-        // Lines have been short: look at the next few bytes here before calling `indexOf`.
-        const stop = pos + SHORT < chunk.length ? pos + SHORT : chunk.length
-        let i = pos
-        while (i < stop && chunk[i] !== LF) i++
-        nl = i < stop ? i : stop === chunk.length ? -1 : buf.indexOf(LF, stop)
-        if (nl - pos >= SHORT) this.shortLines = false
-      } else {
-        nl = buf.indexOf(LF, pos)
-        if (nl !== -1 && nl - pos < SHORT) this.shortLines = true
-      }
+      // While lines are short, the next few bytes are looked at here before calling `indexOf`.
+      const nl = this.shortLines ? indexOfLf(chunk, pos) : buf.indexOf(LF, pos)
+      if (nl !== -1) this.shortLines = nl - pos < SHORT
       if (this.discarding) {
         if (nl === -1) break
         this.discarding = false
@@ -153,13 +154,6 @@ class LinesDecoder extends TerminatedDecoder {
     this.consumed = base + chunk.length
     return undefined
   }
-}
-
-/** The first `\n` in `frame`, or -1: a short frame is scanned here, cheaper than a call to `indexOf`. */
-const indexOfLf = (frame: Uint8Array): number => {
-  if (frame.length > 32) return asBuffer(frame).indexOf(LF)
-  for (let i = 0; i < frame.length; i++) if (frame[i] === LF) return i
-  return -1
 }
 
 class LinesEncoder implements Encoder<Uint8Array, FramingError> {
@@ -214,7 +208,7 @@ class LinesEncoder implements Encoder<Uint8Array, FramingError> {
       if (frame[frame.length - 1] !== LF) return this.malformed(frame, "a frame must end with its \\n delimiter")
       content -= frame.length >= 2 && frame[frame.length - 2] === CR ? 2 : 1
     }
-    const nl = indexOfLf(frame)
+    const nl = indexOfLf(frame, 0)
     if (nl !== -1 && nl < content) return this.malformed(frame, `frame contains a line feed at index ${nl}`)
     if (this.config.stripDelimiter && this.config.newline === "\n" && frame[frame.length - 1] === CR) {
       return this.malformed(frame, "frame ends with \\r, which would be read back as part of a \\r\\n delimiter")

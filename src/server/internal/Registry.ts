@@ -61,6 +61,8 @@ export class Registry implements Timed {
   draining = false
   private bytesInClosed = 0
   private bytesOutClosed = 0
+  /** Frames counted but not yet added to the `frames` metric (see `mirror`). */
+  private framesUnmirrored = 0
   private tags: ReadonlyArray<MetricLabel.MetricLabel> = []
 
   /** Tags the metrics with the server's address once it is bound. */
@@ -90,9 +92,6 @@ export class Registry implements Timed {
     metrics.bytesIn.unsafeUpdate(traffic.bytesIn, this.tags)
     metrics.bytesOut.unsafeUpdate(traffic.bytesOut, this.tags)
   }
-
-  /** Frames counted but not yet added to the `frames` metric. */
-  private framesUnmirrored = 0
 
   framesHandled(n: number): void {
     this.frames += n

@@ -17,6 +17,7 @@ import type { ConnectionError } from "../../connection/ConnectionError.js"
 import { isChunks, SocketDriver } from "../../connection/internal/SocketDriver.js"
 import { type Codec, type Decoder, type Encoder, joinParts } from "../../protocol/Codec.js"
 import { EMPTY } from "../../protocol/internal/bytes.js"
+import { decodeInto } from "./decoding.js"
 import { isSuccessExit } from "./exits.js"
 import type { Registry } from "./Registry.js"
 
@@ -52,23 +53,24 @@ export const serveInOrder = <I, O, EI, EO, EH, R>(
 class InOrder<I, O, EI, EO, EH, R> extends Effectable.Class<void, EI | EO | EH | ConnectionError, R>
   implements InlineReader
 {
+  // `frames`, `decoded`, `inputFailure` and `decoder` are the `Decoding` state (see `decodeInto`).
   /** Decoded frames; `frames[next..]` are not handled yet. */
-  private readonly frames: Array<I> = []
+  readonly frames: Array<I> = []
   private next = 0
-  private decoded = 0
+  decoded = 0
   private handled = 0
   /** The handler effect of `frames[next]` when it did not complete at once. */
   private waiting: Effect.Effect<Reply<O>, EH, R> | undefined = undefined
   /** A reply that cannot be encoded or written: fail at once. */
   private failure: EO | ConnectionError | undefined = undefined
   /** A decoding error: fail once the frames decoded before it are answered. */
-  private inputFailure: EI | undefined = undefined
+  inputFailure: EI | undefined = undefined
   private ended = false
   private started = false
   private readonly parts: Array<Uint8Array> = []
   /** Bytes in `parts`, to write them before they pile up. */
   private pendingBytes = 0
-  private readonly decoder: Decoder<I, EI>
+  readonly decoder: Decoder<I, EI>
   private readonly encoder: Encoder<O, EO>
   /** The connection's driver when it is one: then the fiber waits with no continuation of its own. */
   private readonly driver: SocketDriver | undefined
@@ -98,7 +100,7 @@ class InOrder<I, O, EI, EO, EH, R> extends Effectable.Class<void, EI | EO | EH |
 
   push(chunk: Uint8Array): boolean {
     if (this.waiting !== undefined || this.failure !== undefined || this.inputFailure !== undefined) return false
-    this.decode(chunk)
+    decodeInto(this, chunk)
     this.runSync()
     this.flush()
     return this.waiting === undefined && this.failure === undefined && this.inputFailure === undefined &&
@@ -166,14 +168,6 @@ class InOrder<I, O, EI, EO, EH, R> extends Effectable.Class<void, EI | EO | EH |
     this.next = 0
   }
 
-  private decode(chunk: Uint8Array): void {
-    if (this.inputFailure !== undefined) return
-    const before = this.frames.length
-    const error = this.decoder.push(chunk, this.frames)
-    this.decoded += this.frames.length - before
-    if (error !== undefined) this.inputFailure = error
-  }
-
   /** Writes the replies gathered so far (one write) and counts the frames answered. */
   private flush(): void {
     if (this.handled > 0) {
@@ -231,14 +225,9 @@ class InOrder<I, O, EI, EO, EH, R> extends Effectable.Class<void, EI | EO | EH |
   ): Effect.Effect<void, EI | EO | EH | ConnectionError, R> {
     if (chunks === undefined) {
       this.ended = true
-      if (this.inputFailure === undefined) {
-        const before = this.frames.length
-        const error = this.decoder.end(this.frames)
-        this.decoded += this.frames.length - before
-        if (error !== undefined) this.inputFailure = error
-      }
+      decodeInto(this, undefined)
     } else {
-      for (const chunk of chunks) this.decode(chunk)
+      for (const chunk of chunks) decodeInto(this, chunk)
     }
     if (this.waiting === undefined) this.runSync()
     return this.step()

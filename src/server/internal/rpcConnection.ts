@@ -17,6 +17,7 @@ import { type Codec, type Decoder, type Encoder, joinParts } from "../../protoco
 import { asBuffer, EMPTY } from "../../protocol/internal/bytes.js"
 import * as JsonRpc from "../../protocol/JsonRpc.js"
 import type { Id, RpcFormat } from "../../protocol/RpcFormat.js"
+import { decodeInto } from "./decoding.js"
 import type { Registry } from "./Registry.js"
 import { Session, type Settings } from "./rpcSession.js"
 
@@ -49,12 +50,13 @@ const framingReply = (format: RpcFormat, e: unknown): string | undefined => {
 }
 
 class RpcConnection<R, FE> implements InlineReader {
-  private readonly decoder: Decoder<Uint8Array, FE>
+  // `frames`, `decoded`, `inputFailure` and `decoder` are the `Decoding` state (see `decodeInto`).
+  readonly decoder: Decoder<Uint8Array, FE>
   private readonly encoder: Encoder<Uint8Array, FE>
   /** Decoded frames; `frames[next..]` wait for a free slot (`maxInFlight`). */
-  private readonly frames: Array<Uint8Array> = []
+  readonly frames: Array<Uint8Array> = []
   private next = 0
-  private decoded = 0
+  decoded = 0
   private handled = 0
   /** Replies not yet written. */
   private readonly texts: Array<string> = []
@@ -65,7 +67,7 @@ class RpcConnection<R, FE> implements InlineReader {
   private batching = false
   private flushQueued = false
   /** A decoding error: answered and raised once the frames decoded before it are answered. */
-  private inputFailure: FE | undefined = undefined
+  inputFailure: FE | undefined = undefined
   /** A write failed: the connection is gone. */
   private failure: ConnectionError | undefined = undefined
   private ended = false
@@ -143,22 +145,6 @@ class RpcConnection<R, FE> implements InlineReader {
 
   // ---- requests ---------------------------------------------------------------------------
 
-  private decode(chunk: Uint8Array): void {
-    if (this.inputFailure !== undefined) return
-    const before = this.frames.length
-    const error = this.decoder.push(chunk, this.frames)
-    this.decoded += this.frames.length - before
-    if (error !== undefined) this.inputFailure = error
-  }
-
-  private decodeEnd(): void {
-    if (this.inputFailure !== undefined) return
-    const before = this.frames.length
-    const error = this.decoder.end(this.frames)
-    this.decoded += this.frames.length - before
-    if (error !== undefined) this.inputFailure = error
-  }
-
   /** Dispatches the decoded frames while slots are free, then writes their ready replies. */
   private dispatch(): void {
     const { frames, session, settings } = this
@@ -189,7 +175,7 @@ class RpcConnection<R, FE> implements InlineReader {
   // ---- InlineReader: the data event's hot path --------------------------------------------
 
   push(chunk: Uint8Array): boolean {
-    this.decode(chunk)
+    decodeInto(this, chunk)
     this.dispatch()
     return this.frames.length === 0 && this.inputFailure === undefined && this.failure === undefined &&
       !this.connection.writeBlocked()
@@ -246,9 +232,9 @@ class RpcConnection<R, FE> implements InlineReader {
     return Effect.flatMap(this.connection.pull(this.partial, this.progress, this.busy), (chunks) => {
       if (chunks === undefined) {
         this.ended = true
-        this.decodeEnd()
+        decodeInto(this, undefined)
       } else {
-        for (const chunk of chunks) this.decode(chunk)
+        for (const chunk of chunks) decodeInto(this, chunk)
       }
       return this.loop
     })
