@@ -47,7 +47,10 @@ export interface ConnectionOptions {
   readonly idleTimeout?: Duration.DurationInput
   /** How long a frame (or a `readLine`, `readExactly`…) may take from its first byte. Default 30 s. */
   readonly frameReadTimeout?: Duration.DurationInput
-  /** How long a graceful close waits for the peer's FIN before destroying the socket. Default 1 s. */
+  /**
+   * How long a graceful close waits for the peer's FIN before destroying the socket. Default 1 s.
+   * 0 closes at once: FIN after the queued bytes, destroyed as soon as they are flushed.
+   */
   readonly linger?: Duration.DurationInput
 }
 
@@ -75,7 +78,8 @@ export const config = (options: ConnectionOptions = {}): ConnectionConfig => ({
   writeStallMillis: millis("writeStallTimeout", options.writeStallTimeout, 30_000),
   idleMillis: millis("idleTimeout", options.idleTimeout, 300_000),
   frameReadMillis: millis("frameReadTimeout", options.frameReadTimeout, 30_000),
-  lingerMillis: millis("linger", options.linger, 1_000)
+  // 0 is allowed (close at once: see `closeThen`); the other durations must be positive.
+  lingerMillis: intOption("Connection", "linger", options.linger === undefined ? undefined : Math.ceil(Duration.toMillis(Duration.decode(options.linger))), 1_000, 0, 2 ** 31 - 1)
 })
 
 /** A framed view of a connection: decoded frames in, encoded frames out. */

@@ -410,6 +410,26 @@ describe("Connection", () => {
         expect(conn.socket.destroyed).toBe(true)
       }).pipe(Effect.scoped))
 
+    it.effect("linger 0: close sends what was written, then FIN, and destroys the socket once flushed, not waiting for the peer's FIN", () =>
+      Effect.gen(function*() {
+        // 8 MiB: more than the kernel takes at once, so the socket goes only after a flush.
+        const big = "x".repeat(8 * 1_048_576)
+        const { conn, peerEnd } = yield* pair({ linger: 0, writeHighWaterMark: 16 * 1_048_576 })
+        yield* conn.write(big)
+        // The peer never sends its FIN and the test clock never moves (no watchdog tick).
+        yield* conn.close
+        expect(conn.socket.destroyed).toBe(true)
+        const end = yield* peerEnd
+        expect(end.ended).toBe("fin")
+        expect(end.text.length).toBe(big.length)
+      }).pipe(Effect.scoped))
+
+    it("linger 0 is a valid option (close at once); the default stays 1 s", () => {
+      expect(Connection.config({ linger: 0 }).lingerMillis).toBe(0)
+      expect(Connection.config({ linger: "0 millis" }).lingerMillis).toBe(0)
+      expect(Connection.config().lingerMillis).toBe(1_000)
+    })
+
     it.live("abort resets the connection: the peer sees ECONNRESET, not FIN", () =>
       Effect.gen(function*() {
         const { conn, peerEnd } = yield* pair()

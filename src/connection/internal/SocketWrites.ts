@@ -123,7 +123,8 @@ export const close = (d: SocketDriver): Effect.Effect<void> =>
  * `close` without a fiber (a server's, once the connection's fiber has ended): half-closes and
  * calls `done` once the socket is gone; true when it already is (`done` was called).
  * The watchdog destroys the socket once `linger` has passed (see `checkTimers`), so the wait is
- * bounded without a timer (or a racing fiber) per close.
+ * bounded without a timer (or a racing fiber) per close. With `linger` 0 the socket is destroyed
+ * as soon as the queued bytes are flushed, without waiting for the peer's FIN.
  */
 export const closeThen = (d: SocketDriver, done: () => void): boolean => {
   if (d.closed || d.socket.destroyed) {
@@ -131,12 +132,22 @@ export const closeThen = (d: SocketDriver, done: () => void): boolean => {
     return true
   }
   d.closing = true
-  if (!d.writeEnded) {
-    d.writeEnded = true
-    d.socket.end()
-  }
-  d.closeDeadline = d.clock.unsafeCurrentTimeMillis() + d.config.lingerMillis
   d.socket.once("close", done)
+  const now = d.clock.unsafeCurrentTimeMillis()
+  if (d.config.lingerMillis === 0) {
+    // `destroySoon` ends our side (unless already ended) and destroys on 'finish', i.e. once
+    // the queue is in the kernel, which sends it before our FIN. A peer that never reads would
+    // hold that forever: the write-stall timeout bounds it, as it bounds every write.
+    d.writeEnded = true
+    d.closeDeadline = now + d.config.writeStallMillis
+    d.socket.destroySoon()
+  } else {
+    if (!d.writeEnded) {
+      d.writeEnded = true
+      d.socket.end()
+    }
+    d.closeDeadline = now + d.config.lingerMillis
+  }
   // Our half-close is done; keep reading (and dropping) so the peer's FIN can arrive.
   if (d.paused) {
     d.paused = false
