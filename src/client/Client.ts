@@ -3,6 +3,11 @@
  * connect timeout and optional retries on an Effect `Schedule`; `pool` keeps a few connections
  * for callers that make many requests.
  *
+ * A client answers the server's FIN with its own, as a plain `node:net` socket does: a server
+ * closing (or shutting down) then sees its connections end at once instead of waiting out its
+ * `linger`. Replies that came before the FIN are still read, then EOF. Clients whose protocol
+ * writes after the server's half-close opt back in with `allowHalfOpen: true`.
+ *
  * @example
  * ```ts
  * const conn = yield* Client.connect({ port: 8888, connectTimeout: "2 seconds" })
@@ -44,11 +49,23 @@ export interface ConnectOptions extends Connection.ConnectionOptions {
   readonly connectTimeout?: Duration.DurationInput
   /** Retry failed attempts on this schedule (e.g. `Schedule.exponential("100 millis").pipe(Schedule.upTo("5 seconds"))`). */
   readonly retry?: Schedule.Schedule<unknown, ConnectError>
+  /**
+   * Keep our side open when the server half-closes, for protocols where the client still writes
+   * after the server's FIN. Default false: our FIN answers the server's at once (after what was
+   * already queued), so a server's close never waits for its linger; reads still return every
+   * byte received before the FIN, then EOF, and a later write fails.
+   */
+  readonly allowHalfOpen?: boolean
 }
 
-const attempt = (host: string, port: number, timeoutMillis: number): Effect.Effect<Net.Socket, ConnectError> =>
+const attempt = (
+  host: string,
+  port: number,
+  timeoutMillis: number,
+  allowHalfOpen: boolean
+): Effect.Effect<Net.Socket, ConnectError> =>
   Effect.async<Net.Socket, ConnectError>((resume) => {
-    const socket = Net.connect({ host, port, allowHalfOpen: true, noDelay: true })
+    const socket = Net.connect({ host, port, allowHalfOpen, noDelay: true })
     const onError = (error: NodeJS.ErrnoException) => {
       socket.destroy()
       resume(Effect.fail(new ConnectError({ host, port, code: error.code, detail: error.message })))
@@ -77,7 +94,7 @@ export const connect = (options: ConnectOptions): Effect.Effect<Connection.Conne
       ? 10_000
       : Math.ceil(Duration.toMillis(Duration.decode(options.connectTimeout)))
     const config = Connection.config(options)
-    const once = attempt(host, port, timeout)
+    const once = attempt(host, port, timeout, options.allowHalfOpen === true)
     const socket = yield* Effect.acquireRelease(
       // `acquire` runs uninterruptibly: without this, the connect timeout (an interruption of the
       // attempt) could not fire, nor could a caller cancel a connect or its retries.

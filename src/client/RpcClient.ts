@@ -11,6 +11,8 @@
  *   formats that have it) and a late reply is dropped.
  * - When the connection drops, every pending call settles exactly once with `ConnectionClosed`;
  *   later calls fail with it at once. No call ever hangs past its timeout.
+ * - When the server closes the connection, the client answers with its FIN at once, even on a
+ *   connection made with `allowHalfOpen: true`: a server shutting down never waits for it.
  *
  * @example
  * ```ts
@@ -289,6 +291,10 @@ export const make = <P extends Protocol.Protocol<Protocol.AnyDefinition>, FE = n
           )
         )
       ),
+      // Every later call fails now, so nothing more will be written: answer the server's FIN
+      // (or broken stream) with ours even on a half-open connection (`allowHalfOpen: true`, or
+      // one made elsewhere), so that the server's close does not wait out its linger.
+      Effect.zipRight(connection.endWrite),
       Effect.forkScoped
     )
     yield* Effect.addFinalizer(() =>

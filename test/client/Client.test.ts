@@ -1,12 +1,15 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Pool, Schedule, Scope, TestClock } from "effect"
+import { Deferred, Effect, Exit, Fiber, Pool, Queue, Schedule, Scope, TestClock } from "effect"
 import { Buffer } from "node:buffer"
 import * as Net from "node:net"
 import { Worker } from "node:worker_threads"
 import * as Client from "../../src/client/Client.js"
+import * as RpcClient from "../../src/client/RpcClient.js"
 import * as Connection from "../../src/connection/Connection.js"
 import { Framing } from "../../src/index.js"
+import * as RpcServer from "../../src/server/RpcServer.js"
 import * as Server from "../../src/server/Server.js"
+import { Calc, calcHandlers, Gates } from "../rpc/fixtures.js"
 
 const text = (bytes: Uint8Array): string => Buffer.from(bytes).toString("utf8")
 
@@ -158,6 +161,106 @@ describe("Client", () => {
         yield* TestClock.adjust("0 millis")
         const exit = yield* Fiber.interrupt(connecting)
         expect(Exit.isInterrupted(exit)).toBe(true)
+      }).pipe(Effect.scoped))
+  })
+
+  // A server's close half-closes and waits up to its linger for the peer's FIN. These servers
+  // linger for an hour under the test clock, which never moves: a close that waited for the
+  // linger would never end (the test would time out), so each one ending shows the FIN answered.
+  describe("the server's FIN", () => {
+    /** Resolves once the socket under `conn` is closed: both FINs exchanged and ours flushed. */
+    const socketClosed = (conn: Connection.Connection) =>
+      Effect.async<void>((resume) => {
+        const socket = (conn as Connection.SocketDriver).socket
+        if (socket.closed) return resume(Effect.void)
+        socket.once("close", () => resume(Effect.void))
+      })
+
+    it.effect("a server shuts down at once with an idle Client.connect and an idle RpcClient connected: they answer its FIN", () =>
+      Effect.gen(function*() {
+        const server = yield* Server.make({ port: 0, linger: "1 hour" }, RpcServer.handler(Calc, calcHandlers(new Gates())))
+        const port = server.address.port
+        const conn = yield* Client.connect({ port })
+        const rpc = yield* RpcClient.connect(Calc, { port })
+        // One exchange each, so that the server holds both connections; then both sit idle.
+        yield* conn.write(`${JSON.stringify({ jsonrpc: "2.0", id: 1, method: "add", params: { a: 1, b: 1 } })}\n`)
+        expect(JSON.parse(text(yield* conn.readLine()))).toMatchObject({ id: 1, result: 2 })
+        expect(yield* rpc.add({ a: 2, b: 2 })).toBe(4)
+        expect((yield* server.stats).active).toBe(2)
+        yield* server.shutdown
+        expect((yield* server.stats).active).toBe(0)
+        // The client still reads to the server's EOF, and the RpcClient knows it is closed.
+        expect(yield* conn.read()).toEqual(new Uint8Array())
+        expect(yield* Effect.flip(rpc.add({ a: 3, b: 3 }))).toMatchObject({ _tag: "ConnectionClosed" })
+      }).pipe(Effect.scoped))
+
+    it.effect("replies written just before the server's FIN are all read after it, then EOF", () =>
+      Effect.gen(function*() {
+        const replies = Array.from({ length: 200 }, (_, i) => `reply ${i}\n`)
+        // The handler answers "go" with 200 replies in 200 writes and ends: the server closes.
+        const server = yield* Server.make({ port: 0, linger: "1 hour" }, (conn) =>
+          Effect.zipRight(conn.readLine(), Effect.forEach(replies, (r) => conn.write(r), { discard: true })))
+        const conn = yield* Client.connect({ port: server.address.port })
+        yield* conn.write("go\n")
+        // Reads start only once both ends are closed: everything must have been kept.
+        yield* socketClosed(conn)
+        const got: Array<string> = []
+        for (;;) {
+          const line = text(yield* conn.readLine())
+          if (line === "") break
+          got.push(line)
+        }
+        expect(got).toEqual(replies)
+        expect(yield* conn.read()).toEqual(new Uint8Array())
+        expect((yield* server.stats).active).toBe(0)
+      }).pipe(Effect.scoped))
+
+    it.effect("allowHalfOpen: true keeps the client's side open after the server's FIN; by default it answers at once", () =>
+      Effect.gen(function*() {
+        // The server says bye, half-closes, and reports everything the client sends after that.
+        const after = yield* Queue.unbounded<string>()
+        const server = yield* Server.make({ port: 0, linger: "1 hour" }, (conn) =>
+          Effect.gen(function*() {
+            yield* conn.write("bye\n")
+            yield* conn.endWrite
+            yield* Queue.offer(after, text(yield* conn.readAll()))
+          }))
+        const port = server.address.port
+        const byDefault = yield* Client.connect({ port })
+        expect(text(yield* byDefault.readLine())).toBe("bye\n")
+        expect(yield* byDefault.read()).toEqual(new Uint8Array())
+        // Its scope is still open: the server saw our FIN because we answered its own.
+        expect(yield* Queue.take(after)).toBe("")
+
+        const halfOpen = yield* Client.connect({ port, allowHalfOpen: true })
+        expect(text(yield* halfOpen.readLine())).toBe("bye\n")
+        expect(yield* halfOpen.read()).toEqual(new Uint8Array())
+        yield* halfOpen.write("still here")
+        yield* halfOpen.endWrite
+        expect(yield* Queue.take(after)).toBe("still here")
+      }).pipe(Effect.scoped))
+
+    it.effect("an RpcClient answers the server's FIN even on a connection made with allowHalfOpen: true", () =>
+      Effect.gen(function*() {
+        const server = yield* Server.make({ port: 0, linger: "1 hour" }, RpcServer.handler(Calc, calcHandlers(new Gates())))
+        const conn = yield* Client.connect({ port: server.address.port, allowHalfOpen: true })
+        const rpc = yield* RpcClient.make(Calc, conn)
+        expect(yield* rpc.add({ a: 1, b: 2 })).toBe(3)
+        yield* server.shutdown
+        yield* socketClosed(conn)
+      }).pipe(Effect.scoped))
+
+    it.effect("a server with linger 0 closes a connection whose peer never sends its FIN, with no timer tick", () =>
+      Effect.gen(function*() {
+        const server = yield* Server.make({ port: 0, linger: 0 }, (conn) => conn.write("bye\n"))
+        // A half-open client does not answer the server's FIN while its scope is open.
+        const conn = yield* Client.connect({ port: server.address.port, allowHalfOpen: true })
+        expect(text(yield* conn.readAll())).toBe("bye\n")
+        // Shutdown waits for every socket to be gone; the test clock never moves, so no
+        // watchdog tick (and no linger) can have destroyed it.
+        yield* server.shutdown
+        expect((yield* server.stats).openSockets).toBe(0)
+        expect((conn as Connection.SocketDriver).socket.writableEnded).toBe(false)
       }).pipe(Effect.scoped))
   })
 

@@ -161,6 +161,25 @@ describe("RpcClient", () => {
       yield* Fiber.join(shutdown)
     }).pipe(Effect.scoped))
 
+  it.effect("calls in flight when the server shuts down all get their replies, and the client's FIN ends the shutdown at once", () =>
+    Effect.gen(function*() {
+      const gates = new Gates()
+      // The server lingers an hour and the test clock never moves: the shutdown ends only if the
+      // client answers the server's FIN (else the test times out).
+      const server = yield* Server.make({ port: 0, linger: "1 hour" }, RpcServer.handler(Calc, calcHandlers(gates)))
+      const client = yield* RpcClient.connect(Calc, { port: server.address.port })
+      const keys = Array.from({ length: 50 }, (_, i) => `k${i}`)
+      const calls = yield* Effect.fork(Effect.forEach(keys, (key) => client.wait({ key }), { concurrency: "unbounded" }))
+      yield* Effect.forEach(keys, (key) => gates.awaitStarted(key), { discard: true })
+      const shutdown = yield* Effect.fork(server.shutdown)
+      yield* server.draining
+      // Released together: their replies go out just before the server's FIN.
+      yield* Effect.forEach(keys, (key) => gates.release(key), { discard: true })
+      expect(yield* Fiber.join(calls)).toEqual(keys)
+      yield* Fiber.join(shutdown)
+      expect((yield* server.stats).openSockets).toBe(0)
+    }).pipe(Effect.scoped))
+
   it.live("fails with RpcEncodeError when params do not match, sending nothing", () =>
     Effect.gen(function*() {
       const { client } = yield* setup(new Gates())
