@@ -15,6 +15,10 @@
  * `{"result": {"error": "Unknown method: …"}}` takes it as METHOD_NOT_FOUND. The JSON is written
  * compactly (`{"id":1,"result":42}`), which Python's `json.loads` reads the same as its own spacing.
  *
+ * As `JsonRpc`: a frame nesting arrays and objects deeper than `maxDepth` (default 128, see
+ * `make`) is answered INVALID_REQUEST with `"id": null` unread (a client leaves it out), and so is
+ * a numeric id that is not finite (`1e400`), which no JSON reply could carry back.
+ *
  * @example
  * ```ts
  * const handler = RpcServer.handler(Calc, handlers, { format: ChapterRpc.format, framing: ChapterRpc.framing() })
@@ -23,6 +27,7 @@
  * @since 0.1.0
  */
 import * as Framing from "./Framing.js"
+import { DEFAULT_MAX_DEPTH, depthBeyond, depthMessage, maxDepthOption } from "./internal/jsonLimits.js"
 import { error, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR } from "./JsonRpc.js"
 import type { ErrorObject, Id, Incoming, Parsed, Response, RpcFormat } from "./RpcFormat.js"
 
@@ -34,10 +39,14 @@ const UNKNOWN_PREFIX = "Unknown method: "
 
 type Obj = Record<string, unknown>
 const isObject = (u: unknown): u is Obj => typeof u === "object" && u !== null && !Array.isArray(u)
-const isId = (u: unknown): u is Id => typeof u === "string" || typeof u === "number" || u === null
+// `Infinity` is not an id: `1e400` parses as it, and no reply could carry it back as JSON.
+const isId = (u: unknown): u is Id =>
+  typeof u === "string" || (typeof u === "number" && Number.isFinite(u)) || u === null
 
-/** Parses one frame as the chapter's server does (see the module doc). */
-export const parse = (text: string): Parsed => {
+const parseWithin = (text: string, maxDepth: number): Parsed => {
+  // Before `JSON.parse`: a frame too deep to handle is refused unread (see the module doc).
+  const depth = depthBeyond(text, maxDepth)
+  if (depth > 0) return { _tag: "Invalid", id: null, error: error(INVALID_REQUEST, depthMessage(depth, maxDepth)) }
   let value: unknown
   try {
     value = JSON.parse(text)
@@ -54,7 +63,12 @@ export const parse = (text: string): Parsed => {
   return request
 }
 
-const idText = (id: Id): string => (typeof id === "number" ? String(id) : JSON.stringify(id))
+/** Parses one frame as the chapter's server does (see the module doc), with the default `maxDepth` (128). */
+export const parse = (text: string): Parsed => parseWithin(text, DEFAULT_MAX_DEPTH)
+
+// Replies are JSON whatever they are given: `String(Infinity)` is not, `JSON.stringify` writes null.
+const idText = (id: Id): string =>
+  typeof id === "number" ? (Number.isFinite(id) ? String(id) : "null") : JSON.stringify(id) ?? "null"
 
 /** The reply of a successful request: `{"id":…,"result":…}`. */
 export const success = (id: Id, result: unknown): string =>
@@ -73,8 +87,9 @@ export const request = (id: number, method: string, params: unknown): string =>
     ? `{"id":${id},"method":${JSON.stringify(method)}}`
     : `{"id":${id},"method":${JSON.stringify(method)},"params":${JSON.stringify(params) ?? "null"}}`
 
-/** Parses one reply as a client (see the module doc for how "Unknown method" is recognised). */
-export const parseResponses = (text: string): ReadonlyArray<Response> => {
+const parseResponsesWithin = (text: string, maxDepth: number): ReadonlyArray<Response> => {
+  // A reply too deep for the caller's code to walk is malformed, as a reply that is not JSON.
+  if (depthBeyond(text, maxDepth) > 0) return []
   let value: unknown
   try {
     value = JSON.parse(text)
@@ -100,21 +115,56 @@ export const parseResponses = (text: string): ReadonlyArray<Response> => {
   return [{ id, result: result === undefined ? null : result, error: undefined }]
 }
 
-/** The chapter's format as an `RpcFormat`. Use it with `ChapterRpc.framing()`. */
-export const format: RpcFormat = {
-  name: "chapter",
-  cancelMethod: undefined,
-  parse,
-  success,
-  failure,
-  methodNotFound,
-  batch: (replies) => replies.join(""),
-  request,
-  // The chapter answers every message: a notification is a request with the id 0 the chapter
-  // assumes when none is given; its reply matches no call and is dropped.
-  notification: (method, params) =>
-    params === undefined
-      ? `{"method":${JSON.stringify(method)}}`
-      : `{"method":${JSON.stringify(method)},"params":${JSON.stringify(params) ?? "null"}}`,
-  parseResponses
+/**
+ * Parses one reply as a client (see the module doc for how "Unknown method" is recognised); none
+ * when the frame nests deeper than the default `maxDepth` (128).
+ */
+export const parseResponses = (text: string): ReadonlyArray<Response> => parseResponsesWithin(text, DEFAULT_MAX_DEPTH)
+
+/**
+ * Options of `make`.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  /**
+   * How deeply a frame may nest arrays and objects (`[]` is 1): default 128, from 1 to 1024. A
+   * deeper frame is answered INVALID_REQUEST unread (a client leaves it out).
+   */
+  readonly maxDepth?: number
 }
+
+/**
+ * The chapter's format as an `RpcFormat` with `options`, checked now (`IllegalArgumentException`).
+ *
+ * @example
+ * ```ts
+ * RpcServer.handler(Calc, handlers, { format: ChapterRpc.make({ maxDepth: 32 }), framing: ChapterRpc.framing() })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const make = (options: Options = {}): RpcFormat => {
+  const maxDepth = maxDepthOption("ChapterRpc", options.maxDepth)
+  return {
+    name: "chapter",
+    cancelMethod: undefined,
+    parse: maxDepth === DEFAULT_MAX_DEPTH ? parse : (text) => parseWithin(text, maxDepth),
+    success,
+    failure,
+    methodNotFound,
+    // Never called: the chapter's format has no batches (`parse` never returns one).
+    batch: (replies) => replies.join(""),
+    request,
+    // The chapter answers every message: a notification is a request with the id 0 the chapter
+    // assumes when none is given; its reply matches no call and is dropped.
+    notification: (method, params) =>
+      params === undefined
+        ? `{"method":${JSON.stringify(method)}}`
+        : `{"method":${JSON.stringify(method)},"params":${JSON.stringify(params) ?? "null"}}`,
+    parseResponses: maxDepth === DEFAULT_MAX_DEPTH ? parseResponses : (text) => parseResponsesWithin(text, maxDepth)
+  }
+}
+
+/** The chapter's format as an `RpcFormat` (frames at most 128 levels deep). Use it with `ChapterRpc.framing()`. */
+export const format: RpcFormat = make()

@@ -9,7 +9,8 @@
  * | code   | name               | meaning                                                            |
  * |--------|--------------------|--------------------------------------------------------------------|
  * | -32700 | PARSE_ERROR        | the frame is not JSON (or not UTF-8)                               |
- * | -32600 | INVALID_REQUEST    | not a request object (also: an empty batch, an id already in use)  |
+ * | -32600 | INVALID_REQUEST    | not a request object (also: an empty batch, an id already in use,  |
+ * |        |                    | a non-finite numeric id, a frame nested deeper than `maxDepth`)    |
  * | -32601 | METHOD_NOT_FOUND   | no such method                                                     |
  * | -32602 | INVALID_PARAMS     | params rejected by the method's Schema (its message in `data`)     |
  * | -32603 | INTERNAL_ERROR     | the handler died, or its result could not be encoded (no stack)    |
@@ -25,6 +26,11 @@
  * A method's typed errors travel with the method's `errorCode` (default 1), the error's `message`
  * (or `_tag`) as `message` and the error encoded by its Schema as `data`.
  *
+ * A frame nesting arrays and objects deeper than `maxDepth` (default 128, see `make`) is refused
+ * before it is parsed: answered INVALID_REQUEST with `id: null` and `data` naming the depth, as a
+ * server; left out as a client. A numeric id that is not finite (`1e400` parses as `Infinity`)
+ * is not an id: every reply is JSON, so the request is answered INVALID_REQUEST with `id: null`.
+ *
  * @example
  * ```ts
  * JsonRpc.format.parse('[]') // { _tag: "Invalid", id: null, error: { code: -32600, message: "Invalid Request" } }
@@ -33,6 +39,7 @@
  *
  * @since 0.1.0
  */
+import { DEFAULT_MAX_DEPTH, depthBeyond, depthMessage, maxDepthOption } from "./internal/jsonLimits.js"
 import type { ErrorObject, Id, Incoming, Invalid, Parsed, Response, RpcFormat } from "./RpcFormat.js"
 
 export type { ErrorObject, Id, Incoming, Parsed, Response, RpcFormat } from "./RpcFormat.js"
@@ -96,7 +103,9 @@ const invalid = (id: Id, code: number): Invalid => ({ _tag: "Invalid", id, error
 const PARSE_FAILED = invalid(null, PARSE_ERROR)
 const INVALID_NO_ID = invalid(null, INVALID_REQUEST)
 
-const isId = (u: unknown): u is Id => typeof u === "string" || typeof u === "number" || u === null
+// `Infinity` is not an id: `1e400` parses as it, and no reply could carry it back as JSON.
+const isId = (u: unknown): u is Id =>
+  typeof u === "string" || (typeof u === "number" && Number.isFinite(u)) || u === null
 
 type Obj = Record<string, unknown>
 
@@ -124,8 +133,16 @@ export const message = (value: unknown): Incoming => {
 
 const IGNORED: Incoming = { _tag: "Ignored" }
 
-/** Parses one frame as a server (see `RpcFormat.parse`). */
-export const parse = (text: string): Parsed => {
+const tooDeep = (depth: number, maxDepth: number): Invalid => ({
+  _tag: "Invalid",
+  id: null,
+  error: error(INVALID_REQUEST, depthMessage(depth, maxDepth))
+})
+
+const parseWithin = (text: string, maxDepth: number): Parsed => {
+  // Before `JSON.parse`: a frame too deep to handle is refused unread (see the module doc).
+  const depth = depthBeyond(text, maxDepth)
+  if (depth > 0) return tooDeep(depth, maxDepth)
   let value: unknown
   try {
     value = JSON.parse(text)
@@ -141,7 +158,12 @@ export const parse = (text: string): Parsed => {
   return message(value)
 }
 
-const idText = (id: Id): string => (typeof id === "number" ? String(id) : JSON.stringify(id))
+/** Parses one frame as a server (see `RpcFormat.parse`), with the default `maxDepth` (128). */
+export const parse = (text: string): Parsed => parseWithin(text, DEFAULT_MAX_DEPTH)
+
+// Replies are JSON whatever they are given: `String(Infinity)` is not, `JSON.stringify` writes null.
+const idText = (id: Id): string =>
+  typeof id === "number" ? (Number.isFinite(id) ? String(id) : "null") : JSON.stringify(id) ?? "null"
 
 const valueText = (value: unknown): string =>
   // Finite numbers are most results: `String` writes them as JSON does, at a fraction of the cost.
@@ -185,8 +207,9 @@ const response = (value: unknown, out: Array<Response>): void => {
   }
 }
 
-/** Parses one frame as a client: every response it holds (requests from the peer are left out). */
-export const parseResponses = (text: string): ReadonlyArray<Response> => {
+const parseResponsesWithin = (text: string, maxDepth: number): ReadonlyArray<Response> => {
+  // A reply too deep for the caller's code to walk is malformed, as a reply that is not JSON.
+  if (depthBeyond(text, maxDepth) > 0) return []
   let value: unknown
   try {
     value = JSON.parse(text)
@@ -200,18 +223,53 @@ export const parseResponses = (text: string): ReadonlyArray<Response> => {
 }
 
 /**
- * JSON-RPC 2.0 as an `RpcFormat`, over any framing: newline-delimited JSON (`Framing.lines()`),
- * the LSP base protocol (`Framing.contentLength()`) or length-prefixed frames.
+ * Parses one frame as a client: every response it holds (requests from the peer are left out),
+ * none when the frame nests deeper than the default `maxDepth` (128).
  */
-export const format: RpcFormat = {
-  name: "jsonrpc",
-  cancelMethod: CANCEL_METHOD,
-  parse,
-  success,
-  failure,
-  methodNotFound: (id) => failure(id, error(METHOD_NOT_FOUND)),
-  batch: (replies) => `[${replies.join(",")}]`,
-  request,
-  notification,
-  parseResponses
+export const parseResponses = (text: string): ReadonlyArray<Response> => parseResponsesWithin(text, DEFAULT_MAX_DEPTH)
+
+/**
+ * Options of `make`.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  /**
+   * How deeply a frame may nest arrays and objects (`[]` is 1): default 128, from 1 to 1024. A
+   * deeper frame is answered INVALID_REQUEST unread (a client leaves it out).
+   */
+  readonly maxDepth?: number
 }
+
+/**
+ * JSON-RPC 2.0 as an `RpcFormat` with `options`, checked now (`IllegalArgumentException`).
+ *
+ * @example
+ * ```ts
+ * RpcServer.handler(Calc, handlers, { format: JsonRpc.make({ maxDepth: 32 }) })
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const make = (options: Options = {}): RpcFormat => {
+  const maxDepth = maxDepthOption("JsonRpc", options.maxDepth)
+  return {
+    name: "jsonrpc",
+    cancelMethod: CANCEL_METHOD,
+    parse: maxDepth === DEFAULT_MAX_DEPTH ? parse : (text) => parseWithin(text, maxDepth),
+    success,
+    failure,
+    methodNotFound: (id) => failure(id, error(METHOD_NOT_FOUND)),
+    batch: (replies) => `[${replies.join(",")}]`,
+    request,
+    notification,
+    parseResponses: maxDepth === DEFAULT_MAX_DEPTH ? parseResponses : (text) => parseResponsesWithin(text, maxDepth)
+  }
+}
+
+/**
+ * JSON-RPC 2.0 as an `RpcFormat`, over any framing: newline-delimited JSON (`Framing.lines()`),
+ * the LSP base protocol (`Framing.contentLength()`) or length-prefixed frames. Frames nest at
+ * most 128 levels deep (`make` sets another limit).
+ */
+export const format: RpcFormat = make()

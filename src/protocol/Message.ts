@@ -15,6 +15,10 @@
  *   poisoned, the next frame decodes), which lets a server answer a bad request and keep
  *   serving. `Codec.decodeEither` yields the error, then the following frames. Framing errors
  *   are passed through, fatal or recoverable as the framing decided.
+ * - A JSON frame nesting arrays and objects deeper than `maxDepth` (default 128) is such an
+ *   error, found before the frame is parsed: deeper values overflow the stack of whatever
+ *   recurses over them (`JSON.stringify`, Schema's error formatter, the handler). Error details
+ *   that embed the frame's value are cut at 1,000 characters.
  * - Encoding fails with `MessageEncodeError` and writes nothing when the schema's encoding
  *   fails or the value cannot be serialized; the framing's limits then apply to the frame.
  *
@@ -35,6 +39,7 @@ import { Buffer, isUtf8 } from "node:buffer"
 import type { Codec, Decoder, Encoder } from "./Codec.js"
 import { InvalidUtf8 } from "./FramingError.js"
 import { asBuffer, preview } from "./internal/bytes.js"
+import { capText, DEFAULT_MAX_DEPTH, depthBeyond, depthMessage, maxDepthOption } from "./internal/jsonLimits.js"
 import { oneOf } from "./internal/options.js"
 import { MessageDecodeError, MessageEncodeError, type MessageError, type MessageFailure } from "./MessageError.js"
 
@@ -44,6 +49,19 @@ export { MessageDecodeError, MessageEncodeError, type MessageError, type Message
 export interface MessageCodec<A, E> extends Codec<A, E | InvalidUtf8 | MessageError> {
   /** The framing the messages travel in. */
   readonly framing: Codec<Uint8Array, E>
+}
+
+/**
+ * Options of `Message.json`.
+ *
+ * @since 0.1.0
+ */
+export interface JsonOptions {
+  /**
+   * How deeply a frame may nest arrays and objects (`[]` is 1): default 128, from 1 to 1024. A
+   * deeper frame is a recoverable `MessageDecodeError` (reason `"json"`), found before it is parsed.
+   */
+  readonly maxDepth?: number
 }
 
 /** Options of `Message.msgpack`. */
@@ -69,23 +87,28 @@ export const text = <E>(framing: Codec<Uint8Array, E>): MessageCodec<string, E> 
 
 /**
  * JSON messages, one value per frame, decoded and encoded with `schema`. Without a schema the
- * values are `unknown` (whatever `JSON.parse` returns).
+ * values are `unknown` (whatever `JSON.parse` returns). Frames nest at most `maxDepth` levels
+ * (default 128), checked when the codec is built (`IllegalArgumentException`).
  *
  * @example
  * ```ts
  * const Request = Schema.Struct({ id: Schema.Number, method: Schema.String })
  * const codec = Message.json(Framing.lines(), Request) // Codec<{ id: number; method: string }, …>
+ * const shallow = Message.json(Framing.lines(), Request, { maxDepth: 8 })
  * ```
  */
 export const json: {
-  <E>(framing: Codec<Uint8Array, E>): MessageCodec<unknown, E>
-  <A, I, E>(framing: Codec<Uint8Array, E>, schema: Schema.Schema<A, I, never>): MessageCodec<A, E>
-} = <A, I, E>(framing: Codec<Uint8Array, E>, schema?: Schema.Schema<A, I, never>): MessageCodec<A, E> =>
-  make(
-    `json(${framing.name})`,
-    framing,
-    schema === undefined ? jsonFormat as Format<A> : withSchema(jsonFormat, schema)
-  )
+  <E>(framing: Codec<Uint8Array, E>, schema?: undefined, options?: JsonOptions): MessageCodec<unknown, E>
+  <A, I, E>(framing: Codec<Uint8Array, E>, schema: Schema.Schema<A, I, never>, options?: JsonOptions): MessageCodec<A, E>
+} = <A, I, E>(
+  framing: Codec<Uint8Array, E>,
+  schema?: Schema.Schema<A, I, never>,
+  options: JsonOptions = {}
+): MessageCodec<A, E> => {
+  const maxDepth = maxDepthOption("json", options.maxDepth)
+  const format = maxDepth === DEFAULT_MAX_DEPTH ? jsonFormat : makeJsonFormat(maxDepth)
+  return make(`json(${framing.name})`, framing, schema === undefined ? format as Format<A> : withSchema(format, schema))
+}
 
 /**
  * MessagePack messages, one value per frame, decoded and encoded with `schema`. The output is
@@ -130,7 +153,8 @@ interface Format<A> {
   readonly encode: (value: A) => Uint8Array | Failure
 }
 
-const errorMessage = (e: unknown): string => (e instanceof Error ? e.message : String(e))
+// Parsers' messages may quote the frame (V8 cuts its JSON quotes, msgpackr need not).
+const errorMessage = (e: unknown): string => capText(e instanceof Error ? e.message : String(e))
 
 const INVALID_UTF8 = new Failure("utf8", "invalid UTF-8", undefined)
 
@@ -155,27 +179,33 @@ const textFormat: Format<string> = {
   }
 }
 
-const jsonFormat: Format<unknown> = {
+const encodeJson = (value: unknown): Uint8Array | Failure => {
+  let s: string | undefined
+  try {
+    s = JSON.stringify(value)
+  } catch (e) {
+    return new Failure("json", errorMessage(e), e)
+  }
+  // JSON.stringify escapes lone surrogates, so `s` is always well-formed UTF-16.
+  return s === undefined ? new Failure("json", `${typeof value} has no JSON representation`, value) : Buffer.from(s)
+}
+
+const makeJsonFormat = (maxDepth: number): Format<unknown> => ({
   decode: (frame) => {
     const s = decodeUtf8(frame)
     if (s instanceof Failure) return s
+    const depth = depthBeyond(s, maxDepth)
+    if (depth > 0) return new Failure("json", depthMessage(depth, maxDepth), undefined)
     try {
       return JSON.parse(s)
     } catch (e) {
       return new Failure("json", errorMessage(e), e)
     }
   },
-  encode: (value) => {
-    let s: string | undefined
-    try {
-      s = JSON.stringify(value)
-    } catch (e) {
-      return new Failure("json", errorMessage(e), e)
-    }
-    // JSON.stringify escapes lone surrogates, so `s` is always well-formed UTF-16.
-    return s === undefined ? new Failure("json", `${typeof value} has no JSON representation`, value) : Buffer.from(s)
-  }
-}
+  encode: encodeJson
+})
+
+const jsonFormat = makeJsonFormat(DEFAULT_MAX_DEPTH)
 
 const msgpackFormat = (int64AsType: "auto" | "bigint" | "number" | "string"): Format<unknown> => {
   // `skipValues` and `int64AsType: "auto"` are msgpackr options missing from its typings.
@@ -202,7 +232,8 @@ const msgpackFormat = (int64AsType: "auto" | "bigint" | "number" | "string"): Fo
 const schemaFailure = (error: ParseResult.ParseError): Failure =>
   new Failure(
     "schema",
-    ParseResult.TreeFormatter.formatErrorSync(error),
+    // The formatted error quotes the value: a 1 MB frame would make a 1 MB detail.
+    capText(ParseResult.TreeFormatter.formatErrorSync(error)),
     error,
     ParseResult.ArrayFormatter.formatErrorSync(error)[0]?.path ?? []
   )

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Cause, Effect, FastCheck as fc } from "effect"
 import * as ChapterRpc from "../../src/protocol/ChapterRpc.js"
 import * as JsonRpc from "../../src/protocol/JsonRpc.js"
 import * as RpcServer from "../../src/server/RpcServer.js"
@@ -19,6 +19,19 @@ const calc = (request: string, format = JsonRpc.format) =>
     const reply = yield* dispatch(request)
     return reply === undefined ? undefined : JSON.parse(reply)
   }).pipe(Effect.scoped)
+
+/** An array nested `depth` levels deep around a 0. */
+const nested = (depth: number): string => "[".repeat(depth) + "0" + "]".repeat(depth)
+
+/** A JSON-RPC request whose params are `params` (text). */
+const requestText = (id: string, method: string, params: string) =>
+  `{"jsonrpc":"2.0","id":${id},"method":"${method}","params":${params}}`
+
+const tooDeep = (depth: number, limit = 128) => ({
+  _tag: "Invalid",
+  id: null,
+  error: { code: -32600, message: "Invalid Request", data: `JSON nested ${depth} levels deep, limit ${limit}` }
+})
 
 describe("JsonRpc", () => {
   describe("the specification's examples", () => {
@@ -219,6 +232,181 @@ describe("JsonRpc", () => {
         const reply = JSON.parse((yield* dispatch(`[1,2,3]`))!)
         expect(reply.error.code).toBe(JsonRpc.BATCH_TOO_LARGE)
       }).pipe(Effect.scoped))
+  })
+
+  describe("hostile input", () => {
+    it("refuses a frame nested deeper than 128 levels with INVALID_REQUEST, id null, naming the depth", () => {
+      // The frame is one level deeper than its params.
+      expect(JsonRpc.parse(requestText("1", "echo", nested(127)))).toMatchObject({ _tag: "Request", id: 1 })
+      expect(JsonRpc.parse(requestText("1", "echo", nested(128)))).toEqual(tooDeep(129))
+      expect(JsonRpc.parse(requestText("1", "echo", nested(9_999)))).toEqual(tooDeep(10_000))
+      expect(JsonRpc.parse(nested(10_000))).toEqual(tooDeep(10_000))
+      // A batch counts as a level.
+      expect(JsonRpc.parse(`[${requestText("1", "echo", nested(126))}]`)).toMatchObject({ _tag: "Batch" })
+      expect(JsonRpc.parse(`[${requestText("1", "echo", nested(127))}]`)).toEqual(tooDeep(129))
+      expect(JsonRpc.format.parse(requestText("1", "echo", nested(128)))).toEqual(tooDeep(129))
+    })
+
+    it("does not count brackets inside strings or escaped quotes", () => {
+      const format = JsonRpc.make({ maxDepth: 2 })
+      const strings = `["\\"[[[[[[[[", "{{{{{{{{{{{{{{{{{{", "\\\\\\"]]]]"]`
+      expect(format.parse(requestText(`"[[[[[[[[[\\"[[[["`, "m", strings))).toEqual({
+        _tag: "Request",
+        id: "[[[[[[[[[\"[[[[",
+        method: "m",
+        params: ["\"[[[[[[[[", "{{{{{{{{{{{{{{{{{{", "\\\"]]]]"]
+      })
+      expect(format.parse(requestText("1", "m", `[[1], "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["]`))).toEqual(tooDeep(3, 2))
+    })
+
+    it("takes the limit from make({ maxDepth }), checked when the format is built", () => {
+      const format = JsonRpc.make({ maxDepth: 4 })
+      expect(format.parse(requestText("1", "echo", nested(3)))).toMatchObject({ _tag: "Request" })
+      expect(format.parse(requestText("1", "echo", nested(4)))).toEqual(tooDeep(5, 4))
+      expect(format.parseResponses(`{"jsonrpc":"2.0","id":1,"result":${nested(3)}}`)).toHaveLength(1)
+      expect(format.parseResponses(`{"jsonrpc":"2.0","id":1,"result":${nested(4)}}`)).toEqual([])
+      const chapter = ChapterRpc.make({ maxDepth: 4 })
+      expect(chapter.parse(`{"id":1,"method":"echo","params":${nested(3)}}`)).toMatchObject({ _tag: "Request" })
+      expect(chapter.parse(`{"id":1,"method":"echo","params":${nested(4)}}`)).toEqual(tooDeep(5, 4))
+      expect(chapter.parseResponses(`{"id":1,"result":${nested(4)}}`)).toEqual([])
+      expect(JsonRpc.make({ maxDepth: 1024 }).parse(requestText("1", "echo", nested(1023)))).toMatchObject({ _tag: "Request" })
+      for (const maxDepth of [0, -1, 1.5, Number.NaN, 1025]) {
+        expect(() => JsonRpc.make({ maxDepth })).toThrow(Cause.IllegalArgumentException)
+        expect(() => ChapterRpc.make({ maxDepth })).toThrow(Cause.IllegalArgumentException)
+      }
+      expect(() => JsonRpc.make({ maxDepth: 0 })).toThrow("JsonRpc: option maxDepth must be an integer from 1 to 1024, got 0")
+      expect(() => ChapterRpc.make({ maxDepth: 2.5 })).toThrow(
+        "ChapterRpc: option maxDepth must be an integer from 1 to 1024, got 2.5"
+      )
+    })
+
+    it("never gives a client a reply nested deeper than the limit", () => {
+      expect(JsonRpc.parseResponses(`{"jsonrpc":"2.0","id":1,"result":${nested(127)}}`)).toHaveLength(1)
+      expect(JsonRpc.parseResponses(`{"jsonrpc":"2.0","id":1,"result":${nested(128)}}`)).toEqual([])
+      expect(JsonRpc.parseResponses(`[{"jsonrpc":"2.0","id":1,"result":${nested(10_000)}}]`)).toEqual([])
+      expect(JsonRpc.parseResponses(`{"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"x","data":${nested(10_000)}}}`))
+        .toEqual([])
+      expect(ChapterRpc.parseResponses(`{"id":1,"result":${nested(127)}}`)).toHaveLength(1)
+      expect(ChapterRpc.parseResponses(`{"id":1,"result":${nested(128)}}`)).toEqual([])
+    })
+
+    it("answers a non-finite numeric id with INVALID_REQUEST and id null, and leaves such replies out", () => {
+      const invalid = { _tag: "Invalid", id: null, error: { code: -32600, message: "Invalid Request" } }
+      for (const id of ["1e400", "-1e400"]) {
+        expect(JsonRpc.parse(requestText(id, "add", `{"a":1,"b":2}`))).toEqual(invalid)
+        expect(JsonRpc.parse(`[${requestText(id, "add", `{"a":1,"b":2}`)}]`)).toEqual({ _tag: "Batch", messages: [invalid] })
+        expect(ChapterRpc.parse(`{"id":${id},"method":"add","params":{"a":1,"b":2}}`)).toEqual(invalid)
+        expect(JsonRpc.parseResponses(`{"jsonrpc":"2.0","id":${id},"result":3}`)).toEqual([])
+        expect(ChapterRpc.parseResponses(`{"id":${id},"result":3}`)).toEqual([])
+      }
+      expect(JsonRpc.parse(requestText("1e308", "add", "{}"))).toMatchObject({ _tag: "Request", id: 1e308 })
+    })
+
+    it.effect("answers a request with the id 1e400 with JSON", () =>
+      Effect.gen(function*() {
+        const reply = { error: { code: -32600, message: "Invalid Request" }, id: null }
+        expect(yield* calc(requestText("1e400", "add", `{"a":1,"b":2}`))).toEqual({ jsonrpc: "2.0", ...reply })
+        expect(yield* calc(`{"id":1e400,"method":"add","params":{"a":1,"b":2}}`, ChapterRpc.format)).toEqual(reply)
+      }))
+
+    it("builds JSON replies whatever numbers they are given", () => {
+      for (const f of [JsonRpc.format, ChapterRpc.format]) {
+        for (const bad of [Infinity, -Infinity, Number.NaN]) {
+          expect(JSON.parse(f.success(bad, bad))).toMatchObject({ id: null, result: null })
+          expect(JSON.parse(f.success(1, { x: bad, y: [bad] }))).toMatchObject({ id: 1, result: { x: null, y: [null] } })
+          expect(JSON.parse(f.failure(bad, { code: -32603, message: "m", data: bad }))).toMatchObject({
+            id: null,
+            error: { code: -32603, message: "m", data: null }
+          })
+          expect(JSON.parse(f.methodNotFound(bad, "m"))).toMatchObject({ id: null })
+        }
+      }
+      expect(JsonRpc.success(1, Infinity)).toBe(`{"jsonrpc":"2.0","id":1,"result":null}`)
+      expect(JsonRpc.success(Infinity, 3)).toBe(`{"jsonrpc":"2.0","id":null,"result":3}`)
+      expect(ChapterRpc.success(-Infinity, 3)).toBe(`{"id":null,"result":3}`)
+    })
+
+    it.effect("cuts the data of INVALID_PARAMS at 1,000 characters", () =>
+      Effect.gen(function*() {
+        const reply = yield* calc(requestText("1", "add", `{"a":1,"b":"${"x".repeat(100_000)}"}`))
+        expect(reply.error.code).toBe(JsonRpc.INVALID_PARAMS)
+        expect(reply.error.data).toHaveLength(1000)
+        expect(reply.error.data).toContain("Expected number")
+        expect(reply.error.data.endsWith("…")).toBe(true)
+      }))
+
+    /** A JSON text a peer might send: arbitrary JSON, and the shapes that broke servers. */
+    const hostileValue: fc.Arbitrary<string> = fc.oneof(
+      fc.json(),
+      fc.integer({ min: 0, max: 300 }).map(nested),
+      fc.constantFrom(
+        nested(10_000),
+        "1e400",
+        "-1e400",
+        "[1e400,-1e400,-0,1e-400]",
+        `{"__proto__":{"id":1,"method":"add"},"constructor":{"prototype":1}}`,
+        `"\\ud800"`,
+        `"\\udc00x\\ud83d"`,
+        "\"\ud800 raw\"",
+        `{"a":1,"b":2}`,
+        `{"a":1e400,"b":-1e400}`
+      )
+    )
+    const hostileId = fc.oneof(
+      fc.constantFrom("1e400", "-1e400", "1", "-0", "1.5e308", "1e-400", "null", `"a"`, `"\\ud800"`, "{}", "[1]"),
+      fc.json()
+    )
+    const hostileMethod = fc.oneof(
+      fc.constantFrom("echo", "add", "nope", "$/cancelRequest", "\\ud800", "__proto__"),
+      fc.string().map((s) => JSON.stringify(s).slice(1, -1))
+    )
+    const hostileFrame: fc.Arbitrary<string> = fc.oneof(
+      hostileValue,
+      fc.tuple(hostileId, hostileMethod, hostileValue).map(([id, method, params]) => requestText(id, method, params)),
+      fc.tuple(hostileId, hostileMethod, hostileValue).map(([id, method, params]) =>
+        `{"id":${id},"method":"${method}","params":${params}}`
+      ),
+      fc.array(fc.tuple(hostileId, hostileMethod, hostileValue), { minLength: 1, maxLength: 4 }).map((requests) =>
+        `[${requests.map(([id, method, params]) => requestText(id, method, params)).join(",")}]`
+      )
+    )
+
+    /** Every reply `format` could build for `parsed` (a request's params echoed as its result, or as error data). */
+    const replies = (format: JsonRpc.RpcFormat, parsed: JsonRpc.Parsed): Array<string> => {
+      const one = (m: JsonRpc.Incoming): Array<string> => {
+        switch (m._tag) {
+          case "Invalid":
+            return [format.failure(m.id, m.error)]
+          case "Request":
+            return [
+              format.success(m.id, m.params),
+              format.failure(m.id, JsonRpc.error(JsonRpc.INVALID_PARAMS, m.params)),
+              format.methodNotFound(m.id, m.method)
+            ]
+          default:
+            return []
+        }
+      }
+      if (parsed._tag !== "Batch") return one(parsed)
+      const each = parsed.messages.map(one)
+      const firsts = each.flatMap((r) => r.slice(0, 1))
+      return firsts.length === 0 ? each.flat() : [...each.flat(), format.batch(firsts)]
+    }
+
+    it("answers whatever a peer sends with well-formed JSON (both formats, property)", () => {
+      fc.assert(
+        fc.property(hostileFrame, (text) => {
+          for (const format of [JsonRpc.format, ChapterRpc.format]) {
+            for (const reply of replies(format, format.parse(text))) {
+              expect(() => JSON.parse(reply)).not.toThrow()
+              // No lone surrogate (with the u flag a pair is one code point): it would not survive UTF-8.
+              expect(reply).not.toMatch(/\p{Surrogate}/u)
+            }
+          }
+        }),
+        { numRuns: 2000 }
+      )
+    })
   })
 
   describe("ChapterRpc", () => {

@@ -20,6 +20,7 @@ import {
   type Tracer
 } from "effect"
 import { TextDecoder } from "node:util"
+import { capText } from "../../protocol/internal/jsonLimits.js"
 import { intOption, oneOf } from "../../protocol/internal/options.js"
 import * as JsonRpc from "../../protocol/JsonRpc.js"
 import type * as Protocol from "../../protocol/Protocol.js"
@@ -64,7 +65,9 @@ interface Entry {
 
 type Run = (u: unknown) => Either.Either<unknown, ParseResult.ParseError>
 
-const message = (error: ParseResult.ParseError): string => ParseResult.TreeFormatter.formatErrorSync(error)
+// The formatted error quotes the params: 1 MB of bad params must not make a 1 MB reply. (Their
+// depth is bounded by the format's `maxDepth`, which keeps the formatter's recursion safe.)
+const message = (error: ParseResult.ParseError): string => capText(ParseResult.TreeFormatter.formatErrorSync(error))
 const NULL: Either.Either<unknown, ParseResult.ParseError> = Either.right(null)
 
 type AnyCodec = Schema.Schema<unknown, unknown, never>
