@@ -23,6 +23,7 @@ import * as Framing from "../protocol/Framing.js"
 import type { FramingError } from "../protocol/FramingError.js"
 import * as Message from "../protocol/Message.js"
 import * as Server from "../server/Server.js"
+import { reportFirstFrameError } from "./internal/framing.js"
 import { framedPeer, hostPort } from "./internal/peer.js"
 import * as Output from "./Output.js"
 import * as Scenario from "./Scenario.js"
@@ -76,7 +77,8 @@ export const chatServer = (
 ): Effect.Effect<ChatServer, Server.ListenError, Scope.Scope | Output.Output> =>
   Effect.gen(function*() {
     const verbose = options.verbose ?? true
-    const codec = Message.text(options.framing ?? Framing.lines())
+    const framing = options.framing ?? Framing.lines()
+    const codec = Message.text(framing)
     // Bounded: a client that stops reading holds publishers back only until its write-stall
     // timeout closes it.
     const hub = yield* Effect.acquireRelease(PubSub.bounded<ChatEvent>(1024), PubSub.shutdown)
@@ -103,9 +105,12 @@ export const chatServer = (
           Effect.flatMap(Clock.currentTimeMillis, (at) => PubSub.publish(hub, { _tag: "Said", who, text, at }))
         ).pipe(
           Effect.catchAll((e) =>
-            Effect.sync(() => {
-              how = e._tag === "SocketError" && e.code === "ECONNRESET" ? "reset" : "error"
-            })
+            Effect.zipRight(
+              Effect.sync(() => {
+                how = e._tag === "SocketError" && e.code === "ECONNRESET" ? "reset" : "error"
+              }),
+              reportFirstFrameError(who, framing, e)
+            )
           )
         )
       })

@@ -3,7 +3,14 @@
  * chat and JSON servers to real peers, and talk to any framed server.
  *
  * Exit codes: 0 success · 1 a scenario failed (or an unexpected error) · 2 bad usage ·
- * 3 cannot connect or listen · 4 the peer misbehaved (closed early, bad frame, no answer in time).
+ * 3 cannot connect or listen · 4 the peer misbehaved (closed early, bad frame, no answer in time)
+ * or `call` got an error reply (a JSON reply with an `error` object, e.g. JSON-RPC's).
+ *
+ * Without `--framing`, text is framed as lines (`serve echo`, `serve chat`, `--format text`) and
+ * JSON with the chapter's 4-byte length prefix (`serve json-rpc`, `--format json|jsonrpc`), so
+ * `serve X` and `call --format Y` agree out of the box. A framing error in the first frame read
+ * (a peer speaking another framing) is one line naming the framing expected and the `--framing`
+ * the bytes suggest.
  *
  * @since 0.1.0
  */
@@ -15,15 +22,32 @@ import * as Message from "../protocol/Message.js"
 import * as All from "./all.js"
 import { chatServer } from "./chat.js"
 import { echoServer } from "./echo.js"
-import { FRAMING_HELP, FRAMINGS, type FramingName, framingCodec } from "./internal/framing.js"
+import {
+  defaultFraming,
+  firstFrameError,
+  FRAMING_HELP,
+  framingCodec,
+  framingMismatch,
+  type FramingName,
+  FRAMINGS
+} from "./internal/framing.js"
 import { type FramedPeer, framedPeer, hostPort } from "./internal/peer.js"
 import { jsonRpcServer } from "./json-rpc.js"
 import * as Output from "./Output.js"
 import { DEFAULT_BUDGET_SECONDS } from "./scalability.js"
 
-/** An expected failure: one line for the user and the exit code. */
+/**
+ * An expected failure: one line for the user and the exit code.
+ *
+ * @since 0.1.0
+ */
 export class CliFailure extends Data.TaggedError("CliFailure")<{ readonly message: string; readonly code: number }> {}
 
+/**
+ * The exit codes (see the module doc).
+ *
+ * @since 0.1.0
+ */
 export const EXIT = { ok: 0, failed: 1, usage: 2, connect: 3, protocol: 4 } as const
 
 // ---- scenario -------------------------------------------------------------------------------
@@ -72,7 +96,10 @@ const scenarioCommand = Command.make(
 
 const host = Options.text("host").pipe(Options.withDefault("127.0.0.1"), Options.withDescription("interface to listen on / host to connect to"))
 const framing = Options.choice("framing", FRAMINGS).pipe(
-  Options.withDescription(`how frames are delimited: ${FRAMINGS.map((f) => `${f} = ${FRAMING_HELP[f]}`).join("; ")}`),
+  Options.withDescription(
+    `how frames are delimited: ${FRAMINGS.map((f) => `${f} = ${FRAMING_HELP[f]}`).join("; ")}. ` +
+      "Default: lines for text (serve echo|chat, --format text), length-prefixed for JSON (serve json-rpc, --format json|jsonrpc)"
+  ),
   Options.optional
 )
 
@@ -90,7 +117,7 @@ const serveCommand = Command.make(
   ({ framing, host, kind, port, quiet }) =>
     Effect.scoped(
       Effect.gen(function*() {
-        const framingName: FramingName = Option.getOrElse(framing, () => kind === "json-rpc" ? "length-prefixed" : "lines")
+        const framingName: FramingName = Option.getOrElse(framing, () => defaultFraming(kind))
         const options = { host, port, framing: framingCodec(framingName), verbose: !quiet }
         const started = kind === "echo"
           ? echoServer(options)
@@ -164,14 +191,26 @@ const framesFor = (format: Format, messages: ReadonlyArray<string>): Effect.Effe
 const show = (frame: unknown): string => (typeof frame === "string" ? frame : JSON.stringify(frame))
 
 /** Turns a client-side failure into one clear line with an exit code. */
-const explain = (where: string, timeout: number) => (cause: Cause.Cause<unknown>): Effect.Effect<never, CliFailure> => {
+const explain = (where: string, timeout: number, framingName: FramingName) =>
+(cause: Cause.Cause<unknown>): Effect.Effect<never, CliFailure> => {
   if (Cause.isInterruptedOnly(cause)) return Effect.interrupt
   const error = Cause.squash(cause)
   const tag = typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : ""
   if (error instanceof CliFailure) return Effect.fail(error)
   if (tag === "ConnectError") return Effect.fail(new CliFailure({ message: (error as Error).message, code: EXIT.connect }))
   if (tag === "TimeoutException") {
-    return Effect.fail(new CliFailure({ message: `no answer from ${where} within ${timeout} s (is it the right server and framing?)`, code: EXIT.protocol }))
+    return Effect.fail(
+      new CliFailure({
+        message: `no answer from ${where} within ${timeout} s (is it the right server, and does it speak ${framingName} framing?)`,
+        code: EXIT.protocol
+      })
+    )
+  }
+  // The first reply cannot be framed: most likely the server speaks another framing.
+  const first = firstFrameError(error)
+  if (first !== undefined) {
+    const line = framingMismatch({ what: "the reply", expected: framingName, peer: "server", flag: "--framing" }, first)
+    return Effect.fail(new CliFailure({ message: `${where}: ${line}`, code: EXIT.protocol }))
   }
   const message = error instanceof Error ? error.message : String(error)
   return Effect.fail(new CliFailure({ message: `${where}: ${message}`, code: EXIT.protocol }))
@@ -190,39 +229,66 @@ interface ClientArgs {
 }
 
 /** Connects, frames the connection, runs `talk` within the timeout, and explains failures in one line. */
-const withPeer = <E, R>(
+const withPeer = <A, E, R>(
   args: ClientArgs,
-  talk: (frames: ReadonlyArray<unknown>, peer: FramedPeer<unknown, unknown>) => Effect.Effect<void, E, R>
+  talk: (frames: ReadonlyArray<unknown>, peer: FramedPeer<unknown, unknown>) => Effect.Effect<A, E, R>
 ) =>
   Effect.gen(function*() {
     const frames = yield* framesFor(args.format, args.messages)
-    yield* Effect.scoped(
+    const framingName = Option.getOrElse(args.framing, () => defaultFraming(args.format))
+    return yield* Effect.scoped(
       Effect.gen(function*() {
         const conn = yield* Client.connect({ host: args.host, port: args.port, connectTimeout: Duration.seconds(args.timeout) })
-        const peer = yield* framedPeer(conn, clientCodec(Option.getOrElse(args.framing, () => "lines" as const), args.format))
-        yield* talk(frames, peer)
+        const peer = yield* framedPeer(conn, clientCodec(framingName, args.format))
+        return yield* talk(frames, peer)
       })
     ).pipe(
       Effect.timeout(Duration.seconds(args.timeout)),
-      Effect.catchAllCause(explain(`${args.host}:${args.port}`, args.timeout))
+      Effect.catchAllCause(explain(`${args.host}:${args.port}`, args.timeout, framingName))
     )
   })
+
+/** The error of a reply that is one (JSON-RPC's `{"error": {"code", "message"}}`), else undefined. */
+const errorOf = (reply: unknown): { readonly code: unknown; readonly message?: unknown } | undefined => {
+  if (typeof reply !== "object" || reply === null || Array.isArray(reply)) return undefined
+  const error = (reply as { readonly error?: unknown }).error
+  return typeof error === "object" && error !== null && "code" in error ? error : undefined
+}
 
 const callCommand = Command.make(
   "call",
   { ...clientOptions, messages: messagesArg },
   (args) =>
-    withPeer(args, (frames, peer) =>
-      Effect.gen(function*() {
-        for (const frame of frames) {
-          yield* peer.send(frame)
-          const reply = yield* peer.next
-          yield* args.json
-            ? Output.line(JSON.stringify({ request: frame, reply }))
-            : Output.line(show(reply))
-        }
-      }))
-).pipe(Command.withDescription("Send each message as one frame and print the server's one-frame answer to each."))
+    Effect.gen(function*() {
+      const errors = yield* withPeer(args, (frames, peer) =>
+        Effect.gen(function*() {
+          const errors: Array<string> = []
+          for (const frame of frames) {
+            yield* peer.send(frame)
+            const reply = yield* peer.next
+            yield* args.json
+              ? Output.line(JSON.stringify({ request: frame, reply }))
+              : Output.line(show(reply))
+            const error = args.format === "text" ? undefined : errorOf(reply)
+            if (error !== undefined) {
+              errors.push(`${String(error.code)}${typeof error.message === "string" ? `: ${error.message}` : ""}`)
+            }
+          }
+          return errors
+        }))
+      // Every reply is printed first; then an error reply makes the exit code say so (scripts).
+      if (errors.length > 0) {
+        return yield* new CliFailure({
+          message: `${args.host}:${args.port} answered with ${errors.length === 1 ? "error" : `${errors.length} errors:`} ${errors.join("; ")}`,
+          code: EXIT.protocol
+        })
+      }
+    })
+).pipe(
+  Command.withDescription(
+    "Send each message as one frame and print the server's one-frame answer to each; exit code 4 when an answer is an error (a JSON reply with an error object)."
+  )
+)
 
 const sendCommand = Command.make(
   "send",
@@ -246,7 +312,7 @@ const sendCommand = Command.make(
 
 export const command = Command.make("effect-wire").pipe(
   Command.withDescription(
-    "effect-wire: typed TCP protocols on Effect. Exit codes: 0 ok, 1 scenario failed, 2 bad usage, 3 cannot connect/listen, 4 peer misbehaved."
+    "effect-wire: typed TCP protocols on Effect. Exit codes: 0 ok, 1 scenario failed, 2 bad usage, 3 cannot connect/listen, 4 peer misbehaved or call got an error reply."
   ),
   Command.withSubcommands([scenarioCommand, serveCommand, callCommand, sendCommand])
 )

@@ -12,6 +12,7 @@ import * as Framing from "../protocol/Framing.js"
 import type { FramingError } from "../protocol/FramingError.js"
 import * as Message from "../protocol/Message.js"
 import * as Server from "../server/Server.js"
+import { reportFirstFrameError } from "./internal/framing.js"
 import { framedPeer, hostPort } from "./internal/peer.js"
 import * as Output from "./Output.js"
 import * as Scenario from "./Scenario.js"
@@ -30,13 +31,15 @@ export const echoServer = (
 ): Effect.Effect<Server.Server, Server.ListenError, Scope.Scope | Output.Output> => {
   const verbose = options.verbose ?? true
   const say = (text: string) => (verbose ? Output.line(text, "dim") : Effect.void)
+  const framing = options.framing ?? Framing.lines()
   const respond = Server.respond(
-    Message.text(options.framing ?? Framing.lines()),
+    Message.text(framing),
     (message: string) => Effect.as(say(`  [server] received ${JSON.stringify(message)}`), `ECHO: ${message}`)
   )
   const handler = (conn: Connection) =>
     say(`  [server] ${hostPort(conn.remoteAddress)} connected`).pipe(
       Effect.zipRight(respond(conn)),
+      Effect.tapError((e) => reportFirstFrameError(hostPort(conn.remoteAddress), framing, e)),
       Effect.ensuring(say(`  [server] ${hostPort(conn.remoteAddress)} disconnected`))
     )
   return Server.make(options, handler)

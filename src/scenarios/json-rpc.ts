@@ -30,6 +30,7 @@ import * as Protocol from "../protocol/Protocol.js"
 import type { Id, Incoming, Parsed, RpcFormat } from "../protocol/RpcFormat.js"
 import * as RpcServer from "../server/RpcServer.js"
 import * as Server from "../server/Server.js"
+import { reportFirstFrameError } from "./internal/framing.js"
 import { hostPort } from "./internal/peer.js"
 import * as Output from "./Output.js"
 import * as Scenario from "./Scenario.js"
@@ -184,7 +185,9 @@ export const jsonRpcServer = (
       const format = options.jsonRpc2 === true
         ? servedFormat(onFrame === undefined ? {} : { onFrame })
         : { ...ChapterRpc.format, parse: (text: string) => (onFrame?.(text), ChapterRpc.parse(text)) }
-      return RpcServer.handler(Chapter, handlers, { format, framing })(conn)
+      return RpcServer.handler(Chapter, handlers, { format, framing })(conn).pipe(
+        Effect.tapError((e) => Effect.provideService(reportFirstFrameError(who, framing, e), Output.Output, out))
+      )
     }))
 }
 

@@ -153,6 +153,51 @@ describe("effect-wire CLI", { timeout: 90_000 }, () => {
       expect(rpc).toMatchObject({ code: 0, stdout: `{"jsonrpc":"2.0","id":1,"result":"Hello, CLI!"}\n` })
     }).pipe(Effect.scoped))
 
+  it.live("serve json-rpc and call --format jsonrpc / json agree on the framing with no --framing given", () =>
+    Effect.gen(function*() {
+      const s = yield* serve(["json-rpc", "--quiet"])
+      const port = String(s.port)
+      const rpc = yield* runCli(["call", "--port", port, "--format", "jsonrpc", "greet", `{"name":"CLI"}`])
+      expect(rpc).toMatchObject({ code: 0, stdout: `{"jsonrpc":"2.0","id":1,"result":"Hello, CLI!"}\n`, stderr: "" })
+      const json = yield* runCli(["call", "--port", port, "--format", "json", `{"id":9,"method":"add","params":{"a":2,"b":3}}`])
+      expect(json).toMatchObject({ code: 0, stdout: `{"id":9,"result":5}\n`, stderr: "" })
+      expect((yield* stop(s)).code).toBe(0)
+    }).pipe(Effect.scoped))
+
+  it.live("call exits 4 when the reply is a JSON-RPC error, after printing it", () =>
+    Effect.gen(function*() {
+      const server = yield* jsonRpcServer({ port: 0, verbose: false, jsonRpc2: true }).pipe(Effect.provideService(Output.Output, Output.silent))
+      const done = yield* runCli(["call", "--port", String(server.address.port), "--framing", "length-prefixed", "--format", "jsonrpc", "nope"])
+      expect(done.code).toBe(4)
+      expect(JSON.parse(done.stdout)).toEqual({ jsonrpc: "2.0", id: 1, error: { code: -32601, message: "Unknown method: nope" } })
+      expect(done.stderr.trimEnd().split("\n")).toHaveLength(1)
+      expect(done.stderr).toContain(`127.0.0.1:${server.address.port} answered with error -32601: Unknown method: nope`)
+    }).pipe(Effect.scoped))
+
+  it.live("a reply in another framing is one line naming the framing expected and the --framing to try, exit 4", () =>
+    Effect.gen(function*() {
+      const server = yield* jsonRpcServer({ port: 0, verbose: false, jsonRpc2: true }).pipe(Effect.provideService(Output.Output, Output.silent))
+      const port = server.address.port
+      const done = yield* runCli(["call", "--port", String(port), "--framing", "lines", "--format", "jsonrpc", "add"])
+      expect(done.code).toBe(4)
+      expect(done.stdout).toBe("")
+      expect(done.stderr.trimEnd().split("\n")).toHaveLength(1)
+      expect(done.stderr).toContain(`127.0.0.1:${port}: the reply is not lines framing (`)
+      expect(done.stderr).toContain("is the server using another framing? try --framing length-prefixed")
+      expect(done.stderr).not.toMatch(/\n\s+at /)
+    }).pipe(Effect.scoped))
+
+  it.live("serve: a client speaking another framing gets a line naming the framing the server expects", () =>
+    Effect.gen(function*() {
+      const s = yield* serve(["json-rpc", "--quiet"])
+      // A line where a 4-byte length is expected: the server answers with a framing error and closes.
+      yield* netExchange(s.port, `{"id":1,"method":"add"}\n`)
+      const done = yield* stop(s)
+      expect(done.code).toBe(0)
+      expect(done.stdout).toMatch(/\[server\] 127\.0\.0\.1:\d+: the first request is not length-prefixed framing \(/)
+      expect(done.stdout).toContain("is the client using another framing? try --framing lines")
+    }).pipe(Effect.scoped))
+
   it.live("send: prints every frame until the server closes", () =>
     Effect.gen(function*() {
       const server = yield* Server.make(
