@@ -52,6 +52,14 @@ export interface ConnectionOptions {
    * 0 closes at once: FIN after the queued bytes, destroyed as soon as they are flushed.
    */
   readonly linger?: Duration.DurationInput
+  /**
+   * How long a server's connection may stay open after the peer's half-close (EOF) while its
+   * handlers still run. A peer that reset is noticed within one timer tick, but one that closed
+   * without a reset cannot be told from one still waiting for its replies (Node reads nothing
+   * after EOF): past this bound the socket is destroyed and the handlers interrupted, so a gone
+   * peer cannot hold a connection slot. Default 30 s.
+   */
+  readonly halfClosedTimeout?: Duration.DurationInput
 }
 
 /** The resolved limits of a connection, in bytes and milliseconds. */
@@ -63,6 +71,7 @@ export interface ConnectionConfig {
   readonly idleMillis: number
   readonly frameReadMillis: number
   readonly lingerMillis: number
+  readonly halfClosedMillis: number
 }
 
 const millis = (name: string, d: Duration.DurationInput | undefined, fallback: number): number => {
@@ -78,6 +87,7 @@ export const config = (options: ConnectionOptions = {}): ConnectionConfig => ({
   writeStallMillis: millis("writeStallTimeout", options.writeStallTimeout, 30_000),
   idleMillis: millis("idleTimeout", options.idleTimeout, 300_000),
   frameReadMillis: millis("frameReadTimeout", options.frameReadTimeout, 30_000),
+  halfClosedMillis: millis("halfClosedTimeout", options.halfClosedTimeout, 30_000),
   // 0 is allowed (close at once: see `closeThen`); the other durations must be positive.
   lingerMillis: intOption("Connection", "linger", options.linger === undefined ? undefined : Math.ceil(Duration.toMillis(Duration.decode(options.linger))), 1_000, 0, 2 ** 31 - 1)
 })
@@ -204,6 +214,14 @@ export interface Connection {
   readonly writeNow: (bytes: Uint8Array) => ConnectionError | undefined
   /** Whether queued outbound bytes are above the write high-water mark. */
   readonly writeBlocked: () => boolean
+  /**
+   * Runs `f(self, a)` at the connection's boundary, for code that runs where no fiber would catch
+   * a throw (an observer of a handler's fiber, a microtask): a throw ends this connection as a
+   * defect (see `crashed`) instead of the process.
+   */
+  readonly guard: <T, A>(self: T, f: (self: T, a: A) => void, a: A) => void
+  /** The first throw caught at the connection's boundary: its consumer writes what it has and dies with it. */
+  readonly crashed: { readonly defect: unknown } | undefined
 }
 
 export { SocketDriver } from "./internal/SocketDriver.js"

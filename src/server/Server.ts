@@ -158,6 +158,15 @@ export const make = <E, R>(
       return Effect.logDebug("effect-wire: connection handler failed", cause)
     }
     const ended = (driver: Connection.SocketDriver) => {
+      driver.fiber = undefined
+      // A fiber interrupted because its peer is gone, or because its code threw where only the
+      // driver's guard could catch it, failed: it is counted (in its fiber it could not be).
+      if (driver.abandoned) {
+        registry.handlerFailed()
+        if (driver.crashed !== undefined) {
+          fork(Effect.logDebug("effect-wire: connection handler failed", Cause.die(driver.crashed.defect)))
+        }
+      }
       // The connection stops counting as active when its handler ends; its socket is tracked
       // (and its linger timed) until it is gone.
       registry.connectionClosed(driver)

@@ -95,6 +95,8 @@ export const scriptedConnection = (writeHighWaterMark: number) => {
         })
         : Effect.void,
     recheck: () => {},
+    guard: <T, A>(self: T, f: (self: T, a: A) => void, a: A) => f(self, a),
+    crashed: undefined,
     pull: () =>
       Effect.async<ReadonlyArray<Uint8Array>>((resume) => {
         state.wake = () => resume(Effect.succeed([]))

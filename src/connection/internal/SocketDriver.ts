@@ -22,6 +22,8 @@ import type {
   InlineReader
 } from "../Connection.js"
 import { type ConnectionError, ConnectionTimeout, SocketError } from "../ConnectionError.js"
+import { EMPTY } from "../../protocol/internal/bytes.js"
+import { Crash } from "./Crash.js"
 import { ReadQueue } from "./ReadQueue.js"
 import * as Reads from "./SocketReads.js"
 import * as Writes from "./SocketWrites.js"
@@ -38,24 +40,42 @@ interface Driven extends Net.Socket {
 }
 
 // Socket listeners shared by every driver (`this` is the socket): a connection costs no closures.
+// Each runs its work through `guard`: a consumer's code (an inline reader's codec, handler,
+// formatter or encoder) runs inside these events, where a throw would end the process.
 function onData(this: Driven, chunk: Buffer): void {
-  Reads.onData(this[DRIVER], chunk)
+  const d = this[DRIVER]
+  d.guard(d, Reads.onData, chunk)
 }
 function onEnd(this: Driven): void {
   const d = this[DRIVER]
-  d.ended = true
-  d.wake()
+  d.guard(d, peerEnded, undefined)
 }
 function onError(this: Driven, cause: NodeJS.ErrnoException): void {
-  this[DRIVER].onError(cause)
+  const d = this[DRIVER]
+  d.guard(d, socketFailed, cause)
 }
 function onClose(this: Driven): void {
   const d = this[DRIVER]
-  d.closed = true
-  d.wake()
+  d.guard(d, socketClosed, undefined)
 }
 function onDrain(this: Driven): void {
-  Writes.wakeWriters(this[DRIVER])
+  const d = this[DRIVER]
+  d.guard(d, Writes.wakeWriters, undefined)
+}
+
+const fireTimers = (d: SocketDriver, now: number): void => d.fireTimers(now)
+const peerEnded = (d: SocketDriver): void => {
+  d.ended = true
+  d.halfClosedDeadline = d.clock.unsafeCurrentTimeMillis() + d.config.halfClosedMillis
+  d.wake()
+}
+const socketFailed = (d: SocketDriver, cause: NodeJS.ErrnoException): void => {
+  d.failure ??= new SocketError({ code: cause.code, detail: cause.message, cause })
+  d.wake()
+}
+const socketClosed = (d: SocketDriver): void => {
+  d.closed = true
+  d.wake()
 }
 
 const address = (host: string | undefined, port: number | undefined, family: string | undefined): Address => ({
@@ -129,6 +149,15 @@ export class SocketDriver implements Connection {
   inFlight = 0
   /** The fiber serving this connection, set by a server (to interrupt it at the deadline). */
   fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined = undefined
+  /** Set by the first throw caught at the boundary (see `guard`). */
+  crashed: Crash | undefined = undefined
+  /**
+   * Set when the connection's fiber was interrupted because the peer is gone (or never finished
+   * after its half-close): a server counts that as a failure, not as its own shutdown.
+   */
+  abandoned = false
+  /** @internal When a half-closed peer stops waiting for the handlers (clock millis; see `checkTimers`). */
+  halfClosedDeadline = Infinity
 
   /** `clock` is internal (read by `SocketReads` and `SocketWrites` for deadlines). */
   constructor(readonly socket: Net.Socket, readonly config: ConnectionConfig, readonly clock: Clock.Clock) {
@@ -156,10 +185,39 @@ export class SocketDriver implements Connection {
 
   // ---- events and waits ------------------------------------------------------------------
 
-  /** @internal the socket's error event */
-  onError(cause: NodeJS.ErrnoException): void {
-    this.failure ??= new SocketError({ code: cause.code, detail: cause.message, cause })
-    this.wake()
+  /**
+   * The connection's boundary: runs `f(self, a)` where no fiber catches a throw
+   * (a socket event, a watchdog tick, a fiber's observer, a microtask), so that a throw becomes a
+   * defect of this connection (see `crash`) instead of an uncaught exception ending the process.
+   */
+  guard<T, A>(self: T, f: (self: T, a: A) => void, a: A): void {
+    try {
+      f(self, a)
+    } catch (defect) {
+      this.crash(defect)
+    }
+  }
+
+  /**
+   * Ends this connection because its code threw: the inline reader is dropped (its state may be
+   * half-updated), and the connection's fiber wakes to find `crashed` (its consumer writes the
+   * replies made before the throw, then dies with the defect). A fiber busy elsewhere (a
+   * suspended handler) is interrupted. Later throws are ignored.
+   */
+  crash(defect: unknown): void {
+    if (this.crashed !== undefined) return
+    this.crashed = new Crash(defect)
+    this.inline = undefined
+    if (this.waiter !== undefined) this.wake()
+    else this.abandon()
+  }
+
+  /** Interrupts the connection's fiber (a server's), which no socket event can reach any more. */
+  private abandon(): void {
+    const fiber = this.fiber
+    if (fiber === undefined || this.abandoned) return
+    this.abandoned = true
+    fiber.unsafeInterruptAsFork(FiberId.none)
   }
 
   /** @internal */
@@ -200,7 +258,13 @@ export class SocketDriver implements Connection {
 
   /** Fires the read and write timeouts that are due; called periodically by a `Watchdog`. */
   checkTimers(now: number): void {
+    this.guard(this, fireTimers, now)
+  }
+
+  /** @internal The body of `checkTimers`, inside the connection's guard. */
+  fireTimers(now: number): void {
     if (now >= this.closeDeadline && !this.socket.destroyed) this.socket.destroy()
+    if (this.ended && this.fiber !== undefined && !this.abandoned) this.checkHalfClosed(now)
     if (this.waiter !== undefined && now >= this.readDeadline) {
       const w = this.waiter
       this.waiter = undefined
@@ -214,6 +278,24 @@ export class SocketDriver implements Connection {
       this.socket.destroy()
       for (const w of ws) w(error)
     }
+  }
+
+  /**
+   * A server's connection after the peer's EOF, while its fiber still runs (handlers in flight).
+   * Node stops reading at EOF, so a later reset is only seen by writing: an empty write probes
+   * the socket at each tick (the kernel refuses it once the peer has reset, and sends nothing
+   * otherwise). A peer that closed without a reset cannot be told from one still waiting for its
+   * replies, hence the bound: past `halfClosedTimeout` the socket is destroyed. Either way the
+   * fiber, which may be busy in a handler and never look at the socket again, is interrupted
+   * unless a wait of the driver (that the close wakes) holds it.
+   */
+  private checkHalfClosed(now: number): void {
+    const socket = this.socket
+    if (!socket.destroyed && socket.writableLength === 0 && !this.writeEnded) socket.write(EMPTY)
+    const gone = socket.destroyed || socket.errored !== null
+    if (!gone && now < this.halfClosedDeadline) return
+    if (!socket.destroyed) socket.destroy()
+    if (this.waiter === undefined && (this.writeWaiters === undefined || this.writeWaiters.length === 0)) this.abandon()
   }
 
   setInlineReader(reader: InlineReader | undefined): void {
@@ -245,7 +327,7 @@ export class SocketDriver implements Connection {
     return Reads.pull(this, partial, progress, busy)
   }
 
-  poll(partial: boolean, busy: boolean): ReadonlyArray<Uint8Array> | null | ConnectionError | undefined {
+  poll(partial: boolean, busy: boolean): ReadonlyArray<Uint8Array> | null | ConnectionError | Crash | undefined {
     return Reads.poll(this, partial, busy)
   }
 
@@ -356,4 +438,5 @@ export class SocketDriver implements Connection {
   }
 }
 
+export { Crash } from "./Crash.js"
 export { isChunks } from "./SocketReads.js"

@@ -11,6 +11,7 @@ import { EMPTY } from "../../protocol/internal/bytes.js"
 import type { Framed, FramedOptions, InlineReader } from "../Connection.js"
 import { type ConnectionError, IncompleteRead, LimitExceeded } from "../ConnectionError.js"
 import { ReadQueue } from "./ReadQueue.js"
+import { Crash } from "./Crash.js"
 import type { SocketDriver } from "./SocketDriver.js"
 import { toBytes } from "./SocketWrites.js"
 
@@ -107,6 +108,7 @@ export const pull = (
       return d.waitThen(d.epoch, retry)
     }
     if (input === null) return Effect.succeed(undefined)
+    if (input instanceof Crash) return Effect.die(input.defect)
     return isChunks(input) ? Effect.succeed(input) : Effect.fail(input)
   })
   return retry
@@ -114,13 +116,15 @@ export const pull = (
 
 /**
  * `pull` without waiting: the queued chunks (an empty array when an inline reader asked for the
- * fiber), `null` at the end (see `pull`), the socket's error, or `undefined` for "wait".
+ * fiber), `null` at the end (see `pull`), the socket's error, the connection's `Crash` (a throw
+ * caught at its boundary: the consumer dies with it), or `undefined` for "wait".
  */
 export const poll = (
   d: SocketDriver,
   partial: boolean,
   busy: boolean
-): ReadonlyArray<Uint8Array> | null | ConnectionError | undefined => {
+): ReadonlyArray<Uint8Array> | null | ConnectionError | Crash | undefined => {
+  if (d.crashed !== undefined) return d.crashed
   if (d.attention) {
     d.attention = false
     return NO_CHUNKS
@@ -189,6 +193,7 @@ const readLoop = <A>(
   let since: number | undefined = undefined
   let mark = -1
   const loop: Effect.Effect<A, ConnectionError> = Effect.suspend(() => {
+    if (d.crashed !== undefined) return Effect.die(d.crashed.defect)
     const seen = d.epoch
     const isPartial = partial()
     const r = step(d.atEnd(isPartial || (hold !== undefined && d.isDraining && hold())))

@@ -14,7 +14,7 @@
 import { Effect, Effectable } from "effect"
 import type { Connection, InlineReader } from "../../connection/Connection.js"
 import type { ConnectionError } from "../../connection/ConnectionError.js"
-import { isChunks, SocketDriver } from "../../connection/internal/SocketDriver.js"
+import { Crash, isChunks, SocketDriver } from "../../connection/internal/SocketDriver.js"
 import { type Codec, type Decoder, type Encoder, joinParts } from "../../protocol/Codec.js"
 import { EMPTY } from "../../protocol/internal/bytes.js"
 import { decodeInto } from "./decoding.js"
@@ -137,7 +137,7 @@ class InOrder<I, O, EI, EO, EH, R> extends Effectable.Class<void, EI | EO | EH |
   }
 
   /** Handles frames while their handlers complete at once; sets `waiting` at the first that does not. */
-  private runSync(): void {
+  runSync(): void {
     const frames = this.frames
     const highWater = this.connection.config.writeHighWaterMark
     if (this.next < frames.length && this.connection.writeBlocked()) return
@@ -148,14 +148,10 @@ class InOrder<I, O, EI, EO, EH, R> extends Effectable.Class<void, EI | EO | EH |
         this.flush()
         if (this.failure !== undefined || this.connection.writeBlocked()) return
       }
-      let effect: Effect.Effect<Reply<O>, EH, R>
-      try {
-        effect = this.handle(frames[this.next]!, this.connection)
-      } catch (defect) {
-        // A handler that throws instead of returning an effect: a defect of this connection's
-        // fiber, as in any Effect (it must not escape into the socket's event).
-        effect = Effect.die(defect)
-      }
+      // A throw here (a handler that throws instead of returning an effect, an encoder) is a
+      // defect of this connection: inside the socket's event the driver's guard catches it,
+      // inside the fiber the fiber does.
+      const effect = this.handle(frames[this.next]!, this.connection)
       if (!isSuccessExit<Reply<O>, EH>(effect)) {
         this.waiting = effect
         return
@@ -186,21 +182,26 @@ class InOrder<I, O, EI, EO, EH, R> extends Effectable.Class<void, EI | EO | EH |
 
   /** What the fiber does next: run a suspended handler, wait for the peer, or read. */
   step(): Effect.Effect<void, EI | EO | EH | ConnectionError, R> {
+    const crashed = this.connection.crashed
+    if (crashed !== undefined) {
+      // Something threw at the connection's boundary: the replies made before it go out, and
+      // nothing of the loop's state (possibly half-updated) is used again.
+      this.flush()
+      return Effect.die(crashed.defect)
+    }
     if (this.waiting !== undefined) {
       const effect = this.waiting
       this.waiting = undefined
       return Effect.flatMap(effect, (reply) => {
-        this.encode(reply)
-        this.next++
-        this.handled++
-        this.runSync()
+        // The fiber's own synchronous work goes through the same guard as the data event's.
+        this.connection.guard(this, answered, reply)
         return this.step()
       })
     }
     // Frames left by a peer that did not take the replies (see `runSync`).
     if (this.next < this.frames.length) {
-      this.runSync()
-      if (this.waiting !== undefined) return this.step()
+      this.connection.guard(this, handleFrames, undefined)
+      if (this.waiting !== undefined || this.connection.crashed !== undefined) return this.step()
     }
     this.flush()
     if (this.failure !== undefined) return Effect.fail(this.failure)
@@ -217,12 +218,27 @@ class InOrder<I, O, EI, EO, EH, R> extends Effectable.Class<void, EI | EO | EH |
     const input = driver.poll(this.decoder.buffered > 0, false)
     if (input === undefined) return driver.waitInline(this)
     if (input === null) return this.pulled(undefined)
+    if (input instanceof Crash) return this.step()
     return isChunks(input) ? this.pulled(input) : Effect.fail(input)
   }
 
   private pulled(
     chunks: ReadonlyArray<Uint8Array> | undefined
   ): Effect.Effect<void, EI | EO | EH | ConnectionError, R> {
+    this.connection.guard(this, decodeAndHandle, chunks)
+    return this.step()
+  }
+
+  /** The reply of the handler that suspended, then the frames after it. */
+  answered(reply: Reply<O>): void {
+    this.encode(reply)
+    this.next++
+    this.handled++
+    this.runSync()
+  }
+
+  /** Input read by the fiber (`undefined`: the end of input), then its frames. */
+  decodeAndHandle(chunks: ReadonlyArray<Uint8Array> | undefined): void {
     if (chunks === undefined) {
       this.ended = true
       decodeInto(this, undefined)
@@ -230,6 +246,10 @@ class InOrder<I, O, EI, EO, EH, R> extends Effectable.Class<void, EI | EO | EH |
       for (const chunk of chunks) decodeInto(this, chunk)
     }
     if (this.waiting === undefined) this.runSync()
-    return this.step()
   }
 }
+
+type Loop = InOrder<any, any, any, any, any, any>
+const answered = (loop: Loop, reply: unknown): void => loop.answered(reply)
+const handleFrames = (loop: Loop): void => loop.runSync()
+const decodeAndHandle = (loop: Loop, chunks: ReadonlyArray<Uint8Array> | undefined): void => loop.decodeAndHandle(chunks)

@@ -49,6 +49,14 @@ const framingReply = (format: RpcFormat, e: unknown): string | undefined => {
   )
 }
 
+const dispatchFrames = (rpc: RpcConnection<any, any>): void => rpc.dispatch()
+const decodeChunks = (rpc: RpcConnection<any, any>, chunks: ReadonlyArray<Uint8Array> | undefined): void =>
+  rpc.decodeChunks(chunks)
+const flushGathered = (rpc: RpcConnection<any, any>): void => {
+  rpc.flushQueued = false
+  rpc.flush()
+}
+
 class RpcConnection<R, FE> implements InlineReader {
   // `frames`, `decoded`, `inputFailure` and `decoder` are the `Decoding` state (see `decodeInto`).
   readonly decoder: Decoder<Uint8Array, FE>
@@ -65,7 +73,7 @@ class RpcConnection<R, FE> implements InlineReader {
   private readonly parts: Array<Uint8Array> = []
   /** Set while frames are dispatched: their replies are written together afterwards. */
   private batching = false
-  private flushQueued = false
+  flushQueued = false
   /** A decoding error: answered and raised once the frames decoded before it are answered. */
   inputFailure: FE | undefined = undefined
   /** A write failed: the connection is gone. */
@@ -124,13 +132,11 @@ class RpcConnection<R, FE> implements InlineReader {
     this.encoder.push(Buffer.from(error, "utf8"), this.parts)
   }
 
-  private readonly flushLater = (): void => {
-    this.flushQueued = false
-    this.flush()
-  }
+  // A microtask: outside any fiber and any socket event, so through the connection's guard.
+  private readonly flushLater = (): void => this.connection.guard(this, flushGathered, undefined)
 
   /** Writes the replies gathered so far (one write) and counts the frames handled. */
-  private flush(): void {
+  flush(): void {
     if (this.handled > 0) {
       if (this.registry._tag === "Some") this.registry.value.framesHandled(this.handled)
       this.handled = 0
@@ -145,8 +151,18 @@ class RpcConnection<R, FE> implements InlineReader {
 
   // ---- requests ---------------------------------------------------------------------------
 
+  /** Input read by the fiber (`undefined`: the end of input). */
+  decodeChunks(chunks: ReadonlyArray<Uint8Array> | undefined): void {
+    if (chunks === undefined) {
+      this.ended = true
+      decodeInto(this, undefined)
+    } else {
+      for (const chunk of chunks) decodeInto(this, chunk)
+    }
+  }
+
   /** Dispatches the decoded frames while slots are free, then writes their ready replies. */
-  private dispatch(): void {
+  dispatch(): void {
     const { frames, session, settings } = this
     this.batching = true
     session.beginBatch()
@@ -210,7 +226,11 @@ class RpcConnection<R, FE> implements InlineReader {
   readonly loop: Effect.Effect<void, FE | ConnectionError> = Effect.suspend(() => {
     // Input read by the fiber may arrive during a drain (never inline): answer SHUTTING_DOWN.
     this.session.draining = this.connection.isDraining
-    this.dispatch()
+    // The fiber's own synchronous work goes through the same guard as the data event's.
+    this.connection.guard(this, dispatchFrames, undefined)
+    // Something threw at the connection's boundary (see `close`).
+    const crashed = this.connection.crashed
+    if (crashed !== undefined) return Effect.die(crashed.defect)
     if (this.failure !== undefined) return Effect.fail(this.failure)
     if (this.frames.length > 0) {
       const wait = this.connection.writeBlocked()
@@ -230,12 +250,7 @@ class RpcConnection<R, FE> implements InlineReader {
     }
     if (this.connection.writeBlocked()) return Effect.zipRight(this.connection.write(EMPTY), this.loop)
     return Effect.flatMap(this.connection.pull(this.partial, this.progress, this.busy), (chunks) => {
-      if (chunks === undefined) {
-        this.ended = true
-        decodeInto(this, undefined)
-      } else {
-        for (const chunk of chunks) decodeInto(this, chunk)
-      }
+      this.connection.guard(this, decodeChunks, chunks)
       return this.loop
     })
   })
@@ -243,6 +258,8 @@ class RpcConnection<R, FE> implements InlineReader {
   /** At the end: handlers still running get DEADLINE_EXCEEDED (when interrupted) and are interrupted. */
   close(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> {
     this.connection.setInlineReader(undefined)
+    // A throw at the connection's boundary: the replies made before it still go out.
+    if (this.connection.crashed !== undefined) this.connection.guard(this, flushGathered, undefined)
     const session = this.session
     if (session.fibers.size === 0) {
       session.closed = true
@@ -258,6 +275,8 @@ class RpcConnection<R, FE> implements InlineReader {
   }
 }
 
+const run = (f: () => void): void => f()
+
 /** Serves one connection (see the module doc). */
 export const serveConnection = <R, FE>(
   settings: Settings,
@@ -267,7 +286,8 @@ export const serveConnection = <R, FE>(
 ): Effect.Effect<void, FE | ConnectionError, R> =>
   Effect.flatMap(Effect.runtime<R>(), (runtime) =>
     Effect.flatMap(Effect.tracer, (tracer) => {
-      const rpc = new RpcConnection<R, FE>(settings, framing, connection, new Session<R>(settings, runtime, tracer), registry)
+      const session = new Session<R>(settings, runtime, tracer, (settle) => connection.guard(settle, run, undefined))
+      const rpc = new RpcConnection<R, FE>(settings, framing, connection, session, registry)
       connection.setInlineReader(rpc)
       return Effect.onExit(rpc.loop, (exit) => rpc.close(exit))
     }))

@@ -224,7 +224,18 @@ export class Session<R> {
   /** In a batch: when the last reply was made (the next frame begins then). */
   private mark = -1
 
-  constructor(readonly settings: Settings, readonly runtime: Runtime.Runtime<R>, readonly tracer: Tracer.Tracer) {
+  /**
+   * `boundary` runs the code that settles a suspended handler (its reply's formatting and the
+   * sink), which its fiber's observer calls outside any fiber: a connection routes it through its
+   * guard, so that a throw there ends that connection, not the process. By default a throw is
+   * answered INTERNAL_ERROR (see `settleSafely`).
+   */
+  constructor(
+    readonly settings: Settings,
+    readonly runtime: Runtime.Runtime<R>,
+    readonly tracer: Tracer.Tracer,
+    private readonly boundary?: (settle: () => void) => void
+  ) {
     this.run = Runtime.runFork(runtime)
     this.spans = settings.spans ?? !isNativeTracer(tracer)
   }
@@ -380,9 +391,23 @@ export class Session<R> {
       this.fibers.delete(fiber)
       if (answer && id !== null && this.running.get(id) === fiber) this.running.delete(id)
       const cancelled = this.cancelled.delete(fiber)
-      if (!this.closed) sink(this.reply(entry, id, answer, exit, cancelled, started))
+      if (!this.closed) {
+        const settle = () => sink(this.reply(entry, id, answer, exit, cancelled, started))
+        if (this.boundary !== undefined) this.boundary(settle)
+        else this.settleSafely(settle, id, answer, sink)
+      }
       this.onSettle?.()
     })
+  }
+
+  /** Settles with INTERNAL_ERROR when building the reply throws (a session with no boundary). */
+  private settleSafely(settle: () => void, id: Id, answer: boolean, sink: Sink): void {
+    try {
+      settle()
+    } catch (defect) {
+      this.run(Effect.logError("effect-wire: building an RPC reply threw", Cause.die(defect)))
+      sink(answer ? this.settings.format.failure(id, JsonRpc.error(JsonRpc.INTERNAL_ERROR)) : undefined)
+    }
   }
 
   private reply(
