@@ -304,6 +304,78 @@ describe("Message.json", () => {
     const small = Message.json(Framing.lines({ maxLineBytes: 4 }))
     expect(Codec.encodeAll(small, ["abcd"])).toMatchObject({ left: { _tag: "FrameTooLarge", direction: "encode" } })
   })
+
+  describe("maxDepth", () => {
+    const nested = (depth: number): string => "[".repeat(depth) + "0" + "]".repeat(depth)
+    /** Decodes lines with `decoder`, each value shown as its JSON text, each error as itself. */
+    const decodeLines = <A, E>(codec: Codec.Codec<A, E>, lines: ReadonlyArray<string>) => {
+      const decoder = codec.decoder()
+      const out: Array<A> = []
+      const errors: Array<E> = []
+      let error = decoder.push(bytes(lines.map((l) => `${l}\n`).join("")), out)
+      while (error !== undefined) {
+        errors.push(error)
+        if (decoder.poisoned !== undefined) break
+        error = decoder.push(new Uint8Array(0), out)
+      }
+      return { values: out.map((v) => JSON.stringify(v)), errors }
+    }
+
+    it("refuses a frame nested deeper than 128 levels, recoverably, naming the depth and the limit", () => {
+      const { errors, values } = decodeLines(Message.json(Framing.lines()), [nested(128), nested(129), "1", nested(10_000), "2"])
+      // Compared as text: vitest's deep equality gives up on values this deep.
+      expect(values).toEqual([nested(128), "1", "2"])
+      expect(errors).toHaveLength(2)
+      expect(errors[0]).toMatchObject({
+        _tag: "MessageDecodeError",
+        reason: "json",
+        frame: 1,
+        offset: 258,
+        detail: "JSON nested 129 levels deep, limit 128",
+        path: []
+      })
+      expect(errors[1]).toMatchObject({ frame: 3, detail: "JSON nested 10000 levels deep, limit 128" })
+      expect(errors[1]?.message).toContain("is not valid JSON: JSON nested 10000 levels deep, limit 128")
+    })
+
+    it("refuses a deep frame before its schema runs", () => {
+      const Add = Schema.Struct({ a: Schema.Number, b: Schema.Number })
+      const { errors, values } = decodeLines(Message.json(Framing.lines(), Add), [nested(10_000), `{"a":1,"b":2}`])
+      expect(values).toEqual([`{"a":1,"b":2}`])
+      expect(errors).toMatchObject([{ reason: "json", detail: "JSON nested 10000 levels deep, limit 128" }])
+    })
+
+    it("takes the limit from options, not counting brackets inside strings or escaped quotes", () => {
+      const codec = Message.json(Framing.lines(), Schema.Unknown, { maxDepth: 2 })
+      const strings = `["\\"[[[[[[[[", {"k[[[[[[[[":"\\\\\\"{{{{{{{{{{"}]`
+      const { errors, values } = decodeLines(codec, [strings, "[[1]]", "[[[1]]]", `"[[[[[[[[[[[[[["`])
+      expect(values).toEqual([JSON.stringify(JSON.parse(strings)), "[[1]]", `"[[[[[[[[[[[[[["`])
+      expect(errors).toMatchObject([{ reason: "json", frame: 2, detail: "JSON nested 3 levels deep, limit 2" }])
+      expect(decodeLines(Message.json(Framing.lines(), undefined, { maxDepth: 1 }), ["[1]", "[[1]]"]).errors)
+        .toMatchObject([{ detail: "JSON nested 2 levels deep, limit 1" }])
+    })
+
+    it("checks maxDepth when the codec is built", () => {
+      for (const maxDepth of [0, -1, 1.5, Number.NaN, 1025]) {
+        expect(() => Message.json(Framing.lines(), Person, { maxDepth })).toThrow(Cause.IllegalArgumentException)
+      }
+      expect(() => Message.json(Framing.lines(), undefined, { maxDepth: 0 })).toThrow(
+        "json: option maxDepth must be an integer from 1 to 1024, got 0"
+      )
+      expect(Message.json(Framing.lines(), Person, { maxDepth: 1024 }).name).toBe("json(lines)")
+    })
+
+    it("cuts a schema error's detail at 1,000 characters", () => {
+      const big = Message.json(Framing.lines({ maxLineBytes: 2_000_000 }), Person)
+      const { errors } = decodeLines(big, [`{"id":"${"x".repeat(1_000_000)}","name":"a","tags":[]}`])
+      expect(errors).toMatchObject([{ reason: "schema", path: ["id"] }])
+      const error = errors[0] as Message.MessageDecodeError
+      expect(error.detail).toHaveLength(1000)
+      expect(error.detail).toMatch(/\["id"\]\n[^]*Expected number, actual "xxx/)
+      expect(error.detail.endsWith("…")).toBe(true)
+      expect(error.message.length).toBeLessThan(1200)
+    })
+  })
 })
 
 describe("Message.msgpack", () => {
