@@ -427,6 +427,11 @@ export class SocketDriver implements Connection {
     this.wake()
   }
 
+  /** Whether the peer has half-closed while this server's connection still runs its handler. */
+  get isHalfClosed(): boolean {
+    return this.ended && this.fiber !== undefined && !this.isClosed
+  }
+
   /** Whether the socket is gone. */
   get isClosed(): boolean {
     return this.closed || this.socket.destroyed

@@ -29,6 +29,11 @@ export interface ServerStats {
   readonly bytesOut: number
   /** Whether shutdown has started. */
   readonly draining: boolean
+  /**
+   * Open connections whose peer has half-closed (sent its FIN) while their handlers still run:
+   * each stays at most `halfClosedTimeout`.
+   */
+  readonly halfClosed: number
   /** Sockets still open and connection fibers still running (both 0 after shutdown). */
   readonly openSockets: number
   readonly fibers: number
@@ -115,13 +120,18 @@ export class Registry implements Timed {
     metrics.errors.unsafeUpdate(1, this.tags)
   }
 
-  snapshot(open: ReadonlySet<Traffic & { readonly isClosed: boolean }>, fibers: number): ServerStats {
+  snapshot(
+    open: ReadonlySet<Traffic & { readonly isClosed: boolean; readonly isHalfClosed: boolean }>,
+    fibers: number
+  ): ServerStats {
     this.mirror()
     let bytesIn = this.bytesInClosed
     let bytesOut = this.bytesOutClosed
     let openSockets = 0
+    let halfClosed = 0
     for (const t of open) {
       if (!t.isClosed) openSockets++
+      if (t.isHalfClosed) halfClosed++
       bytesIn += t.bytesIn
       bytesOut += t.bytesOut
     }
@@ -136,6 +146,7 @@ export class Registry implements Timed {
       bytesIn,
       bytesOut,
       draining: this.draining,
+      halfClosed,
       openSockets,
       fibers
     }
