@@ -70,7 +70,11 @@ export interface ServerOptions extends Connection.ConnectionOptions {
   readonly shutdownDeadline?: Duration.DurationInput
   /** How long interrupted connections get to flush before their sockets are destroyed. Default 1 s. */
   readonly flushTimeout?: Duration.DurationInput
-  /** How often idle, frame-read and write-stall timeouts are checked. Default 250 ms. */
+  /**
+   * How often idle, frame-read, write-stall, linger and half-closed timeouts are checked, at most:
+   * the server checks at least ten times per smallest timeout, so each fires within +10 % of
+   * its value. Default 250 ms.
+   */
   readonly timerResolution?: Duration.DurationInput
 }
 
@@ -113,6 +117,14 @@ const lean = <R>(runtime: Runtime.Runtime<R>): Runtime.Runtime<R> => {
   })
 }
 
+const timeoutsOf = (c: Connection.ConnectionConfig): ReadonlyArray<number> => [
+  c.idleMillis,
+  c.frameReadMillis,
+  c.writeStallMillis,
+  c.lingerMillis,
+  c.halfClosedMillis
+]
+
 const millis = (name: string, d: Duration.DurationInput | undefined, fallback: number): number =>
   intOption("Server", name, d === undefined ? fallback : Math.ceil(Duration.toMillis(Duration.decode(d))), fallback, 0)
 
@@ -133,7 +145,8 @@ export const make = <E, R>(
     const resolution = millis("timerResolution", options.timerResolution, 250)
     const connConfig = Connection.config(options)
 
-    const watchdog = yield* Watchdog.make(Duration.millis(Math.max(1, resolution)))
+    // Fine enough that every timeout fires within +10 % of its value.
+    const watchdog = yield* Watchdog.make(Duration.millis(Watchdog.resolutionFor(resolution, timeoutsOf(connConfig))))
     const registry = new Registry()
     watchdog.add(registry)
     // Handlers find the server's counters in their context (provided once, for every fiber).

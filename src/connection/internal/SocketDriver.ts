@@ -257,15 +257,24 @@ export class SocketDriver implements Connection {
   }
 
   /** Fires the read and write timeouts that are due; called periodically by a `Watchdog`. */
-  checkTimers(now: number): void {
+  checkTimers(now: number): boolean {
+    this.fired = false
     this.guard(this, fireTimers, now)
+    return this.fired
   }
+
+  /** @internal Set by `fireTimers` when it fired something (see `Watchdog.Timed`). */
+  fired = false
 
   /** @internal The body of `checkTimers`, inside the connection's guard. */
   fireTimers(now: number): void {
-    if (now >= this.closeDeadline && !this.socket.destroyed) this.socket.destroy()
+    if (now >= this.closeDeadline && !this.socket.destroyed) {
+      this.fired = true
+      this.socket.destroy()
+    }
     if (this.ended && this.fiber !== undefined && !this.abandoned) this.checkHalfClosed(now)
     if (this.waiter !== undefined && now >= this.readDeadline) {
+      this.fired = true
       const w = this.waiter
       this.waiter = undefined
       const millis = this.readDeadlineKind === "idle" ? this.config.idleMillis : this.config.frameReadMillis
@@ -273,6 +282,7 @@ export class SocketDriver implements Connection {
     }
     const ws = this.writeWaiters
     if (ws !== undefined && ws.length > 0 && now >= this.writeDeadline) {
+      this.fired = true
       this.writeWaiters = undefined
       const error = Effect.fail(new ConnectionTimeout({ timeout: "write-stall", millis: this.config.writeStallMillis }))
       this.socket.destroy()
@@ -294,6 +304,7 @@ export class SocketDriver implements Connection {
     if (!socket.destroyed && socket.writableLength === 0 && !this.writeEnded) socket.write(EMPTY)
     const gone = socket.destroyed || socket.errored !== null
     if (!gone && now < this.halfClosedDeadline) return
+    this.fired = true
     if (!socket.destroyed) socket.destroy()
     if (this.waiter === undefined && (this.writeWaiters === undefined || this.writeWaiters.length === 0)) this.abandon()
   }

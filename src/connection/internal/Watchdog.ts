@@ -2,13 +2,28 @@
  * One periodic check of every connection's read and write deadlines, instead of a timer per
  * wait: a wait on the hot path then costs two field writes. It sleeps on Effect's `Clock`, so
  * `TestClock` drives it in tests.
+ *
+ * A tick that must fire many timeouts (500 slowloris connections expiring together) fires them
+ * in batches of `BATCH`, giving the event loop a turn between batches: each fired timeout wakes a
+ * fiber that closes its connection, and doing them all in one turn would stall every other
+ * connection's I/O for as long.
  */
 import { Duration, Effect, type Scope } from "effect"
 
 /** Something with deadlines to check. */
 export interface Timed {
-  checkTimers(now: number): void
+  /** Fires what is due at `now`; true when something was fired (work for the event loop follows). */
+  checkTimers(now: number): boolean
 }
+
+/** Timeouts fired per turn of the event loop. */
+export const BATCH = 64
+
+/** Ends the current turn of the event loop: I/O callbacks run before the fiber goes on. */
+const nextTurn: Effect.Effect<void> = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
 
 export class Watchdog {
   private readonly members = new Set<Timed>()
@@ -25,9 +40,43 @@ export class Watchdog {
     return this.members.size
   }
 
+  /** Checks every member at once (for callers that do not spread the work: see `tick`). */
   check(now: number): void {
     for (const m of this.members) m.checkTimers(now)
   }
+
+  /**
+   * Checks members from `cursor` until `BATCH` of them have fired something; true when members
+   * are left (a `Set` iterator goes on correctly across additions and removals).
+   */
+  checkBatch(cursor: Iterator<Timed>, now: number): boolean {
+    let fired = 0
+    while (fired < BATCH) {
+      const next = cursor.next()
+      if (next.done === true) return false
+      if (next.value.checkTimers(now)) fired++
+    }
+    return true
+  }
+
+  /** One tick: every member checked against the same `now`, in batches (see the module doc). */
+  tick(now: number): Effect.Effect<void> {
+    const cursor = this.members.values()
+    const batch: Effect.Effect<void> = Effect.suspend(() =>
+      this.checkBatch(cursor, now) ? Effect.zipRight(nextTurn, batch) : Effect.void
+    )
+    return batch
+  }
+}
+
+/**
+ * The resolution a watchdog needs so that every timeout of `timeouts` (milliseconds) fires within
+ * +10 % of its value: at most `requested`, at most a tenth of the smallest timeout, at least 1 ms.
+ */
+export const resolutionFor = (requested: number, timeouts: ReadonlyArray<number>): number => {
+  let resolution = requested
+  for (const t of timeouts) if (t > 0) resolution = Math.min(resolution, Math.floor(t / 10))
+  return Math.max(1, resolution)
 }
 
 /**
@@ -39,10 +88,9 @@ export const make = (resolution: Duration.DurationInput = "250 millis"): Effect.
     const dog = new Watchdog()
     yield* Effect.clockWith((clock) =>
       Effect.sleep(resolution).pipe(
-        Effect.zipRight(Effect.sync(() => dog.check(clock.unsafeCurrentTimeMillis()))),
+        Effect.zipRight(Effect.suspend(() => dog.tick(clock.unsafeCurrentTimeMillis()))),
         Effect.forever
       )
     ).pipe(Effect.forkScoped)
     return dog
   })
-

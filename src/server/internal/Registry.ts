@@ -111,8 +111,9 @@ export class Registry implements Timed {
   }
 
   /** The server's watchdog calls this at each tick. */
-  checkTimers(): void {
+  checkTimers(): boolean {
     this.mirror()
+    return false
   }
 
   handlerFailed(): void {
