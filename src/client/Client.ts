@@ -102,7 +102,9 @@ export const connect = (options: ConnectOptions): Effect.Effect<Connection.Conne
       (s) => Effect.sync(() => s.destroy())
     )
     const shared = yield* Effect.serviceOption(Timers)
-    const watchdog = shared._tag === "Some" ? shared.value : yield* Watchdog.make()
+    const watchdog = shared._tag === "Some"
+      ? shared.value
+      : yield* Watchdog.make(Duration.millis(Connection.timerResolution(config)))
     return yield* Connection.make(socket, watchdog, config)
   })
 
@@ -136,6 +138,6 @@ export const pool = (options: PoolOptions): Effect.Effect<Pool.Pool<Connection.C
   Effect.gen(function*() {
     const size = intOption("Client.pool", "size", options.size, 4, 1, 65_536)
     // The pool's connections share one timer.
-    const timers = yield* Watchdog.make()
+    const timers = yield* Watchdog.make(Duration.millis(Connection.timerResolution(Connection.config(options))))
     return yield* Pool.make({ acquire: Effect.provideService(connect(options), Timers, timers), size })
   })

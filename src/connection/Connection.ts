@@ -24,7 +24,7 @@ import type * as Codec from "../protocol/Codec.js"
 import { intOption } from "../protocol/internal/options.js"
 import type { ConnectionError } from "./ConnectionError.js"
 import { SocketDriver } from "./internal/SocketDriver.js"
-import type { Watchdog } from "./internal/Watchdog.js"
+import { resolutionFor, type Watchdog } from "./internal/Watchdog.js"
 
 /** A socket address as `get_extra_info("peername")` gives it. */
 export interface Address {
@@ -91,6 +91,20 @@ export const config = (options: ConnectionOptions = {}): ConnectionConfig => ({
   // 0 is allowed (close at once: see `closeThen`); the other durations must be positive.
   lingerMillis: intOption("Connection", "linger", options.linger === undefined ? undefined : Math.ceil(Duration.toMillis(Duration.decode(options.linger))), 1_000, 0, 2 ** 31 - 1)
 })
+
+/**
+ * How often a watchdog must check connections of `config` so that each of their timeouts fires
+ * within +10 % of its value: at most `requested` (default 250 ms), at most a tenth of the
+ * smallest timeout, at least 1 ms.
+ */
+export const timerResolution = (config: ConnectionConfig, requested = 250): number =>
+  resolutionFor(requested, [
+    config.idleMillis,
+    config.frameReadMillis,
+    config.writeStallMillis,
+    config.lingerMillis,
+    config.halfClosedMillis
+  ])
 
 /** A framed view of a connection: decoded frames in, encoded frames out. */
 export interface Framed<A, E> {

@@ -117,14 +117,6 @@ const lean = <R>(runtime: Runtime.Runtime<R>): Runtime.Runtime<R> => {
   })
 }
 
-const timeoutsOf = (c: Connection.ConnectionConfig): ReadonlyArray<number> => [
-  c.idleMillis,
-  c.frameReadMillis,
-  c.writeStallMillis,
-  c.lingerMillis,
-  c.halfClosedMillis
-]
-
 const millis = (name: string, d: Duration.DurationInput | undefined, fallback: number): number =>
   intOption("Server", name, d === undefined ? fallback : Math.ceil(Duration.toMillis(Duration.decode(d))), fallback, 0)
 
@@ -146,7 +138,7 @@ export const make = <E, R>(
     const connConfig = Connection.config(options)
 
     // Fine enough that every timeout fires within +10 % of its value.
-    const watchdog = yield* Watchdog.make(Duration.millis(Watchdog.resolutionFor(resolution, timeoutsOf(connConfig))))
+    const watchdog = yield* Watchdog.make(Duration.millis(Connection.timerResolution(connConfig, resolution)))
     const registry = new Registry()
     watchdog.add(registry)
     // Handlers find the server's counters in their context (provided once, for every fiber).
