@@ -94,7 +94,7 @@ export const config = (options: ConnectionOptions = {}): ConnectionConfig => ({
 
 /**
  * How often a watchdog must check connections of `config` so that each of their timeouts fires
- * within +10 % of its value: at most `requested` (default 250 ms), at most a tenth of the
+ * within +10 % of its value: at most `requested` (default 250 ms), at most a twentieth of the
  * smallest timeout, at least 1 ms.
  */
 export const timerResolution = (config: ConnectionConfig, requested = 250): number =>

@@ -72,7 +72,7 @@ export interface ServerOptions extends Connection.ConnectionOptions {
   readonly flushTimeout?: Duration.DurationInput
   /**
    * How often idle, frame-read, write-stall, linger and half-closed timeouts are checked, at most:
-   * the server checks at least ten times per smallest timeout, so each fires within +10 % of
+   * the server checks at least twenty times per smallest timeout, so each fires within +10 % of
    * its value. Default 250 ms.
    */
   readonly timerResolution?: Duration.DurationInput

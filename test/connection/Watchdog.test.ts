@@ -11,8 +11,8 @@ import * as Server from "../../src/server/Server.js"
 import { rawConnect, readLines, readToEnd } from "../server/helpers.js"
 
 describe("Watchdog", () => {
-  it("derives its resolution from the smallest timeout: a tenth of it, at most the one asked, at least 1 ms", () => {
-    expect(Watchdog.resolutionFor(250, [300_000, 30_000, 2_000])).toBe(200)
+  it("derives its resolution from the smallest timeout: a twentieth of it, at most the one asked, at least 1 ms", () => {
+    expect(Watchdog.resolutionFor(250, [300_000, 30_000, 2_000])).toBe(100)
     expect(Watchdog.resolutionFor(250, [300_000, 30_000])).toBe(250)
     expect(Watchdog.resolutionFor(50, [2_000])).toBe(50)
     expect(Watchdog.resolutionFor(250, [5])).toBe(1)

@@ -71,11 +71,13 @@ export class Watchdog {
 
 /**
  * The resolution a watchdog needs so that every timeout of `timeouts` (milliseconds) fires within
- * +10 % of its value: at most `requested`, at most a tenth of the smallest timeout, at least 1 ms.
+ * +10 % of its value: at most `requested`, at most a twentieth of the smallest timeout (a tick
+ * comes at most 5 % late, which leaves the other 5 % for a tick that fires many timeouts in
+ * batches), at least 1 ms.
  */
 export const resolutionFor = (requested: number, timeouts: ReadonlyArray<number>): number => {
   let resolution = requested
-  for (const t of timeouts) if (t > 0) resolution = Math.min(resolution, Math.floor(t / 10))
+  for (const t of timeouts) if (t > 0) resolution = Math.min(resolution, Math.floor(t / 20))
   return Math.max(1, resolution)
 }
 
