@@ -29,7 +29,7 @@
 import * as Framing from "./Framing.js"
 import { DEFAULT_MAX_DEPTH, depthBeyond, depthMessage, maxDepthOption } from "./internal/jsonLimits.js"
 import { error, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR } from "./JsonRpc.js"
-import type { ErrorObject, Id, Incoming, Parsed, Response, RpcFormat } from "./RpcFormat.js"
+import type { ErrorObject, FormatOptions, Id, Incoming, Parsed, Response, RpcFormat } from "./RpcFormat.js"
 
 /** The chapter's framing: a 4-byte big-endian length, then the payload (1 MiB at most by default). */
 export const framing = (options: { readonly maxFrameBytes?: number } = {}): Framing.LengthPrefixedCodec =>
@@ -122,19 +122,6 @@ const parseResponsesWithin = (text: string, maxDepth: number): ReadonlyArray<Res
 export const parseResponses = (text: string): ReadonlyArray<Response> => parseResponsesWithin(text, DEFAULT_MAX_DEPTH)
 
 /**
- * Options of `make`.
- *
- * @since 0.1.0
- */
-export interface Options {
-  /**
-   * How deeply a frame may nest arrays and objects (`[]` is 1): default 128, from 1 to 1024. A
-   * deeper frame is answered INVALID_REQUEST unread (a client leaves it out).
-   */
-  readonly maxDepth?: number
-}
-
-/**
  * The chapter's format as an `RpcFormat` with `options`, checked now (`IllegalArgumentException`).
  *
  * @example
@@ -144,7 +131,7 @@ export interface Options {
  *
  * @since 0.1.0
  */
-export const make = (options: Options = {}): RpcFormat => {
+export const make = (options: FormatOptions = {}): RpcFormat => {
   const maxDepth = maxDepthOption("ChapterRpc", options.maxDepth)
   return {
     name: "chapter",

@@ -40,7 +40,7 @@
  * @since 0.1.0
  */
 import { DEFAULT_MAX_DEPTH, depthBeyond, depthMessage, maxDepthOption } from "./internal/jsonLimits.js"
-import type { ErrorObject, Id, Incoming, Invalid, Parsed, Response, RpcFormat } from "./RpcFormat.js"
+import type { ErrorObject, FormatOptions, Id, Incoming, Invalid, Parsed, Response, RpcFormat } from "./RpcFormat.js"
 
 export type { ErrorObject, Id, Incoming, Parsed, Response, RpcFormat } from "./RpcFormat.js"
 
@@ -229,19 +229,6 @@ const parseResponsesWithin = (text: string, maxDepth: number): ReadonlyArray<Res
 export const parseResponses = (text: string): ReadonlyArray<Response> => parseResponsesWithin(text, DEFAULT_MAX_DEPTH)
 
 /**
- * Options of `make`.
- *
- * @since 0.1.0
- */
-export interface Options {
-  /**
-   * How deeply a frame may nest arrays and objects (`[]` is 1): default 128, from 1 to 1024. A
-   * deeper frame is answered INVALID_REQUEST unread (a client leaves it out).
-   */
-  readonly maxDepth?: number
-}
-
-/**
  * JSON-RPC 2.0 as an `RpcFormat` with `options`, checked now (`IllegalArgumentException`).
  *
  * @example
@@ -251,7 +238,7 @@ export interface Options {
  *
  * @since 0.1.0
  */
-export const make = (options: Options = {}): RpcFormat => {
+export const make = (options: FormatOptions = {}): RpcFormat => {
   const maxDepth = maxDepthOption("JsonRpc", options.maxDepth)
   return {
     name: "jsonrpc",

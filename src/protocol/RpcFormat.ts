@@ -96,3 +96,17 @@ export interface RpcFormat {
   /** Parses one frame as a client: the replies it holds (anything else is left out). Never throws. */
   readonly parseResponses: (text: string) => ReadonlyArray<Response>
 }
+
+/**
+ * Options of a format's `make` (`JsonRpc.make`, `ChapterRpc.make`), checked when it is built.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export interface FormatOptions {
+  /**
+   * How deeply a frame may nest arrays and objects (`[]` is 1): default 128, from 1 to 1024. A
+   * deeper frame is answered INVALID_REQUEST unread (a client leaves it out).
+   */
+  readonly maxDepth?: number
+}
