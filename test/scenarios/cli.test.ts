@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { Buffer } from "node:buffer"
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import * as Net from "node:net"
 import { fileURLToPath } from "node:url"
@@ -196,6 +197,31 @@ describe("effect-wire CLI", { timeout: 90_000 }, () => {
       expect(done.code).toBe(0)
       expect(done.stdout).toMatch(/\[server\] 127\.0\.0\.1:\d+: the first request is not length-prefixed framing \(/)
       expect(done.stdout).toContain("is the client using another framing? try --framing lines")
+    }).pipe(Effect.scoped))
+
+  it.live("serve json-rpc: a frame nested 10,000 deep is refused (-32600) and the server goes on; one nested exactly 128 deep is echoed", () =>
+    Effect.gen(function*() {
+      const nested = (depth: number) => "[".repeat(depth) + "0" + "]".repeat(depth)
+      const s = yield* serve(["json-rpc"])
+      const port = String(s.port)
+      // Sent raw: the CLI's own client refuses to write a value that deep.
+      const payload = Buffer.from(`{"id":1,"method":"echo","params":${nested(10_000)}}`)
+      const header = Buffer.alloc(4)
+      header.writeUInt32BE(payload.length)
+      const deep = yield* Effect.async<Buffer, Error>((resume) => {
+        const socket = Net.connect({ host: "127.0.0.1", port: s.port })
+        const parts: Array<Buffer> = []
+        socket.on("data", (d: Buffer) => parts.push(d))
+        socket.once("error", (e) => resume(Effect.fail(e)))
+        socket.once("close", () => resume(Effect.succeed(Buffer.concat(parts))))
+        socket.end(Buffer.concat([header, payload]))
+      })
+      expect(JSON.parse(deep.subarray(4).toString("utf8"))).toMatchObject({ id: null, error: { code: -32600 } })
+      // The frame's own object is one level: params nested 127 deep make it exactly 128.
+      const atLimit = yield* runCli(["call", "--port", port, "--format", "json", `{"id":2,"method":"echo","params":${nested(127)}}`])
+      expect(atLimit.code).toBe(0)
+      expect(JSON.parse(atLimit.stdout)).toEqual({ id: 2, result: JSON.parse(nested(127)) })
+      expect(s.child.exitCode).toBeNull()
     }).pipe(Effect.scoped))
 
   it.live("send: prints every frame until the server closes", () =>

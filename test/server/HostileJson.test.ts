@@ -78,6 +78,7 @@ const rpcCases: ReadonlyArray<RpcCase> = [
   { name: "JSON-RPC over lines", framing: Framing.lines(), format: JsonRpc.format, request: jsonRpcRequest },
   { name: "JSON-RPC over Content-Length", framing: Framing.contentLength(), format: JsonRpc.format, request: jsonRpcRequest },
   { name: "JSON-RPC over length prefixes", framing: Framing.lengthPrefixed(), format: JsonRpc.format, request: jsonRpcRequest },
+  { name: "JSON-RPC over bare JSON values", framing: Framing.jsonValues(), format: JsonRpc.format, request: jsonRpcRequest },
   { name: "the chapter's format", framing: ChapterRpc.framing(), format: ChapterRpc.format, request: chapterRequest }
 ]
 
