@@ -70,7 +70,7 @@ const peerEnded = (d: SocketDriver): void => {
   d.wake()
 }
 const socketFailed = (d: SocketDriver, cause: NodeJS.ErrnoException): void => {
-  d.failure ??= new SocketError({ code: cause.code, detail: cause.message, cause })
+  if (!Writes.isOwnCancel(cause)) d.failure ??= new SocketError({ code: cause.code, detail: cause.message, cause })
   d.wake()
 }
 const socketClosed = (d: SocketDriver): void => {

@@ -71,10 +71,16 @@ export const writeNow = (d: SocketDriver, bytes: Uint8Array): ConnectionError | 
   return d.socket.errored !== null || d.socket.destroyed ? lost(d) : undefined
 }
 
+/**
+ * Whether a socket error only says that we destroyed the socket under a pending write (Node 22
+ * and later report `ECANCELED` then; Node 20 reports nothing): the connection is closed, not failed.
+ */
+export const isOwnCancel = (cause: NodeJS.ErrnoException): boolean => cause.code === "ECANCELED"
+
 /** Why a destroyed socket lost its writes: its socket error, else `ConnectionClosed`. */
 const lost = (d: SocketDriver): ConnectionError => {
   const cause = d.socket.errored as NodeJS.ErrnoException | null
-  if (cause !== null) d.failure ??= new SocketError({ code: cause.code, detail: cause.message, cause })
+  if (cause !== null && !isOwnCancel(cause)) d.failure ??= new SocketError({ code: cause.code, detail: cause.message, cause })
   return d.failure ?? new ConnectionClosed({ reason: "closed", detail: "socket closed" })
 }
 
