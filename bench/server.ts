@@ -38,7 +38,7 @@ const value = (name: string): string | undefined => {
   return i === -1 ? undefined : argv[i + 1]
 }
 if (flag("--help") || flag("-h")) {
-  console.log("usage: npx tsx bench/server.ts [--quick] [--json FILE] [--only 1,2,3,4] [--profile] [--cells 100x16,…] [--reps N] [--ew-handler respond|loop|readline|raw|inline-hw]")
+  console.log("usage: npx tsx bench/server.ts [--quick] [--json FILE] [--only 1,2,3,4] [--profile] [--cells 100x16,…] [--reps N] [--ew-handler respond|text|gen|map|json|readline|loop|raw|inline-hw]")
   process.exit(0)
 }
 const QUICK = flag("--quick")
@@ -88,7 +88,8 @@ const CONFIG = {
 }
 const inMatrix = (conns: number, pipeline: number): boolean =>
   CELLS === undefined || CELLS.some((c) => c[0] === conns && c[1] === pipeline)
-const PAYLOAD = "msg"
+// The `json` handler reads JSON messages; the hand-written server echoes any line.
+const PAYLOAD = EW_HANDLER === "json" ? `{"line":"msg"}` : "msg"
 const SERVER_CORE = 0
 const LOADGEN_CORE = 1
 const GOALS = { cpuRatioMax: 1.25, throughputRatioMin: 0.8, memRatioMax: 1.5 }

@@ -5,7 +5,7 @@
 import { Buffer } from "node:buffer"
 import * as Path from "node:path"
 import * as Url from "node:url"
-import { Effect, Exit, Fiber } from "effect"
+import { Effect, Exit, Fiber, Schema } from "effect"
 import type * as ServerModule from "../../src/server/Server.js"
 import { counters, serveControl } from "./control.js"
 import { LineEcho } from "./lineEcho.js"
@@ -18,9 +18,17 @@ const Server = await load<typeof ServerModule>(
   "src/server/Server.js",
   () => import("../../src/server/Server.js")
 )
-const { Framing } = await load<typeof import("../../src/index.js")>("src/index.js", () => import("../../src/index.js"))
+const { Framing, Message } = await load<typeof import("../../src/index.js")>("src/index.js", () => import("../../src/index.js"))
 
 const PREFIX = Buffer.from("ECHO: ")
+
+const textReply = (line: string): string => {
+  counters.frames++
+  return `ECHO: ${line}`
+}
+
+/** The `json` variant's message (the load generator's lines are not JSON: see `bench/server.ts`). */
+const Echo = Schema.Struct({ line: Schema.String })
 
 const reply = (line: Uint8Array): Uint8Array => {
   counters.frames++
@@ -101,6 +109,17 @@ const echo: ServerModule.Handler<unknown, never> = variant === "readline"
         yield* conn.write("\n")
       }
     })
+  : variant === "text"
+  ? Server.respond(Message.text(Framing.lines()), (line: string) => Effect.succeed(textReply(line)))
+  : variant === "gen"
+  ? Server.respond(Message.text(Framing.lines()), (line: string) =>
+    Effect.gen(function*() {
+      return textReply(line)
+    }))
+  : variant === "map"
+  ? Server.respond(Message.text(Framing.lines()), (line: string) => Effect.map(Effect.void, () => textReply(line)))
+  : variant === "json"
+  ? Server.respond(Message.json(Framing.lines(), Echo), ({ line }) => Effect.succeed({ line: textReply(line) }))
   : Server.respond(Framing.lines(), (line: Uint8Array) => Effect.succeed(reply(line)))
 
 const fiber = Effect.runFork(

@@ -122,6 +122,8 @@ export class SocketDriver implements Connection {
   waiter: Resume | undefined = undefined
   /** What the parked reader continues with when an event wakes it. */
   private waiterNext: Effect.Effect<unknown, unknown, unknown> = Effect.void
+  /** @internal Whether `write` has corked the socket until the end of the turn (see `SocketWrites`). */
+  corked = false
   /** @internal Made when a write first waits. */
   writeWaiters: Array<Resume> | undefined = undefined
   /** @internal When the parked reader times out (clock millis), and which timeout that is. */

@@ -218,7 +218,7 @@ const endOfInput = (d: SocketDriver, value: Uint8Array): Uint8Array | Fail =>
 // `Effect.suspend`: a read effect may be run again (`Effect.repeat`, `Effect.retry`).
 export const read = (d: SocketDriver, n = 65_536): Effect.Effect<Uint8Array, ConnectionError> =>
   Effect.suspend(() =>
-    readLoop(d, (end) => {
+    takeBuffered(d, d.queue.length > 0 ? Math.min(n, d.queue.length) : 0) ?? readLoop(d, (end) => {
       if (d.queue.length > 0) {
         const out = d.queue.take(n)
         consumed(d)
@@ -230,7 +230,7 @@ export const read = (d: SocketDriver, n = 65_536): Effect.Effect<Uint8Array, Con
 
 export const readExactly = (d: SocketDriver, n: number): Effect.Effect<Uint8Array, ConnectionError> =>
   Effect.suspend(() =>
-    readLoop(d, (end) => {
+    takeBuffered(d, d.queue.length >= n ? n : 0) ?? readLoop(d, (end) => {
       if (d.queue.length >= n) {
         const out = d.queue.take(n)
         consumed(d)
@@ -247,7 +247,32 @@ export const readUntil = (
   d: SocketDriver,
   separator: Uint8Array | string,
   limit = 65_536
-): Effect.Effect<Uint8Array, ConnectionError> => Effect.suspend(() => readUntilOnce(d, toBytes(separator), limit))
+): Effect.Effect<Uint8Array, ConnectionError> => {
+  const sep = toBytes(separator)
+  return Effect.suspend(() => buffered(d, sep, limit) ?? readUntilOnce(d, sep, limit))
+}
+
+/** The fast path of `read` / `readExactly`: `n` (> 0) bytes taken from the buffer at once. */
+const takeBuffered = (d: SocketDriver, n: number): Effect.Effect<Uint8Array> | undefined => {
+  if (n === 0 || d.crashed !== undefined) return undefined
+  const out = d.queue.take(n)
+  consumed(d)
+  return Effect.succeed(out)
+}
+
+/**
+ * The fast path of `readUntil` / `readLine`: the separator is already in the buffer, so the read
+ * completes here, with no loop, wait or scheduler hop (a peer that pipelines requests fills the
+ * buffer with many).
+ */
+const buffered = (d: SocketDriver, sep: Uint8Array, limit: number): Effect.Effect<Uint8Array> | undefined => {
+  if (d.crashed !== undefined || d.queue.length === 0) return undefined
+  const at = d.queue.indexAfter(sep, 0)
+  if (at === -1 || at > limit + sep.length) return undefined
+  const out = d.queue.take(at)
+  consumed(d)
+  return Effect.succeed(out)
+}
 
 const readUntilOnce = (d: SocketDriver, sep: Uint8Array, limit: number): Effect.Effect<Uint8Array, ConnectionError> => {
   let scanned = 0
@@ -271,10 +296,13 @@ const readUntilOnce = (d: SocketDriver, sep: Uint8Array, limit: number): Effect.
   }, () => d.queue.length > 0)
 }
 
-export const readLine = (d: SocketDriver, limit = 65_536): Effect.Effect<Uint8Array, ConnectionError> =>
-  d.readUntil(NEWLINE, limit).pipe(
-    Effect.catchTag("IncompleteRead", (e) => Effect.succeed(e.partial))
-  )
+export const readLine = (d: SocketDriver, limit = 65_536): Effect.Effect<Uint8Array, ConnectionError> => {
+  const slow = Effect.catchTag(readUntilOnceSuspended(d, NEWLINE, limit), "IncompleteRead", (e) => Effect.succeed(e.partial))
+  return Effect.suspend(() => buffered(d, NEWLINE, limit) ?? slow)
+}
+
+const readUntilOnceSuspended = (d: SocketDriver, sep: Uint8Array, limit: number) =>
+  Effect.suspend(() => readUntilOnce(d, sep, limit))
 
 export const readAll = (d: SocketDriver, limit = 16 * 1_048_576): Effect.Effect<Uint8Array, ConnectionError> =>
   Effect.suspend(() => readAllOnce(d, limit))

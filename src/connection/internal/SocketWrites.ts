@@ -84,8 +84,27 @@ const lost = (d: SocketDriver): ConnectionError => {
   return d.failure ?? new ConnectionClosed({ reason: "closed", detail: "socket closed" })
 }
 
+/**
+ * A fiber's writes of one turn go out together: the socket is corked at the first and uncorked
+ * once the turn's work is done (a `process.nextTick` runs after the microtasks in which fibers
+ * run), so a loop that writes line by line (`readLine`, `write`, `readLine`…) makes one `writev`
+ * per read, not one system call per write.
+ */
+const coalesce = (d: SocketDriver): void => {
+  if (d.corked) return
+  d.corked = true
+  d.socket.cork()
+  process.nextTick(uncork, d)
+}
+
+const uncork = (d: SocketDriver): void => {
+  d.corked = false
+  d.socket.uncork()
+}
+
 export const write = (d: SocketDriver, data: Uint8Array | string): Effect.Effect<void, ConnectionError> =>
   Effect.suspend(() => {
+    coalesce(d)
     const error = d.writeNow(toBytes(data))
     if (error !== undefined) return Effect.fail(error)
     return d.socket.writableLength > d.config.writeHighWaterMark ? waitWritable(d) : Effect.void

@@ -2,23 +2,23 @@
  * The hot path of `Server.respond` with concurrency 1: frames handled one after another, replies
  * in order, with no Stream and no fiber per frame.
  *
- * While handlers complete at once (`Effect.succeed`, `Effect.fail`: an `Exit`), input is decoded,
- * handled and answered inside the socket's data event (an `InlineReader`), one write per read, and
- * the connection's fiber stays parked. A handler that suspends, an error or a peer that does not
- * read hands the work to the fiber, which runs it, answers, and parks again.
+ * While handlers complete without suspending (an `Exit` such as `Effect.succeed`, or any effect
+ * that runs to its end at once: `Effect.gen`, `map` chains…), input is decoded, handled and
+ * answered inside the socket's data event (an `InlineReader`), one write per read, and the
+ * connection's fiber stays parked. A handler that suspends, an error or a peer that does not read
+ * hands the work to the fiber, which awaits it, answers, and parks again.
  *
  * The state is one object with methods, not closures, and is itself the fiber's loop (an
  * `Effectable`): a parked connection holds it, the socket driver's wait, and little else (idle
  * connections are what a server holds most of).
  */
-import { Effect, Effectable } from "effect"
+import { Effect, Effectable, Exit, Fiber, Runtime } from "effect"
 import type { Connection, InlineReader } from "../../connection/Connection.js"
 import type { ConnectionError } from "../../connection/ConnectionError.js"
 import { Crash, isChunks, SocketDriver } from "../../connection/internal/SocketDriver.js"
 import { type Codec, type Decoder, type Encoder, joinParts } from "../../protocol/Codec.js"
 import { EMPTY } from "../../protocol/internal/bytes.js"
 import { decodeInto } from "./decoding.js"
-import { isSuccessExit } from "./exits.js"
 import type { Registry } from "./Registry.js"
 
 type Reply<O> = O | ReadonlyArray<O> | undefined
@@ -59,8 +59,13 @@ class InOrder<I, O, EI, EO, EH, R> extends Effectable.Class<void, EI | EO | EH |
   private next = 0
   decoded = 0
   private handled = 0
-  /** The handler effect of `frames[next]` when it did not complete at once. */
-  private waiting: Effect.Effect<Reply<O>, EH, R> | undefined = undefined
+  /**
+   * Frames not answered at once: the fiber of a batch that suspended (the connection's fiber
+   * awaits it), or a handler's failure (the connection fails with it). See `runSync`.
+   */
+  private waiting: Fiber.RuntimeFiber<void, EH> | Exit.Failure<unknown, EH> | undefined = undefined
+  /** Runs a batch on the connection's runtime, synchronously until it completes or suspends. */
+  private run: ((effect: Effect.Effect<void, EH, R>) => Fiber.RuntimeFiber<void, EH>) | undefined = undefined
   /** A reply that cannot be encoded or written: fail at once. */
   private failure: EO | ConnectionError | undefined = undefined
   /** A decoding error: fail once the frames decoded before it are answered. */
@@ -91,7 +96,11 @@ class InOrder<I, O, EI, EO, EH, R> extends Effectable.Class<void, EI | EO | EH |
   commit(): Effect.Effect<void, EI | EO | EH | ConnectionError, R> {
     if (!this.started) {
       this.started = true
-      this.connection.setInlineReader(this)
+      return Effect.flatMap(Effect.runtime<R>(), (runtime) => {
+        this.run = Runtime.runFork(runtime)
+        this.connection.setInlineReader(this)
+        return this.step()
+      })
     }
     return this.step()
   }
@@ -136,32 +145,69 @@ class InOrder<I, O, EI, EO, EH, R> extends Effectable.Class<void, EI | EO | EH |
     }
   }
 
-  /** Handles frames while their handlers complete at once; sets `waiting` at the first that does not. */
+  /**
+   * Handles the frames decoded so far. While handlers return an `Exit` (`Effect.succeed`,
+   * `Effect.fail`) no runtime is needed. At the first other effect, that frame and the ones after
+   * it are handled in one fiber on the connection's runtime: most such effects (`Effect.gen`,
+   * `map` / `flatMap` chains, Schema decoding, service lookups…) complete without suspending, so
+   * the fiber is done when `runFork` returns and the read is answered at once, with one fiber
+   * per read, not per frame. A fiber that suspends is `waiting`: the connection's fiber awaits it.
+   */
   runSync(): void {
+    const effect = this.handleExits()
+    if (effect === undefined) return
+    const fiber = this.run!(this.continueWith(effect))
+    const exit = fiber.unsafePoll()
+    this.waiting = exit === null ? fiber : exit._tag === "Failure" ? exit : undefined
+  }
+
+  /**
+   * Handles frames while their handlers' effects are `Exit`s, and returns the first effect that
+   * is not (its frame is `frames[next]`). A failure is `waiting`; replies piling up on a peer that
+   * does not read stop the loop (the frames left wait, as unread input would).
+   */
+  private handleExits(): Effect.Effect<Reply<O>, EH, R> | undefined {
     const frames = this.frames
     const highWater = this.connection.config.writeHighWaterMark
-    if (this.next < frames.length && this.connection.writeBlocked()) return
+    if (this.next < frames.length && this.connection.writeBlocked()) return undefined
     while (this.next < frames.length && this.failure === undefined) {
       if (this.pendingBytes > highWater) {
-        // Replies pile up: hand them to the socket, and stop while the peer does not take them
-        // (the frames left wait, as unread input would).
         this.flush()
-        if (this.failure !== undefined || this.connection.writeBlocked()) return
+        if (this.failure !== undefined || this.connection.writeBlocked()) return undefined
       }
       // A throw here (a handler that throws instead of returning an effect, an encoder) is a
       // defect of this connection: inside the socket's event the driver's guard catches it,
-      // inside the fiber the fiber does.
+      // inside a fiber the fiber does.
       const effect = this.handle(frames[this.next]!, this.connection)
-      if (!isSuccessExit<Reply<O>, EH>(effect)) {
-        this.waiting = effect
-        return
+      if (!Exit.isExit(effect)) return effect
+      const exit = effect as Exit.Exit<Reply<O>, EH>
+      if (exit._tag === "Failure") {
+        this.waiting = exit
+        return undefined
       }
-      this.encode(effect.value)
+      this.encode(exit.value)
       this.next++
       this.handled++
     }
     frames.length = 0
     this.next = 0
+    return undefined
+  }
+
+  /** In the batch's fiber: `effect`'s reply, then the frames after it (see `runSync`). */
+  private continueWith(effect: Effect.Effect<Reply<O>, EH, R>): Effect.Effect<void, EH, R> {
+    return Effect.flatMap(effect, (reply) => {
+      this.encode(reply)
+      this.next++
+      this.handled++
+      const more = this.handleExits()
+      const failed = this.waiting
+      if (failed !== undefined) {
+        this.waiting = undefined
+        return failed as Exit.Failure<Reply<O>, EH>
+      }
+      return more === undefined ? Effect.void : this.continueWith(more)
+    })
   }
 
   /** Writes the replies gathered so far (one write) and counts the frames answered. */
@@ -189,14 +235,26 @@ class InOrder<I, O, EI, EO, EH, R> extends Effectable.Class<void, EI | EO | EH |
       this.flush()
       return Effect.die(crashed.defect)
     }
-    if (this.waiting !== undefined) {
-      const effect = this.waiting
+    const waiting = this.waiting
+    if (waiting !== undefined) {
       this.waiting = undefined
-      return Effect.flatMap(effect, (reply) => {
-        // The fiber's own synchronous work goes through the same guard as the data event's.
-        this.connection.guard(this, answered, reply)
-        return this.step()
-      })
+      if (Exit.isExit(waiting)) {
+        // A handler failed: the replies before it go out, then the connection fails with it.
+        this.flush()
+        return waiting as Exit.Failure<never, EH>
+      }
+      // A batch suspended: await it (interrupting it if this fiber is interrupted); it answers
+      // its frames itself.
+      return Effect.flatMap(
+        Effect.onInterrupt(waiting.await, () => Fiber.interrupt(waiting)),
+        (exit): Effect.Effect<void, EI | EO | EH | ConnectionError, R> => {
+          if (exit._tag === "Failure") {
+            this.flush()
+            return exit
+          }
+          return this.step()
+        }
+      )
     }
     // Frames left by a peer that did not take the replies (see `runSync`).
     if (this.next < this.frames.length) {
@@ -229,14 +287,6 @@ class InOrder<I, O, EI, EO, EH, R> extends Effectable.Class<void, EI | EO | EH |
     return this.step()
   }
 
-  /** The reply of the handler that suspended, then the frames after it. */
-  answered(reply: Reply<O>): void {
-    this.encode(reply)
-    this.next++
-    this.handled++
-    this.runSync()
-  }
-
   /** Input read by the fiber (`undefined`: the end of input), then its frames. */
   decodeAndHandle(chunks: ReadonlyArray<Uint8Array> | undefined): void {
     if (chunks === undefined) {
@@ -250,6 +300,5 @@ class InOrder<I, O, EI, EO, EH, R> extends Effectable.Class<void, EI | EO | EH |
 }
 
 type Loop = InOrder<any, any, any, any, any, any>
-const answered = (loop: Loop, reply: unknown): void => loop.answered(reply)
 const handleFrames = (loop: Loop): void => loop.runSync()
 const decodeAndHandle = (loop: Loop, chunks: ReadonlyArray<Uint8Array> | undefined): void => loop.decodeAndHandle(chunks)

@@ -26,7 +26,6 @@ import * as JsonRpc from "../../protocol/JsonRpc.js"
 import type * as Protocol from "../../protocol/Protocol.js"
 import type { ErrorObject, Id, Incoming, Parsed, RpcFormat } from "../../protocol/RpcFormat.js"
 import type { RpcServerOptions } from "../RpcServer.js"
-import { isSuccessExit } from "./exits.js"
 
 /** Per-method metrics, tagged with `method` (and `server` when served by `Server.make`). */
 export const metrics = {
@@ -373,7 +372,7 @@ export class Session<R> {
     } catch (defect) {
       effect = Effect.die(defect)
     }
-    if (entry.timeout === undefined && (isSuccessExit(effect) || Exit.isExit(effect))) {
+    if (entry.timeout === undefined && Exit.isExit(effect)) {
       return sink(this.reply(entry, id, answer, effect, false, started))
     }
     if (entry.timeout !== undefined) {
