@@ -26,3 +26,13 @@ export const decodeInto = <A, E>(state: Decoding<A, E>, chunk: Uint8Array | unde
   state.decoded += frames.length - before
   if (error !== undefined) state.inputFailure = error
 }
+
+/** Decodes a read's chunks into `state.frames`; `undefined` is the end of input (true is returned). */
+export const decodeRead = <A, E>(state: Decoding<A, E>, chunks: ReadonlyArray<Uint8Array> | undefined): boolean => {
+  if (chunks === undefined) {
+    decodeInto(state, undefined)
+    return true
+  }
+  for (const chunk of chunks) decodeInto(state, chunk)
+  return false
+}

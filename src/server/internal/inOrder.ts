@@ -18,7 +18,7 @@ import type { ConnectionError } from "../../connection/ConnectionError.js"
 import { Crash, isChunks, SocketDriver } from "../../connection/internal/SocketDriver.js"
 import { type Codec, type Decoder, type Encoder, joinParts } from "../../protocol/Codec.js"
 import { EMPTY } from "../../protocol/internal/bytes.js"
-import { decodeInto } from "./decoding.js"
+import { decodeInto, decodeRead } from "./decoding.js"
 import type { Registry } from "./Registry.js"
 
 type Reply<O> = O | ReadonlyArray<O> | undefined
@@ -289,12 +289,7 @@ class InOrder<I, O, EI, EO, EH, R> extends Effectable.Class<void, EI | EO | EH |
 
   /** Input read by the fiber (`undefined`: the end of input), then its frames. */
   decodeAndHandle(chunks: ReadonlyArray<Uint8Array> | undefined): void {
-    if (chunks === undefined) {
-      this.ended = true
-      decodeInto(this, undefined)
-    } else {
-      for (const chunk of chunks) decodeInto(this, chunk)
-    }
+    if (decodeRead(this, chunks)) this.ended = true
     if (this.waiting === undefined) this.runSync()
   }
 }

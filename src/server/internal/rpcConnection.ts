@@ -17,7 +17,7 @@ import { type Codec, type Decoder, type Encoder, joinParts } from "../../protoco
 import { asBuffer, EMPTY } from "../../protocol/internal/bytes.js"
 import * as JsonRpc from "../../protocol/JsonRpc.js"
 import type { Id, RpcFormat } from "../../protocol/RpcFormat.js"
-import { decodeInto } from "./decoding.js"
+import { decodeInto, decodeRead } from "./decoding.js"
 import type { Registry } from "./Registry.js"
 import { Session, type Settings } from "./rpcSession.js"
 
@@ -153,12 +153,7 @@ class RpcConnection<R, FE> implements InlineReader {
 
   /** Input read by the fiber (`undefined`: the end of input). */
   decodeChunks(chunks: ReadonlyArray<Uint8Array> | undefined): void {
-    if (chunks === undefined) {
-      this.ended = true
-      decodeInto(this, undefined)
-    } else {
-      for (const chunk of chunks) decodeInto(this, chunk)
-    }
+    if (decodeRead(this, chunks)) this.ended = true
   }
 
   /** Dispatches the decoded frames while slots are free, then writes their ready replies. */
