@@ -6,6 +6,7 @@ import { Buffer } from "node:buffer"
 import * as Path from "node:path"
 import * as Url from "node:url"
 import { Effect, Exit, Fiber, Schema } from "effect"
+import type * as TransportModule from "../../src/connection/Transport.js"
 import type * as ServerModule from "../../src/server/Server.js"
 import { counters, serveControl } from "./control.js"
 import { LineEcho } from "./lineEcho.js"
@@ -72,8 +73,9 @@ const echo: ServerModule.Handler<unknown, never> = variant === "readline"
     return loop
   }
   : variant === "inline-hw"
-  ? (conn) =>
+  ? (connection) =>
     Effect.suspend(() => {
+      const conn = connection as TransportModule.Transport
       // The hand-written server's data handler as an inline reader: what the driver alone costs.
       const echo = new LineEcho()
       let tooLong = false

@@ -17,10 +17,10 @@
  *
  * @since 0.1.0
  */
-import { Context, Data, Duration, Effect, Layer, Pool, type Schedule, type Scope } from "effect"
+import { Data, Duration, Effect, Layer, Pool, type Schedule, type Scope } from "effect"
 import * as Net from "node:net"
 import * as Connection from "../connection/Connection.js"
-import * as Watchdog from "../connection/internal/Watchdog.js"
+import * as TimersModule from "../connection/Timers.js"
 import { intOption } from "../protocol/internal/options.js"
 
 /** The connection could not be made; `code` is the OS error (`ECONNREFUSED`, `ETIMEDOUT`…). */
@@ -101,28 +101,36 @@ export const connect = (options: ConnectOptions): Effect.Effect<Connection.Conne
       Effect.interruptible(options.retry === undefined ? once : Effect.retry(once, options.retry)),
       (s) => Effect.sync(() => s.destroy())
     )
-    const shared = yield* Effect.serviceOption(Timers)
-    const watchdog = shared._tag === "Some"
-      ? shared.value
-      : yield* Watchdog.make(Duration.millis(Connection.timerResolution(config)))
-    return yield* Connection.make(socket, watchdog, config)
+    // Its timeouts: the `Timers` of the context, or its own (see `Connection.make`).
+    return yield* Connection.make(socket, config)
   })
 
 /**
- * One timer checking the idle, frame-read and write-stall timeouts of every connection that
- * `connect` makes in its context. Without it each connection runs its own (a fiber and a timer
- * per connection): provide it when a program holds many client connections.
+ * The timers of `connect`'s connections: an alias of `Timers.Timers` (the connection module's),
+ * kept for existing code.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const Timers = TimersModule.Timers
+/** @since 0.1.0 */
+export type Timers = TimersModule.Timers
+
+/**
+ * `Timers.layer`, kept for existing code: one timer for every connection `connect` makes in its
+ * context. Without it each connection runs its own: provide it when a program holds many client
+ * connections.
  *
  * @example
  * ```ts
  * program.pipe(Effect.provide(Client.timersLayer()))
  * ```
+ *
+ * @since 0.1.0
+ * @category layers
  */
-export class Timers extends Context.Tag("effect-wire/Client/Timers")<Timers, Watchdog.Watchdog>() {}
-
-/** A `Timers` checking every `resolution` (default 250 ms) for as long as the layer lives. */
-export const timersLayer = (resolution: Duration.DurationInput = "250 millis"): Layer.Layer<Timers> =>
-  Layer.scoped(Timers, Watchdog.make(resolution))
+export const timersLayer = (resolution: Duration.DurationInput = "250 millis"): Layer.Layer<TimersModule.Timers> =>
+  TimersModule.layer(resolution)
 
 /** Options of `pool`. */
 export interface PoolOptions extends ConnectOptions {
@@ -138,6 +146,6 @@ export const pool = (options: PoolOptions): Effect.Effect<Pool.Pool<Connection.C
   Effect.gen(function*() {
     const size = intOption("Client.pool", "size", options.size, 4, 1, 65_536)
     // The pool's connections share one timer.
-    const timers = yield* Watchdog.make(Duration.millis(Connection.timerResolution(Connection.config(options))))
-    return yield* Pool.make({ acquire: Effect.provideService(connect(options), Timers, timers), size })
+    const timers = yield* TimersModule.make(Duration.millis(Connection.timerResolution(Connection.config(options))))
+    return yield* Pool.make({ acquire: Effect.provideService(connect(options), TimersModule.Timers, timers), size })
   })

@@ -24,7 +24,8 @@ import type * as Codec from "../protocol/Codec.js"
 import { intOption } from "../protocol/internal/options.js"
 import type { ConnectionError } from "./ConnectionError.js"
 import { SocketDriver } from "./internal/SocketDriver.js"
-import { resolutionFor, type Watchdog } from "./internal/Watchdog.js"
+import { resolutionFor } from "./internal/Watchdog.js"
+import { make as makeTimers, Timers } from "./Timers.js"
 
 /** A socket address as `get_extra_info("peername")` gives it. */
 export interface Address {
@@ -138,29 +139,6 @@ export interface FramedOptions {
   readonly holdIdle?: () => boolean
 }
 
-/**
- * A reader that handles input inside the socket's data event, while the connection's fiber is
- * parked waiting for input: the hot path of request/response servers, which then costs no fiber
- * resume per read. See `Connection.setInlineReader`.
- */
-export interface InlineReader {
-  /**
-   * Handles `chunk` now. Returns false when the connection's fiber must take over (work that
-   * cannot complete synchronously, an error, or replies waiting on a slow peer): the fiber's
-   * pending `pull` then returns early.
-   */
-  readonly push: (chunk: Uint8Array) => boolean
-  /** Whether a frame is half-received (its frame-read timeout runs). */
-  readonly partial: () => boolean
-  /** Frames completed so far (a new frame restarts the frame-read window). */
-  readonly progress: () => number
-  /**
-   * Whether work is in flight (requests being handled): then no idle timeout applies. When it
-   * turns false, call `Connection.recheck`. Default: never busy.
-   */
-  readonly busy?: () => boolean
-}
-
 /** Byte and time counters of one connection. */
 export interface ConnectionStats {
   readonly bytesIn: number
@@ -202,66 +180,36 @@ export interface Connection {
   /** Whether the peer has sent its FIN. */
   readonly eof: Effect.Effect<boolean>
   readonly stats: Effect.Effect<ConnectionStats>
-  /**
-   * The queued input as chunks, waiting when there is none; `undefined` at EOF (or when a
-   * server drains and neither `partial()` nor `busy()` is true); an empty array when an inline
-   * reader asked for the fiber. `progress` counts completed frames (each gets its own frame-read
-   * window); while `busy()` is true (requests in flight) there is no idle timeout and a drain does
-   * not end the read: call `recheck` when it turns false. For custom frame loops; `framed` is the
-   * usual way.
-   */
-  readonly pull: (
-    partial: () => boolean,
-    progress?: () => number,
-    busy?: () => boolean
-  ) => Effect.Effect<ReadonlyArray<Uint8Array> | undefined, ConnectionError>
-  /**
-   * Makes a read waiting for input look again at its `busy` / `holdOnDrain` / `holdIdle`
-   * condition: call it when that turns false (a drain may end the read, the idle timeout starts).
-   */
-  readonly recheck: () => void
-  /** Whether a server has started draining this connection (see `draining`). */
-  readonly isDraining: boolean
-  /** Installs (or removes) an inline reader, used while the fiber is parked in `pull`. */
-  readonly setInlineReader: (reader: InlineReader | undefined) => void
-  /** Writes without waiting; the error that prevents the write, if any. */
-  readonly writeNow: (bytes: Uint8Array) => ConnectionError | undefined
-  /** Whether queued outbound bytes are above the write high-water mark. */
-  readonly writeBlocked: () => boolean
-  /**
-   * Runs `f(self, a)` at the connection's boundary, for code that runs where no fiber would catch
-   * a throw (an observer of a handler's fiber, a microtask): a throw ends this connection as a
-   * defect (see `crashed`) instead of the process.
-   */
-  readonly guard: <T, A>(self: T, f: (self: T, a: A) => void, a: A) => void
-  /** The first throw caught at the connection's boundary: its consumer writes what it has and dies with it. */
-  readonly crashed: { readonly defect: unknown } | undefined
 }
-
-export { SocketDriver } from "./internal/SocketDriver.js"
 
 /**
  * Wraps a connected socket as a `Connection` closed (gracefully) when the scope closes. Its
- * timeouts are checked by `watchdog` (a server's or a client's shared one).
+ * timeouts are checked by the `Timers` of the context, or by timers of its own.
  *
  * @example
  * ```ts
- * const conn = yield* Connection.make(socket, watchdog, { idleTimeout: "1 minute" })
+ * const conn = yield* Connection.make(socket, { idleTimeout: "1 minute" })
  * const line = yield* conn.readLine()
  * ```
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const make = (
   socket: Net.Socket,
-  watchdog: Watchdog,
   options: ConnectionOptions | ConnectionConfig = {}
-): Effect.Effect<SocketDriver, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.clockWith((clock) =>
+): Effect.Effect<Connection, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const resolved = "lingerMillis" in options ? options : config(options)
+    const shared = yield* Effect.serviceOption(Timers)
+    const timers = shared._tag === "Some" ? shared.value : yield* makeTimers(Duration.millis(timerResolution(resolved)))
+    const clock = yield* Effect.clock
+    return yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const driver = new SocketDriver(socket, "lingerMillis" in options ? options : config(options), clock)
-        watchdog.add(driver)
+        const driver = new SocketDriver(socket, resolved, clock)
+        timers.add(driver)
         return driver
-      })
-    ),
-    (driver) => Effect.ensuring(driver.close, Effect.sync(() => watchdog.remove(driver)))
-  )
+      }),
+      (driver) => Effect.ensuring(driver.close, Effect.sync(() => timers.remove(driver)))
+    )
+  })

@@ -52,6 +52,7 @@ import type * as Protocol from "../protocol/Protocol.js"
 import type { RpcFormat } from "../protocol/RpcFormat.js"
 import { serveConnection } from "./internal/rpcConnection.js"
 import * as internal from "./internal/rpcSession.js"
+import { transportOf } from "./internal/transportOf.js"
 import { type Handler, ServerRegistry } from "./Server.js"
 
 /** Per-method metrics, tagged with `method` (and `server` when served by `Server.make`). */
@@ -107,8 +108,8 @@ export const handler = <
   const framing = (options.framing ?? Framing.lines()) as Codec.Codec<Uint8Array, FE>
   return (connection) =>
     Effect.flatMap(
-      Effect.serviceOption(ServerRegistry),
-      (registry) => serveConnection<R, FE>(settings, framing, connection, registry)
+      Effect.zip(transportOf("RpcServer.handler", connection), Effect.serviceOption(ServerRegistry)),
+      ([transport, registry]) => serveConnection<R, FE>(settings, framing, transport, registry)
     )
 }
 

@@ -42,9 +42,11 @@ import type { ConnectionError } from "../connection/ConnectionError.js"
 import type * as Codec from "../protocol/Codec.js"
 import * as Net from "node:net"
 import * as Connection from "../connection/Connection.js"
-import * as Watchdog from "../connection/internal/Watchdog.js"
+import * as Timers from "../connection/Timers.js"
+import * as Transport from "../connection/Transport.js"
 import { intOption } from "../protocol/internal/options.js"
 import { respondInOrder, serveInOrder } from "./internal/inOrder.js"
+import { transportOf } from "./internal/transportOf.js"
 import { ListenError } from "./ServerError.js"
 import { Registry, type ServerStats } from "./internal/Registry.js"
 
@@ -138,14 +140,14 @@ export const make = <E, R>(
     const connConfig = Connection.config(options)
 
     // Fine enough that every timeout fires within +10 % of its value.
-    const watchdog = yield* Watchdog.make(Duration.millis(Connection.timerResolution(connConfig, resolution)))
+    const watchdog = yield* Timers.make(Duration.millis(Connection.timerResolution(connConfig, resolution)))
     const registry = new Registry()
     watchdog.add(registry)
     // Handlers find the server's counters in their context (provided once, for every fiber).
     const runtime = yield* Effect.runtime<R>().pipe(Effect.provideService(ServerRegistry, registry))
     const fork = Runtime.runFork(lean(runtime))
     /** Open connections: each leaves once its fiber has ended and its socket is gone. */
-    const drivers = new Set<Connection.SocketDriver>()
+    const drivers = new Set<Transport.Transport>()
     /** Completed when `drivers` is empty after shutdown started. */
     const emptied = Deferred.unsafeMake<void>(FiberId.none)
     const drainStarted = yield* Deferred.make<void>()
@@ -162,7 +164,7 @@ export const make = <E, R>(
       registry.handlerFailed()
       return Effect.logDebug("effect-wire: connection handler failed", cause)
     }
-    const ended = (driver: Connection.SocketDriver) => {
+    const ended = (driver: Transport.Transport) => {
       driver.fiber = undefined
       // A fiber interrupted because its peer is gone, or because its code threw where only the
       // driver's guard could catch it, failed: it is counted (in its fiber it could not be).
@@ -191,7 +193,7 @@ export const make = <E, R>(
         return
       }
       registry.connectionAccepted()
-      const driver = new Connection.SocketDriver(socket, connConfig, clock)
+      const driver = Transport.make(socket, connConfig, clock)
       watchdog.add(driver)
       drivers.add(driver)
       const fiber = fork(
@@ -303,9 +305,11 @@ export const respondWith = <I, O, EI, EO, EH, R>(
   ): Effect.Effect<void, EI | EO | EH | ConnectionError, R> => {
     if (concurrency === 1) {
       // One frame after another, no fiber per frame; the replies of one read go out as one write.
-      return serve
-        ? serveInOrder(connection, codecs, handle, registry)
-        : respondInOrder(connection, codecs, handle, registry)
+      if (serve) return serveInOrder(connection as Transport.Transport, codecs, handle, registry)
+      return Effect.flatMap(
+        transportOf("Server.respond", connection),
+        (transport) => respondInOrder(transport, codecs, handle, registry)
+      )
     }
     // Up to `concurrency` frames in flight, replies in order, written as they complete.
     const output = connection.framed(codecs.output)
@@ -329,7 +333,7 @@ export const respondWith = <I, O, EI, EO, EH, R>(
     Effect.flatMap(Effect.serviceOption(ServerRegistry), (registry) =>
       run(connection, Option.getOrUndefined(registry), false))
   return Object.assign(handler, {
-    [SERVES]: (connection: Connection.Connection, registry: Registry) => run(connection, registry, true)
+    [SERVES]: (connection: Transport.Transport, registry: Registry) => run(connection, registry, true)
   })
 }
 
@@ -341,7 +345,7 @@ const SERVES = Symbol.for("effect-wire/Server/serves")
  * (which saves a context lookup and a finalizer per connection).
  */
 type Served<E, R> = Handler<E, R> & {
-  readonly [SERVES]?: (connection: Connection.Connection, registry: Registry) => Effect.Effect<unknown, E, R>
+  readonly [SERVES]?: (connection: Transport.Transport, registry: Registry) => Effect.Effect<unknown, E, R>
 }
 
 /**

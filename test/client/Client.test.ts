@@ -6,6 +6,7 @@ import { Worker } from "node:worker_threads"
 import * as Client from "../../src/client/Client.js"
 import * as RpcClient from "../../src/client/RpcClient.js"
 import * as Connection from "../../src/connection/Connection.js"
+import * as Transport from "../../src/connection/Transport.js"
 import { Framing } from "../../src/index.js"
 import * as RpcServer from "../../src/server/RpcServer.js"
 import * as Server from "../../src/server/Server.js"
@@ -95,7 +96,7 @@ describe("Client", () => {
           })
         )
         expect(yield* Deferred.await(received)).toBe("last words")
-        expect(conn instanceof Connection.SocketDriver && conn.socket.destroyed).toBe(true)
+        expect(Transport.isTransport(conn) && conn.socket.destroyed).toBe(true)
       }).pipe(Effect.scoped))
 
     it.live("fails with ConnectError ECONNREFUSED naming host:port, with a hint, when nothing listens", () =>
@@ -171,7 +172,7 @@ describe("Client", () => {
     /** Resolves once the socket under `conn` is closed: both FINs exchanged and ours flushed. */
     const socketClosed = (conn: Connection.Connection) =>
       Effect.async<void>((resume) => {
-        const socket = (conn as Connection.SocketDriver).socket
+        const socket = (conn as Transport.Transport).socket
         if (socket.closed) return resume(Effect.void)
         socket.once("close", () => resume(Effect.void))
       })
@@ -260,7 +261,7 @@ describe("Client", () => {
         // watchdog tick (and no linger) can have destroyed it.
         yield* server.shutdown
         expect((yield* server.stats).openSockets).toBe(0)
-        expect((conn as Connection.SocketDriver).socket.writableEnded).toBe(false)
+        expect((conn as Transport.Transport).socket.writableEnded).toBe(false)
       }).pipe(Effect.scoped))
   })
 

@@ -4,6 +4,8 @@ import { Buffer } from "node:buffer"
 import * as Net from "node:net"
 import * as Connection from "../../src/connection/Connection.js"
 import * as Watchdog from "../../src/connection/internal/Watchdog.js"
+import * as Timers from "../../src/connection/Timers.js"
+import type * as Transport from "../../src/connection/Transport.js"
 import { Framing } from "../../src/index.js"
 
 const text = (bytes: Uint8Array): string => Buffer.from(bytes).toString("utf8")
@@ -40,7 +42,9 @@ const pair = (options: Connection.ConnectionOptions = {}) =>
         resume(Effect.succeed(s))
       })
     })
-    const conn = yield* Connection.make(socket, watchdog, options)
+    const conn = (yield* Connection.make(socket, options).pipe(
+      Effect.provideService(Timers.Timers, watchdog)
+    )) as Transport.Transport
     const peer = yield* Deferred.await(accepted)
     // Registered after `Connection.make`, so it runs first: the peer goes away and our graceful
     // close does not wait for the linger time.

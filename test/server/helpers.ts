@@ -1,6 +1,7 @@
 /** Plain `node:net` peers for server tests: they script exactly what a remote client does. */
 import { Effect } from "effect"
 import * as Connection from "../../src/connection/Connection.js"
+import * as Transport from "../../src/connection/Transport.js"
 import { Buffer } from "node:buffer"
 import * as Net from "node:net"
 
@@ -68,7 +69,7 @@ export const connectOutcome = (port: number) =>
  */
 export const scriptedConnection = (writeHighWaterMark: number) => {
   const state = {
-    reader: undefined as Connection.InlineReader | undefined,
+    reader: undefined as Transport.InlineReader | undefined,
     blockOnWrite: false,
     blocked: false,
     writes: [] as Array<number>,
@@ -79,7 +80,7 @@ export const scriptedConnection = (writeHighWaterMark: number) => {
   const connection = {
     config: Connection.config({ writeHighWaterMark }),
     isDraining: false,
-    setInlineReader: (reader: Connection.InlineReader | undefined) => {
+    setInlineReader: (reader: Transport.InlineReader | undefined) => {
       state.reader = reader
     },
     writeNow: (bytes: Uint8Array) => {
@@ -100,8 +101,26 @@ export const scriptedConnection = (writeHighWaterMark: number) => {
     pull: () =>
       Effect.async<ReadonlyArray<Uint8Array>>((resume) => {
         state.wake = () => resume(Effect.succeed([]))
-      })
-  } as unknown as Connection.Connection
+      }),
+    // As the driver does: nothing to read until `wake`, which hands the loop back to its fiber.
+    poll: () => {
+      if (!woken) return undefined
+      woken = false
+      return []
+    },
+    waitInline: <A, E, R>(next: Effect.Effect<A, E, R>) =>
+      Effect.flatMap(
+        Effect.async<void>((resume) => {
+          state.wake = () => {
+            woken = true
+            resume(Effect.void)
+          }
+        }),
+        () => next
+      ),
+    [Transport.TypeId]: Transport.TypeId
+  } as unknown as Transport.Transport
+  let woken = false
   const unblock = () => {
     state.blocked = false
     state.blockOnWrite = false

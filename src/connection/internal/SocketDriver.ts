@@ -12,18 +12,12 @@
 import { type Clock, Deferred, Effect, type Fiber, FiberId } from "effect"
 import type * as Net from "node:net"
 import type * as Codec from "../../protocol/Codec.js"
-import type {
-  Address,
-  Connection,
-  ConnectionConfig,
-  ConnectionStats,
-  Framed,
-  FramedOptions,
-  InlineReader
-} from "../Connection.js"
+import type { Address, ConnectionConfig, ConnectionStats, Framed, FramedOptions } from "../Connection.js"
+import type { InlineReader, Transport } from "../Transport.js"
 import { type ConnectionError, ConnectionTimeout, SocketError } from "../ConnectionError.js"
 import { EMPTY } from "../../protocol/internal/bytes.js"
 import { Crash } from "./Crash.js"
+import { TransportTypeId } from "./typeId.js"
 import { ReadQueue } from "./ReadQueue.js"
 import * as Reads from "./SocketReads.js"
 import * as Writes from "./SocketWrites.js"
@@ -85,10 +79,11 @@ const address = (host: string | undefined, port: number | undefined, family: str
 })
 
 /**
- * The driver of one `node:net` socket. Internal: use `Connection.make` (scoped) to get a
- * `Connection`; servers use `startDrain` and `hasWork`.
+ * The driver of one `node:net` socket: the `Transport` (and so the `Connection`) effect-wire
+ * makes. Reached through `Connection.make` (scoped) and `Transport.make` (a server's).
  */
-export class SocketDriver implements Connection {
+export class SocketDriver implements Transport {
+  readonly [TransportTypeId]: TransportTypeId = TransportTypeId
   readonly id = nextId++
   private readonly sockname: Partial<Net.AddressInfo>
   /** @internal The shared empty queue until bytes must wait (the inline path never queues). */

@@ -9,8 +9,9 @@
  * connection's I/O for as long.
  */
 import { Duration, Effect, type Scope } from "effect"
+import type { TimersService } from "../Timers.js"
 
-/** Something with deadlines to check. */
+/** Something with deadlines to check (see `Timers.Timed`). */
 export interface Timed {
   /** Fires what is due at `now`; true when something was fired (work for the event loop follows). */
   checkTimers(now: number): boolean
@@ -25,7 +26,7 @@ const nextTurn: Effect.Effect<void> = Effect.async<void>((resume) => {
   return Effect.sync(() => clearImmediate(handle))
 })
 
-export class Watchdog {
+export class Watchdog implements TimersService {
   private readonly members = new Set<Timed>()
 
   add(member: Timed): void {

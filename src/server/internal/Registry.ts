@@ -6,7 +6,7 @@
  * their connection closes.
  */
 import { Metric, MetricLabel } from "effect"
-import type { Timed } from "../../connection/internal/Watchdog.js"
+import type { Timed } from "../../connection/Timers.js"
 
 /** A readable snapshot of a server's counters. */
 export interface ServerStats {

@@ -13,9 +13,9 @@
  * connections are what a server holds most of).
  */
 import { Effect, Effectable, Exit, Fiber, Runtime } from "effect"
-import type { Connection, InlineReader } from "../../connection/Connection.js"
+import type { Connection } from "../../connection/Connection.js"
 import type { ConnectionError } from "../../connection/ConnectionError.js"
-import { Crash, isChunks, SocketDriver } from "../../connection/internal/SocketDriver.js"
+import { Crash, type InlineReader, isChunks, type Transport } from "../../connection/Transport.js"
 import { type Codec, type Decoder, type Encoder, joinParts } from "../../protocol/Codec.js"
 import { EMPTY } from "../../protocol/internal/bytes.js"
 import { decodeInto, decodeRead } from "./decoding.js"
@@ -27,7 +27,7 @@ type Codecs<I, O, EI, EO> = { readonly input: Codec<I, EI>; readonly output: Cod
 
 /** The handler effect of a connection (it may be run again: each run has its own state). */
 export const respondInOrder = <I, O, EI, EO, EH, R>(
-  connection: Connection,
+  connection: Transport,
   codecs: Codecs<I, O, EI, EO>,
   handle: (frame: I, connection: Connection) => Effect.Effect<Reply<O>, EH, R>,
   registry: Registry | undefined
@@ -44,7 +44,7 @@ export const respondInOrder = <I, O, EI, EO, EH, R>(
  * reader when the fiber ends, which saves a finalizer per connection.
  */
 export const serveInOrder = <I, O, EI, EO, EH, R>(
-  connection: Connection,
+  connection: Transport,
   codecs: Codecs<I, O, EI, EO>,
   handle: (frame: I, connection: Connection) => Effect.Effect<Reply<O>, EH, R>,
   registry: Registry | undefined
@@ -77,11 +77,8 @@ class InOrder<I, O, EI, EO, EH, R> extends Effectable.Class<void, EI | EO | EH |
   private pendingBytes = 0
   readonly decoder: Decoder<I, EI>
   private readonly encoder: Encoder<O, EO>
-  /** The connection's driver when it is one: then the fiber waits with no continuation of its own. */
-  private readonly driver: SocketDriver | undefined
-
   constructor(
-    private readonly connection: Connection,
+    private readonly connection: Transport,
     codecs: Codecs<I, O, EI, EO>,
     private readonly handle: (frame: I, connection: Connection) => Effect.Effect<Reply<O>, EH, R>,
     private readonly registry: Registry | undefined
@@ -89,7 +86,6 @@ class InOrder<I, O, EI, EO, EH, R> extends Effectable.Class<void, EI | EO | EH |
     super()
     this.decoder = codecs.input.decoder()
     this.encoder = codecs.output.encoder()
-    this.driver = connection instanceof SocketDriver ? connection : undefined
   }
 
   /** Runs the loop: the first time, and each time the driver's wait goes on with it. */
@@ -266,15 +262,9 @@ class InOrder<I, O, EI, EO, EH, R> extends Effectable.Class<void, EI | EO | EH |
     if (this.inputFailure !== undefined) return Effect.fail(this.inputFailure)
     if (this.connection.writeBlocked()) return Effect.zipRight(this.connection.write(EMPTY), this)
     if (this.ended) return Effect.void
-    const driver = this.driver
-    if (driver === undefined) {
-      return Effect.flatMap(
-        this.connection.pull(() => this.decoder.buffered > 0, () => this.decoded),
-        (chunks) => this.pulled(chunks)
-      )
-    }
-    const input = driver.poll(this.decoder.buffered > 0, false)
-    if (input === undefined) return driver.waitInline(this)
+    // Waits with no continuation of its own: the driver goes on with this loop itself.
+    const input = this.connection.poll(this.decoder.buffered > 0, false)
+    if (input === undefined) return this.connection.waitInline(this)
     if (input === null) return this.pulled(undefined)
     if (input instanceof Crash) return this.step()
     return isChunks(input) ? this.pulled(input) : Effect.fail(input)

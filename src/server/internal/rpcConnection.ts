@@ -11,7 +11,7 @@
  */
 import { Cause, Effect, Exit, type Option } from "effect"
 import { Buffer } from "node:buffer"
-import type { Connection, InlineReader } from "../../connection/Connection.js"
+import type { InlineReader, Transport } from "../../connection/Transport.js"
 import { type ConnectionError, isConnectionError } from "../../connection/ConnectionError.js"
 import { type Codec, type Decoder, type Encoder, joinParts } from "../../protocol/Codec.js"
 import { asBuffer, EMPTY } from "../../protocol/internal/bytes.js"
@@ -84,7 +84,7 @@ class RpcConnection<R, FE> implements InlineReader {
   constructor(
     readonly settings: Settings,
     framing: Codec<Uint8Array, FE>,
-    readonly connection: Connection,
+    readonly connection: Transport,
     readonly session: Session<R>,
     readonly registry: Option.Option<Registry>
   ) {
@@ -276,7 +276,7 @@ const run = (f: () => void): void => f()
 export const serveConnection = <R, FE>(
   settings: Settings,
   framing: Codec<Uint8Array, FE>,
-  connection: Connection,
+  connection: Transport,
   registry: Option.Option<Registry>
 ): Effect.Effect<void, FE | ConnectionError, R> =>
   Effect.flatMap(Effect.runtime<R>(), (runtime) =>

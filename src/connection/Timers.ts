@@ -1,0 +1,72 @@
+/**
+ * One timer for the deadlines of many connections (idle, frame-read, write-stall, linger,
+ * half-closed): each connection's wait costs two field writes instead of a timer, and one
+ * periodic check fires what is due. It sleeps on Effect's `Clock`, so `TestClock` drives it.
+ *
+ * A server runs its own; `Connection.make` (and so `Client.connect`) uses the `Timers` of its
+ * context, or runs one for the connection: provide `Timers.layer()` when a program holds many
+ * client connections.
+ *
+ * @example
+ * ```ts
+ * program.pipe(Effect.provide(Timers.layer("100 millis")))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Context, type Duration, type Effect, Layer, type Scope } from "effect"
+import * as Watchdog from "./internal/Watchdog.js"
+
+/**
+ * Something with deadlines: `checkTimers` fires what is due at `now` (clock millis) and says
+ * whether it fired anything.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Timed {
+  checkTimers(now: number): boolean
+}
+
+/**
+ * A running set of timers.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TimersService {
+  /** Starts checking `member` at every tick. */
+  readonly add: (member: Timed) => void
+  /** Stops checking `member`. */
+  readonly remove: (member: Timed) => void
+  /** How many members are checked. */
+  readonly size: number
+}
+
+/**
+ * The timers of the current context.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Timers extends Context.Tag("effect-wire/Timers")<Timers, TimersService>() {}
+
+/**
+ * Timers checking their members every `resolution` (default 250 ms) until the scope closes;
+ * a timeout fires up to one resolution late, and a tick that fires many spreads them over turns
+ * of the event loop.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (resolution: Duration.DurationInput = "250 millis"): Effect.Effect<TimersService, never, Scope.Scope> =>
+  Watchdog.make(resolution)
+
+/**
+ * `Timers` for as long as the layer lives.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (resolution: Duration.DurationInput = "250 millis"): Layer.Layer<Timers> =>
+  Layer.scoped(Timers, make(resolution))
