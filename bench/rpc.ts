@@ -25,7 +25,7 @@ const quick = process.argv.includes("--quick")
 const warmupMs = quick ? 300 : 1_000
 const measureMs = quick ? 700 : 2_000
 const PROTOCOLS: ReadonlyArray<WireProtocol> = ["chapter", "jsonrpc"]
-const KINDS: ReadonlyArray<ServerKind> = ["effect-wire", "handwritten", "effect-rpc"]
+const KINDS: ReadonlyArray<ServerKind> = ["effect-wire", "effect-wire-gen", "handwritten", "effect-rpc"]
 const CONNECTIONS = [1, 10, 100]
 const PIPELINES = [1, 16]
 const GLOBAL_DEADLINE_MS = 10 * 60_000
@@ -155,9 +155,9 @@ const report = (cells: ReadonlyArray<Cell>): void => {
   )
   lines.push("")
   lines.push(
-    "| protocol | conns | in flight | effect-wire req/s | p50 / p99 µs | CPU µs/req | hand-written req/s | CPU µs/req | @effect/rpc req/s | CPU µs/req | CPU/req vs hand | req/s vs @effect/rpc |"
+    "| protocol | conns | in flight | effect-wire req/s | p50 / p99 µs | CPU µs/req | hand-written req/s | CPU µs/req | @effect/rpc req/s | CPU µs/req | CPU/req vs hand | req/s vs @effect/rpc | Effect.gen handler CPU µs/req | vs hand |"
   )
-  lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+  lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
   const ratios: Array<{ cpu: number; rps: number }> = []
   for (const protocol of PROTOCOLS) {
     for (const c of CONNECTIONS) {
@@ -165,6 +165,7 @@ const report = (cells: ReadonlyArray<Cell>): void => {
         const ew = find(protocol, "effect-wire", c, p)
         const hw = find(protocol, "handwritten", c, p)
         const er = find(protocol, "effect-rpc", c, p)
+        const gen = find(protocol, "effect-wire-gen", c, p)
         if (ew === undefined || hw === undefined || er === undefined) continue
         const cpu = ew.cpuPerReq / hw.cpuPerReq
         const rps = ew.rps / er.rps
@@ -173,7 +174,8 @@ const report = (cells: ReadonlyArray<Cell>): void => {
         lines.push(
           `| ${protocol} | ${c} | ${p} | ${fmt(ew.rps, 0)}${flag(ew)} | ${fmt(ew.p50, 0)} / ${fmt(ew.p99, 0)} | ${fmt(ew.cpuPerReq, 1)} | ` +
             `${fmt(hw.rps, 0)}${flag(hw)} | ${fmt(hw.cpuPerReq, 1)} | ${fmt(er.rps, 0)}${flag(er)} | ${fmt(er.cpuPerReq, 1)} | ` +
-            `${fmt(cpu, 2)}x ${cpu <= 1.5 ? "✓" : "✗"} | ${fmt(rps, 2)}x ${rps >= 3 ? "✓" : "✗"} |`
+            `${fmt(cpu, 2)}x ${cpu <= 1.5 ? "✓" : "✗"} | ${fmt(rps, 2)}x ${rps >= 3 ? "✓" : "✗"} | ` +
+            `${fmt(gen?.cpuPerReq ?? NaN, 1)} | ${fmt((gen?.cpuPerReq ?? NaN) / hw.cpuPerReq, 2)}x |`
         )
       }
     }

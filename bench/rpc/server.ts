@@ -47,10 +47,17 @@ const effectWire = Effect.gen(function*() {
   const server = yield* Server.make(
     { port: 0, maxConnections: 4096 },
     RpcServer.handler(Calc, {
-      add: ({ a, b }) => {
-        requests++
-        return Effect.succeed(a + b)
-      }
+      // `effect-wire-gen`: the handler as users write it, with `Effect.gen`.
+      add: kind === "effect-wire-gen"
+        ? ({ a, b }) =>
+          Effect.gen(function*() {
+            requests++
+            return a + b
+          })
+        : ({ a, b }) => {
+          requests++
+          return Effect.succeed(a + b)
+        }
     }, protocol === "chapter" ? { format: ChapterRpc.format, framing: ChapterRpc.framing() } : { framing: Framing.lines() })
   )
   ready(server.address.port)

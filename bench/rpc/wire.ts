@@ -6,7 +6,7 @@
 import { Buffer } from "node:buffer"
 
 export type WireProtocol = "chapter" | "jsonrpc"
-export type ServerKind = "effect-wire" | "handwritten" | "effect-rpc"
+export type ServerKind = "effect-wire" | "effect-wire-gen" | "handwritten" | "effect-rpc"
 
 export interface RunCommand {
   readonly type: "run"
