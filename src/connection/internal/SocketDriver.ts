@@ -142,8 +142,6 @@ export class SocketDriver implements Transport {
   frameMark = -1
   bytesIn = 0
   bytesOut = 0
-  /** Frames decoded and not yet answered, maintained by servers (for `hasWork`). */
-  inFlight = 0
   /** The fiber serving this connection, set by a server (to interrupt it at the deadline). */
   fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined = undefined
   /** Set by the first throw caught at the boundary (see `guard`). */
@@ -451,5 +449,3 @@ export class SocketDriver implements Transport {
   }
 }
 
-export { Crash } from "./Crash.js"
-export { isChunks } from "./SocketReads.js"
