@@ -24,6 +24,7 @@ import type * as Codec from "../protocol/Codec.js"
 import { intOption } from "../protocol/internal/options.js"
 import type { ConnectionError } from "./ConnectionError.js"
 import { SocketDriver } from "./internal/SocketDriver.js"
+import { ConnectionTypeId } from "./internal/typeId.js"
 import { resolutionFor } from "./internal/Watchdog.js"
 import { make as makeTimers, Timers } from "./Timers.js"
 
@@ -145,8 +146,32 @@ export interface ConnectionStats {
   readonly bytesOut: number
 }
 
+/**
+ * The mark of a `Connection`.
+ *
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: ConnectionTypeId = ConnectionTypeId
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = ConnectionTypeId
+
+/**
+ * Whether `u` is a `Connection`.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isConnection = (u: unknown): u is Connection =>
+  typeof u === "object" && u !== null && (u as { readonly [TypeId]?: unknown })[TypeId] === TypeId
+
 /** One TCP connection. Reads must not run concurrently with each other; writes may. */
 export interface Connection {
+  readonly [TypeId]: TypeId
   readonly id: number
   readonly remoteAddress: Address
   readonly localAddress: Address

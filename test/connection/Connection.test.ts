@@ -5,7 +5,7 @@ import * as Net from "node:net"
 import * as Connection from "../../src/connection/Connection.js"
 import * as Watchdog from "../../src/connection/internal/Watchdog.js"
 import * as Timers from "../../src/connection/Timers.js"
-import type * as Transport from "../../src/connection/Transport.js"
+import * as Transport from "../../src/connection/Transport.js"
 import { Framing } from "../../src/index.js"
 
 const text = (bytes: Uint8Array): string => Buffer.from(bytes).toString("utf8")
@@ -106,6 +106,17 @@ const pair = (options: Connection.ConnectionOptions = {}) =>
   })
 
 describe("Connection", () => {
+  it.effect("is marked: isConnection and isTransport hold for what Connection.make gives, not for look-alikes", () =>
+    Effect.gen(function*() {
+      const { conn } = yield* pair()
+      expect(Connection.isConnection(conn)).toBe(true)
+      expect(Transport.isTransport(conn)).toBe(true)
+      const lookalike = { read: conn.read, write: conn.write }
+      expect(Connection.isConnection(lookalike)).toBe(false)
+      expect(Transport.isTransport(lookalike)).toBe(false)
+      expect(Connection.isConnection(null)).toBe(false)
+    }).pipe(Effect.scoped))
+
   describe("reading", () => {
     it.live("read(n) returns at most n bytes of what has arrived, then the rest", () =>
       Effect.gen(function*() {

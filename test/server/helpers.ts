@@ -118,7 +118,8 @@ export const scriptedConnection = (writeHighWaterMark: number) => {
         }),
         () => next
       ),
-    [Transport.TypeId]: Transport.TypeId
+    [Transport.TypeId]: Transport.TypeId,
+    [Connection.TypeId]: Connection.TypeId
   } as unknown as Transport.Transport
   let woken = false
   const unblock = () => {

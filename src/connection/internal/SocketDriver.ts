@@ -17,7 +17,7 @@ import type { InlineReader, Transport } from "../Transport.js"
 import { type ConnectionError, ConnectionTimeout, SocketError } from "../ConnectionError.js"
 import { EMPTY } from "../../protocol/internal/bytes.js"
 import { Crash } from "./Crash.js"
-import { TransportTypeId } from "./typeId.js"
+import { ConnectionTypeId, TransportTypeId } from "./typeId.js"
 import { ReadQueue } from "./ReadQueue.js"
 import * as Reads from "./SocketReads.js"
 import * as Writes from "./SocketWrites.js"
@@ -83,6 +83,7 @@ const address = (host: string | undefined, port: number | undefined, family: str
  * makes. Reached through `Connection.make` (scoped) and `Transport.make` (a server's).
  */
 export class SocketDriver implements Transport {
+  readonly [ConnectionTypeId]: ConnectionTypeId = ConnectionTypeId
   readonly [TransportTypeId]: TransportTypeId = TransportTypeId
   readonly id = nextId++
   private readonly sockname: Partial<Net.AddressInfo>
