@@ -6,6 +6,9 @@
  *   node --expose-gc --import tsx bench/codecs.ts [--json FILE]   (preferred: GC between cells)
  *   npx tsx bench/codecs.ts [--json FILE]                         (no GC between cells)
  *
+ * `--only encode` (or any of decode, encode, linearity, goal, comma-separated) runs those
+ * sections alone, e.g. `npm run bench:codecs -- --only encode`.
+ *
  * What it measures (all in one process, so ratios compare numbers taken in the same run):
  *
  * 1. Decode throughput of every codec for frame payloads of 16 B, 1 KiB and 64 KiB fed in input
@@ -13,7 +16,9 @@
  *    - a plain hand-written `Buffer` decoder of the same wire format, written below (`×hand`);
  *    - `split2` for lines and `it-length-prefixed` for varint (`×lib`), each driven the way it
  *      is meant to be driven (see `runSplit2` / `runItLp`).
- * 2. Encode throughput (encode N frames, join into one buffer) against a hand-written encoder.
+ * 2. Encode throughput (encode N frames, join into one buffer) against a hand-written encoder,
+ *    through `Codec.pushAll` (the codec's row: what `Codec.encodeAll` and `Codec.encode` do) and
+ *    with one `push` per frame (the "push per frame" row: what a server does with its replies).
  * 3. Linearity under a 1-byte trickle: the per-byte cost of one large frame (1 MiB payload) fed
  *    in 1 B chunks divided by the same in 64 KiB chunks, next to the hand-written decoder's ratio,
  *    plus the growth of the 1 B per-byte cost from a 64 KiB frame to a 1 MiB frame (about 1 when
@@ -60,7 +65,7 @@ import { loadavg } from "node:os"
 import process from "node:process"
 import { decode as lpDecode } from "it-length-prefixed"
 import split2 from "split2"
-import { type Codec, joinParts } from "../src/protocol/Codec.js"
+import { type Codec, joinParts, pushAll } from "../src/protocol/Codec.js"
 import { contentLength } from "../src/protocol/ContentLength.js"
 import { delimited } from "../src/protocol/Delimited.js"
 import { fixed } from "../src/protocol/Fixed.js"
@@ -819,12 +824,18 @@ interface DecodeRow {
   readonly result: Measured
 }
 
+/** The encode table's row of one `push` per frame (the codec's row is `Codec.pushAll`). */
+const PUSH_ROW = "push per frame"
+
 interface EncodeRow {
   readonly impl: string
-  readonly kind: "codec" | "hand"
+  /** `codec`: `Codec.pushAll`; `push`: one `push` per frame; `hand`: the hand-written encoder. */
+  readonly kind: "codec" | "push" | "hand"
   readonly codec: string
   readonly payload: number
   readonly result: Measured
+  /** The hand-written encoder timed in the same group (the hand row shows the codec row's). */
+  readonly baseline?: Measured | undefined
 }
 
 interface LinearRow {
@@ -905,7 +916,15 @@ const runEncode = async (): Promise<Array<EncodeRow>> => {
       const input: Input = { chunks: [], wireBytes: expected.length, frames: count, payloadBytes: payload * count }
       const codec = spec.codec(payload)
       const label = `encode ${spec.name} payload ${fmtSize(payload)}`
+      // The codec's batch path (`Codec.pushAll`, as `encodeAll` and `encode` use it).
       const codecEncode = (): Uint8Array => {
+        const parts: Array<Uint8Array> = []
+        const error = pushAll(codec.encoder(), frames, parts)
+        if (error !== undefined) throw new Error(`encode error: ${String(error)}`)
+        return joinParts(parts)
+      }
+      // One `push` per frame, joined once (a server's replies to one read, one by one).
+      const pushEncode = (): Uint8Array => {
         const encoder = codec.encoder()
         const parts: Array<Uint8Array> = []
         for (let i = 0; i < frames.length; i++) {
@@ -915,8 +934,7 @@ const runEncode = async (): Promise<Array<EncodeRow>> => {
         return joinParts(parts)
       }
       const hand = handEncoders[spec.format]
-      const impls: Array<[string, "codec" | "hand", () => Uint8Array]> = [[spec.name, "codec", codecEncode]]
-      if (hand !== undefined) impls.push([`hand ${spec.format}`, "hand", () => hand(frames)])
+      const handName = `hand ${spec.format}`
       // An encode pass yields the whole wire; the warm-up pass checks it against the expected bytes.
       const runnerOf = (encode: () => Uint8Array): Runner => (_input, check) => {
         const wire = encode()
@@ -925,12 +943,17 @@ const runEncode = async (): Promise<Array<EncodeRow>> => {
         }
         return { frames: count, bytes: check ? payload * count : 0 }
       }
-      const results = await measureGroup(
-        impls.map(([impl, , encode]) => ({ label: `${label} (${impl})`, run: runnerOf(encode) })),
-        input,
-        CAP
-      )
-      impls.forEach(([impl, kind], k) => rows.push({ impl, kind, codec: spec.name, payload, result: results[k]! }))
+      // Each row is timed against the hand-written encoder in a group of its own: the garbage of
+      // one push per frame (a part or two per frame) slowed whatever ran next to it by up to 10%.
+      let handResult: Measured | undefined
+      for (const [impl, kind, encode] of [[spec.name, "codec", codecEncode], [PUSH_ROW, "push", pushEncode]] as const) {
+        const group: Array<Contender> = [{ label: `${label} (${impl})`, run: runnerOf(encode) }]
+        if (hand !== undefined) group.push({ label: `${label} (${handName})`, run: runnerOf(() => hand(frames)) })
+        const [result, baseline] = await measureGroup(group, input, CAP)
+        rows.push({ impl, kind, codec: spec.name, payload, result: result!, baseline })
+        handResult ??= baseline
+      }
+      if (handResult !== undefined) rows.push({ impl: handName, kind: "hand", codec: spec.name, payload, result: handResult })
     }
   }
   return rows
@@ -1016,18 +1039,23 @@ const printDecode = (rows: ReadonlyArray<DecodeRow>): void => {
 }
 
 const printEncode = (rows: ReadonlyArray<EncodeRow>): void => {
-  console.log("\nENCODE  best of interleaved passes · encode N frames into parts, then join into one buffer · ×hand = ÷ hand-written encoder (one allocation)")
+  console.log(
+    "\nENCODE  best of interleaved passes · encode N frames into parts, then join into one buffer: the codec's row " +
+      `with Codec.pushAll (one call for the N frames), "${PUSH_ROW}" with one push per frame · ×hand = ÷ ` +
+      "hand-written encoder (one allocation), timed in the same group as the row (the hand row: the codec row's group)"
+  )
   const groups = FRAME_SIZES.map((p) => ({ label: `payload ${fmtSize(p)}`, span: 3 }))
   const header = ["impl", ...FRAME_SIZES.flatMap(() => ["MB/s", "frames/s", "×hand"])]
   const table: Array<Array<string>> = []
   for (const spec of CODECS) {
     const impls = [...new Set(rows.filter((r) => r.codec === spec.name).map((r) => r.impl))]
     for (const impl of impls) {
-      const isHand = impl !== spec.name
-      const row = [isHand ? `  ${impl}` : impl]
+      const isHand = rows.find((r) => r.impl === impl && r.codec === spec.name)?.kind === "hand"
+      const row = [impl === spec.name ? impl : `  ${impl}`]
       for (const payload of FRAME_SIZES) {
-        const m = rows.find((r) => r.impl === impl && r.codec === spec.name && r.payload === payload)?.result
-        const hand = rows.find((r) => r.kind === "hand" && r.codec === spec.name && r.payload === payload)?.result
+        const found = rows.find((r) => r.impl === impl && r.codec === spec.name && r.payload === payload)
+        const m = found?.result
+        const hand = found?.baseline
         row.push(
           cellValue(m, (x) => fmtNum(x.mbPerS)),
           cellValue(m, (x) => fmtSi(x.framesPerS)),
@@ -1089,8 +1117,13 @@ const printLinearity = (rows: ReadonlyArray<LinearRow>): void => {
 // ---------------------------------------------------------------------------------------------
 // Main
 
-const parseArgs = (argv: ReadonlyArray<string>): { json: string | undefined } => {
+const SECTIONS = ["decode", "encode", "linearity", "goal"] as const
+type Section = (typeof SECTIONS)[number]
+const USAGE = `usage: bench/codecs.ts [--json FILE] [--only ${SECTIONS.join("|")}[,...]]`
+
+const parseArgs = (argv: ReadonlyArray<string>): { json: string | undefined; only: ReadonlySet<Section> } => {
   let json: string | undefined
+  let only: ReadonlySet<Section> = new Set(SECTIONS)
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!
     if (a === "--json") {
@@ -1098,11 +1131,34 @@ const parseArgs = (argv: ReadonlyArray<string>): { json: string | undefined } =>
       if (json === undefined) throw new Error("--json needs a file name")
     } else if (a.startsWith("--json=")) {
       json = a.slice("--json=".length)
+    } else if (a === "--only" || a.startsWith("--only=")) {
+      const list = a === "--only" ? argv[++i] : a.slice("--only=".length)
+      const names = (list ?? "").split(",")
+      const bad = names.filter((n) => !(SECTIONS as ReadonlyArray<string>).includes(n))
+      if (bad.length > 0) throw new Error(`unknown section ${bad.join(",")} (${USAGE})`)
+      only = new Set(names as Array<Section>)
     } else {
-      throw new Error(`unknown argument ${a} (usage: bench/codecs.ts [--json FILE])`)
+      throw new Error(`unknown argument ${a} (${USAGE})`)
     }
   }
-  return { json }
+  return { json, only }
+}
+
+type GoalRange = { median: number; min: number; max: number }
+
+/** Prints the goal line: the worse of lengthPrefixed and lines, with each one's rounds. */
+const runGoal = async (goal: (spec: CodecSpec) => Promise<GoalRange>) => {
+  const lp = await goal(CODECS[1]!)
+  const ln = await goal(CODECS[0]!)
+  const worst = Math.min(lp.median, ln.median)
+  const met = worst >= 0.9
+  const range = (r: GoalRange) => `${r.min.toFixed(2)}-${r.max.toFixed(2)}`
+  console.log(
+    `\nlengthPrefixed and lines at 1 KiB frames in 64 KiB chunks: ${worst.toFixed(2)}x of the hand-written decoder ` +
+      `(goal ≥ 0.9x) — ${met ? "met" : "NOT met"} [median of ${GOAL_ROUNDS} interleaved rounds: lengthPrefixed ` +
+      `${lp.median.toFixed(2)}x (${range(lp)}), lines ${ln.median.toFixed(2)}x (${range(ln)})]`
+  )
+  return { lengthPrefixed: lp, lines: ln, worst, met }
 }
 
 const main = async (): Promise<void> => {
@@ -1113,17 +1169,18 @@ const main = async (): Promise<void> => {
       `gc between cells: ${gc !== undefined ? "yes" : "no (run with node --expose-gc --import tsx)"} · ` +
       `load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}`
   )
-  prewarm()
-  const decodeRows = await runDecode()
-  printDecode(decodeRows)
-  const encodeRows = await runEncode()
-  printEncode(encodeRows)
-  const linearRows = await runLinearity()
-  printLinearity(linearRows)
+  const only = args.only
+  if (only.has("decode") || only.has("linearity") || only.has("goal")) prewarm()
+  const decodeRows = only.has("decode") ? await runDecode() : []
+  if (only.has("decode")) printDecode(decodeRows)
+  const encodeRows = only.has("encode") ? await runEncode() : []
+  if (only.has("encode")) printEncode(encodeRows)
+  const linearRows = only.has("linearity") ? await runLinearity() : []
+  if (only.has("linearity")) printLinearity(linearRows)
 
   // The goal cell, measured again in GOAL_ROUNDS fresh interleaved groups: the ratio is the
   // median of the rounds (the range shows the noise of this machine).
-  const goal = async (spec: CodecSpec): Promise<{ median: number; min: number; max: number }> => {
+  const goal = async (spec: CodecSpec): Promise<GoalRange> => {
     const input = makeInput(spec.format, KiB, framesFor(spec.format, KiB, WIRE_BYTES), 64 * KiB)
     const make = spec.hand!
     const ratios: Array<number> = []
@@ -1142,17 +1199,8 @@ const main = async (): Promise<void> => {
       ? { median: NaN, min: NaN, max: NaN }
       : { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) }
   }
-  const lp = await goal(CODECS[1]!)
-  const ln = await goal(CODECS[0]!)
-  const worst = Math.min(lp.median, ln.median)
-  const met = worst >= 0.9
-  const range = (r: { min: number; max: number }) => `${r.min.toFixed(2)}-${r.max.toFixed(2)}`
+  const goalResult = only.has("goal") ? await runGoal(goal) : undefined
   const seconds = Number(now() - t0) / 1e9
-  console.log(
-    `\nlengthPrefixed and lines at 1 KiB frames in 64 KiB chunks: ${worst.toFixed(2)}x of the hand-written decoder ` +
-      `(goal ≥ 0.9x) — ${met ? "met" : "NOT met"} [median of ${GOAL_ROUNDS} interleaved rounds: lengthPrefixed ` +
-      `${lp.median.toFixed(2)}x (${range(lp)}), lines ${ln.median.toFixed(2)}x (${range(ln)})]`
-  )
   console.log(`total ${seconds.toFixed(1)} s · load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}`)
 
   if (args.json !== undefined) {
@@ -1166,7 +1214,7 @@ const main = async (): Promise<void> => {
           decode: decodeRows,
           encode: encodeRows,
           linearity: linearRows,
-          goal: { lengthPrefixed: lp, lines: ln, worst, met },
+          goal: goalResult,
           failures
         },
         (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? null : v),

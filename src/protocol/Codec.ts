@@ -8,6 +8,7 @@
  *   bytes ──push(chunk, out)──▶ Decoder ──▶ frames appended to `out`, or an error
  *   EOF   ──end(out)──────────▶ Decoder ──▶ the last frames, or UnexpectedEof
  *   frame ──push(frame, out)──▶ Encoder ──▶ byte parts appended to `out`, or an error
+ *   frames ─pushAll(frames, out)─▶ Encoder ──▶ the same bytes as one part (optional fast path)
  * ```
  *
  * `decode` / `encode` lift them onto Effect `Stream`s of byte chunks (any byte stream, not only
@@ -53,6 +54,17 @@ export interface Encoder<A, E> {
    * error, appends nothing and leaves the encoder as it was (encode one by one to learn which).
    */
   readonly pushTexts?: (texts: ReadonlyArray<string>, out: Array<Uint8Array>) => E | undefined
+  /**
+   * Optional fast path: encodes `frames` in order exactly as one `push` per frame would (same
+   * bytes once joined, same checks, same error, same state after), but appends them as one part,
+   * sized first and allocated once, instead of one or two parts per frame. At the first frame
+   * that cannot be encoded it returns that frame's error, having appended the bytes of the frames
+   * before it, as the loop of `push` would have. Call it through `Codec.pushAll`, which falls
+   * back to `push` for encoders without it.
+   *
+   * @since 0.1.0
+   */
+  readonly pushAll?: (frames: ReadonlyArray<A>, out: Array<Uint8Array>) => E | undefined
 }
 
 /**
@@ -96,15 +108,39 @@ export const decodeAll = <A, E>(codec: Codec<A, E>, chunks: Iterable<Uint8Array>
   return { frames, error: decoder.end(frames) }
 }
 
+/**
+ * Encodes `frames` in order with `encoder`, appending their bytes to `out`: through the
+ * encoder's `pushAll` when it has one (one part for the batch), else one `push` per frame. Stops
+ * at the first frame that cannot be encoded and returns its error; the bytes of the frames before
+ * it are in `out`.
+ *
+ * @example
+ * ```ts
+ * const parts: Array<Uint8Array> = []
+ * Codec.pushAll(Framing.lines().encoder(), [bytes("a"), bytes("b")], parts) // undefined
+ * Codec.joinParts(parts) // "a\nb\n"
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const pushAll = <A, E>(
+  encoder: Encoder<A, E>,
+  frames: ReadonlyArray<A>,
+  out: Array<Uint8Array>
+): E | undefined => {
+  if (encoder.pushAll !== undefined) return encoder.pushAll(frames, out)
+  for (let i = 0; i < frames.length; i++) {
+    const error = encoder.push(frames[i]!, out)
+    if (error !== undefined) return error
+  }
+  return undefined
+}
+
 /** Encodes frames into one byte array, or fails with the first frame that cannot be encoded. */
 export const encodeAll = <A, E>(codec: Codec<A, E>, frames: Iterable<A>): Either.Either<Uint8Array, E> => {
-  const encoder = codec.encoder()
   const parts: Array<Uint8Array> = []
-  for (const frame of frames) {
-    const error = encoder.push(frame, parts)
-    if (error !== undefined) return Either.left(error)
-  }
-  return Either.right(joinParts(parts))
+  const error = pushAll(codec.encoder(), Array.isArray(frames) ? frames : Array.from(frames), parts)
+  return error !== undefined ? Either.left(error) : Either.right(joinParts(parts))
 }
 
 /**
@@ -250,12 +286,10 @@ export const encodeChannel = <A, E, IE = never>(
       .readWithCause({
         onInput: (input: Chunk.Chunk<A>) => {
           const parts: Array<Uint8Array> = []
-          for (const frame of input) {
-            const error = encoder.push(frame, parts)
-            if (error !== undefined) {
-              const written = parts.length === 0 ? Channel.void : Channel.write(Chunk.of(joinParts(parts)))
-              return Channel.zipRight(written, Channel.fail(error))
-            }
+          const error = pushAll(encoder, Chunk.toReadonlyArray(input), parts)
+          if (error !== undefined) {
+            const written = parts.length === 0 ? Channel.void : Channel.write(Chunk.of(joinParts(parts)))
+            return Channel.zipRight(written, Channel.fail(error))
           }
           return parts.length === 0 ? loop : Channel.zipRight(Channel.write(Chunk.of(joinParts(parts))), loop)
         },

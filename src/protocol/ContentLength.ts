@@ -45,6 +45,7 @@
  *
  * @since 0.1.0
  */
+import { Buffer } from "node:buffer"
 import type { Codec, Decoder, Encoder } from "./Codec.js"
 import { FrameTooLarge, type FramingError, MalformedFrame, UnexpectedEof } from "./FramingError.js"
 import { asBuffer, EMPTY, Pending, preview } from "./internal/bytes.js"
@@ -323,24 +324,101 @@ class ContentLengthDecoder implements Decoder<Uint8Array, FramingError> {
   }
 }
 
-const encoder = new TextEncoder()
+const utf8 = new TextEncoder()
+/** What every header block the encoder writes starts with. */
+const LENGTH_NAME = utf8.encode("Content-Length: ")
+
+/** The number of decimal digits of `n`, an integer ≥ 0. */
+const digitCount = (n: number): number => {
+  let count = 1
+  for (let rest = n; rest >= 10; rest = Math.floor(rest / 10)) count++
+  return count
+}
+
+/** Bodies up to this size are copied next to their header; larger ones are written as they are. */
+const SMALL_FRAME = 256
+
+/** For `typedSet.call(target, source, at)`: see `typedSet` in internal/bytes.ts for why. */
+const typedSet = Uint8Array.prototype.set
 
 class ContentLengthEncoder implements Encoder<Uint8Array, FramingError> {
   private offset = 0
-  private readonly suffix: string
+  /** What follows the length's digits: `\r\n`, the Content-Type line if any, `\r\n`. */
+  private readonly suffix: Uint8Array
 
   constructor(private readonly config: ContentLengthConfig) {
-    this.suffix = `\r\n${headerPrefix(config.contentType)}\r\n`
+    this.suffix = utf8.encode(`\r\n${headerPrefix(config.contentType)}\r\n`)
   }
 
   push(frame: Uint8Array, out: Array<Uint8Array>): FramingError | undefined {
     if (frame.length > this.config.maxFrameBytes) {
       return FrameTooLarge.toEncode(NAME, this.config.maxFrameBytes, frame.length, this.offset, frame)
     }
-    const header = encoder.encode(`Content-Length: ${frame.length}${this.suffix}`)
-    out.push(header)
-    if (frame.length > 0) out.push(frame)
-    this.offset += header.length + frame.length
+    const n = frame.length
+    const header = this.headerBytes(n)
+    if (n <= SMALL_FRAME) {
+      // One part for header and body: cheaper than two parts joined later.
+      const whole = Buffer.allocUnsafe(header + n)
+      whole.set(frame, this.writeHeader(whole, 0, n))
+      out.push(whole)
+    } else {
+      const bytes = new Uint8Array(header)
+      this.writeHeader(bytes, 0, n)
+      out.push(bytes, frame)
+    }
+    this.offset += header + n
     return undefined
+  }
+
+  pushAll(frames: ReadonlyArray<Uint8Array>, out: Array<Uint8Array>): FramingError | undefined {
+    if (frames.length === 1) return this.push(frames[0]!, out)
+    const max = this.config.maxFrameBytes
+    // Every frame is checked before anything is written; a refused one ends the batch there,
+    // after the frames before it, as one `push` per frame would.
+    let total = 0
+    let count = 0
+    let error: FramingError | undefined = undefined
+    for (; count < frames.length; count++) {
+      const n = frames[count]!.length
+      if (n > max) {
+        error = FrameTooLarge.toEncode(NAME, max, n, this.offset + total, frames[count]!)
+        break
+      }
+      total += this.headerBytes(n) + n
+    }
+    if (total > 0) {
+      const bytes = Buffer.allocUnsafe(total)
+      let pos = 0
+      for (let i = 0; i < count; i++) {
+        const frame = frames[i]!
+        pos = this.writeHeader(bytes, pos, frame.length)
+        if (frame.length <= 64) typedSet.call(bytes, frame, pos)
+        else bytes.set(frame, pos)
+        pos += frame.length
+      }
+      out.push(bytes)
+      this.offset += total
+    }
+    return error
+  }
+
+  /** The size of the header block for a body of `n` bytes. */
+  private headerBytes(n: number): number {
+    return LENGTH_NAME.length + digitCount(n) + this.suffix.length
+  }
+
+  /** Writes the header block for a body of `n` bytes at `bytes[at]`; returns the index after it. */
+  private writeHeader(bytes: Uint8Array, at: number, n: number): number {
+    bytes.set(LENGTH_NAME, at)
+    let pos = at + LENGTH_NAME.length + digitCount(n)
+    const end = pos
+    let rest = n
+    do {
+      bytes[--pos] = 0x30 + (rest % 10)
+      rest = Math.floor(rest / 10)
+    } while (rest > 0)
+    const suffix = this.suffix
+    for (let i = 0; i < suffix.length; i++) bytes[end + i] = suffix[i]!
+    return end + suffix.length
   }
 }

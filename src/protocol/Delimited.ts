@@ -35,7 +35,7 @@
 import { Buffer } from "node:buffer"
 import type { Codec, Encoder } from "./Codec.js"
 import { FrameTooLarge, type FramingError, MalformedFrame } from "./FramingError.js"
-import { asBuffer, preview } from "./internal/bytes.js"
+import { asBuffer, indexOfByte, preview } from "./internal/bytes.js"
 import { intOption, oneOf, require } from "./internal/options.js"
 import { TerminatedDecoder } from "./internal/TerminatedDecoder.js"
 
@@ -257,6 +257,16 @@ class DelimitedDecoder extends TerminatedDecoder {
   }
 }
 
+/** For `typedSet.call(target, source, at)`: see `typedSet` in internal/bytes.ts for why. */
+const typedSet = Uint8Array.prototype.set
+
+/** Whether the `n` bytes of `frame` hold no `byte` (see `hasNoLf` in Lines.ts for why it is here). */
+const hasNoByte = (frame: Uint8Array, n: number, byte: number): boolean => {
+  if (n > 16) return indexOfByte(frame, byte) === -1
+  for (let i = 0; i < n; i++) if (frame[i] === byte) return false
+  return true
+}
+
 class DelimitedEncoder implements Encoder<Uint8Array, FramingError> {
   private offset = 0
 
@@ -267,7 +277,7 @@ class DelimitedEncoder implements Encoder<Uint8Array, FramingError> {
   ) {}
 
   push(frame: Uint8Array, out: Array<Uint8Array>): FramingError | undefined {
-    const error = this.check(frame)
+    const error = this.check(frame, this.offset)
     if (error !== undefined) return error
     if (this.config.stripDelimiter) {
       out.push(frame, this.pattern.bytes)
@@ -279,43 +289,94 @@ class DelimitedEncoder implements Encoder<Uint8Array, FramingError> {
     return undefined
   }
 
-  private check(frame: Uint8Array): FramingError | undefined {
+  pushAll(frames: ReadonlyArray<Uint8Array>, out: Array<Uint8Array>): FramingError | undefined {
+    if (frames.length === 1) return this.push(frames[0]!, out)
+    const delimiter = this.pattern.bytes
+    const d = this.config.stripDelimiter ? delimiter.length : 0
+    // A one-byte delimiter appended cannot overlap the frame's end: its check is a search and
+    // the limit, done inline here; any other case, and any doubt, takes `check`.
+    const single = d === 1 ? delimiter[0]! : -1
+    const max = this.config.maxFrameBytes
+    // Every frame is checked before anything is written; a refused one ends the batch there,
+    // after the frames before it, as one `push` per frame would.
+    let total = 0
+    let count = 0
+    let error: FramingError | undefined = undefined
+    for (; count < frames.length; count++) {
+      const frame = frames[count]!
+      const n = frame.length
+      if (single === -1 || n > max || !hasNoByte(frame, n, single)) {
+        error = this.check(frame, this.offset + total)
+        if (error !== undefined) break
+      }
+      total += n + d
+    }
+    if (total === 0) return error
+    const bytes = Buffer.allocUnsafe(total)
+    let pos = 0
+    if (single !== -1) {
+      for (let i = 0; i < count; i++) {
+        const frame = frames[i]!
+        if (frame.length <= 64) typedSet.call(bytes, frame, pos)
+        else bytes.set(frame, pos)
+        pos += frame.length
+        bytes[pos++] = single
+      }
+    } else {
+      for (let i = 0; i < count; i++) {
+        const frame = frames[i]!
+        if (frame.length <= 64) typedSet.call(bytes, frame, pos)
+        else bytes.set(frame, pos)
+        pos += frame.length
+        for (let j = 0; j < d; j++) bytes[pos++] = delimiter[j]!
+      }
+    }
+    out.push(bytes)
+    this.offset += total
+    return error
+  }
+
+  /** Why `frame` cannot be encoded at stream offset `offset`, or `undefined`. */
+  private check(frame: Uint8Array, offset: number): FramingError | undefined {
     const delimiter = this.pattern.bytes
     const d = delimiter.length
-    const buf = asBuffer(frame)
     let content = frame.length
     if (!this.config.stripDelimiter) {
-      if (content < d || buf.compare(delimiter, 0, d, content - d, content) !== 0) {
-        return this.malformed(frame, "a frame must end with its delimiter")
+      if (content < d || asBuffer(frame).compare(delimiter, 0, d, content - d, content) !== 0) {
+        return this.malformed(frame, "a frame must end with its delimiter", offset)
       }
       content -= d
     }
     // The decoder ends the frame at the first occurrence of the delimiter in content + delimiter:
-    // it must be the appended one, at index `content`.
-    const inside = buf.subarray(0, content).indexOf(delimiter)
-    if (inside !== -1) return this.malformed(frame, `frame contains the delimiter at index ${inside}`)
+    // it must be the appended one, at index `content`. The first occurrence in the whole frame
+    // lies inside the content exactly when some occurrence does.
+    const first = d === 1 ? indexOfByte(frame, delimiter[0]!) : asBuffer(frame).indexOf(delimiter)
+    if (first !== -1 && first + d <= content) {
+      return this.malformed(frame, `frame contains the delimiter at index ${first}`, offset)
+    }
     for (const k of this.pattern.overlaps) {
-      if (k <= content && buf.compare(delimiter, 0, k, content - k, content) === 0) {
+      if (k <= content && asBuffer(frame).compare(delimiter, 0, k, content - k, content) === 0) {
         return this.malformed(
           frame,
           `frame ends with the first ${k} byte(s) of the delimiter, so it would be read back as ending at index ${
             content - k
-          }`
+          }`,
+          offset
         )
       }
     }
     if (content > this.config.maxFrameBytes) {
-      return FrameTooLarge.toEncode(this.name, this.config.maxFrameBytes, content, this.offset, frame)
+      return FrameTooLarge.toEncode(this.name, this.config.maxFrameBytes, content, offset, frame)
     }
     return undefined
   }
 
-  private malformed(frame: Uint8Array, reason: string): MalformedFrame {
+  private malformed(frame: Uint8Array, reason: string, offset: number): MalformedFrame {
     return new MalformedFrame({
       codec: this.name,
       direction: "encode",
       reason,
-      offset: this.offset,
+      offset,
       preview: preview(frame)
     })
   }

@@ -20,6 +20,7 @@
  *
  * @since 0.1.0
  */
+import { Buffer } from "node:buffer"
 import type { Codec, Decoder, Encoder } from "./Codec.js"
 import { type FramingError, MalformedFrame, UnexpectedEof } from "./FramingError.js"
 import { Pending, preview } from "./internal/bytes.js"
@@ -110,18 +111,45 @@ class FixedEncoder implements Encoder<Uint8Array, FramingError> {
   constructor(private readonly name: string, private readonly config: FixedConfig) {}
 
   push(frame: Uint8Array, out: Array<Uint8Array>): FramingError | undefined {
-    const size = this.config.frameBytes
-    if (frame.length !== size) {
-      return new MalformedFrame({
-        codec: this.name,
-        direction: "encode",
-        reason: `frame is ${frame.length} bytes, but every frame must be exactly ${size} bytes`,
-        offset: this.offset,
-        preview: preview(frame)
-      })
-    }
+    const error = this.check(frame, this.offset)
+    if (error !== undefined) return error
     out.push(frame)
-    this.offset += size
+    this.offset += frame.length
     return undefined
+  }
+
+  pushAll(frames: ReadonlyArray<Uint8Array>, out: Array<Uint8Array>): FramingError | undefined {
+    if (frames.length === 1) return this.push(frames[0]!, out)
+    const size = this.config.frameBytes
+    // Every frame is checked before anything is written; a refused one ends the batch there,
+    // after the frames before it, as one `push` per frame would.
+    let count = 0
+    let error: FramingError | undefined = undefined
+    for (; count < frames.length; count++) {
+      if (frames[count]!.length !== size) {
+        error = this.check(frames[count]!, this.offset + count * size)
+        break
+      }
+    }
+    const total = count * size
+    if (total > 0) {
+      // Node's own loop, whose native copy costs less than `set` on small frames.
+      out.push(Buffer.concat(count === frames.length ? frames : frames.slice(0, count), total))
+      this.offset += total
+    }
+    return error
+  }
+
+  /** Why `frame` cannot be encoded at stream offset `offset`, or `undefined`. */
+  private check(frame: Uint8Array, offset: number): FramingError | undefined {
+    const size = this.config.frameBytes
+    if (frame.length === size) return undefined
+    return new MalformedFrame({
+      codec: this.name,
+      direction: "encode",
+      reason: `frame is ${frame.length} bytes, but every frame must be exactly ${size} bytes`,
+      offset,
+      preview: preview(frame)
+    })
   }
 }

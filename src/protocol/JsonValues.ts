@@ -342,6 +342,9 @@ class JsonValuesDecoder implements Decoder<Uint8Array, FramingError> {
   }
 }
 
+/** For `typedSet.call(target, source, at)`: see `typedSet` in internal/bytes.ts for why. */
+const typedSet = Uint8Array.prototype.set
+
 class JsonValuesEncoder implements Encoder<Uint8Array, FramingError> {
   private offset = 0
   private readonly separator: Uint8Array
@@ -351,7 +354,7 @@ class JsonValuesEncoder implements Encoder<Uint8Array, FramingError> {
   }
 
   push(frame: Uint8Array, out: Array<Uint8Array>): FramingError | undefined {
-    const error = this.check(frame)
+    const error = this.check(frame, this.offset)
     if (error !== undefined) return error
     out.push(frame)
     if (this.separator.length > 0) out.push(this.separator)
@@ -359,29 +362,66 @@ class JsonValuesEncoder implements Encoder<Uint8Array, FramingError> {
     return undefined
   }
 
-  /** The frame must read back as itself: one whole value, no surrounding whitespace, in the limit. */
-  private check(frame: Uint8Array): FramingError | undefined {
-    if (frame.length > this.config.maxFrameBytes) {
-      return FrameTooLarge.toEncode(NAME, this.config.maxFrameBytes, frame.length, this.offset, frame)
+  pushAll(frames: ReadonlyArray<Uint8Array>, out: Array<Uint8Array>): FramingError | undefined {
+    if (frames.length === 1) return this.push(frames[0]!, out)
+    const separator = this.separator
+    // Every frame is checked before anything is written; a refused one ends the batch there,
+    // after the frames before it, as one `push` per frame would.
+    let total = 0
+    let count = 0
+    let error: FramingError | undefined = undefined
+    for (; count < frames.length; count++) {
+      const frame = frames[count]!
+      error = this.check(frame, this.offset + total)
+      if (error !== undefined) break
+      total += frame.length + separator.length
     }
-    if (frame.length === 0) return this.malformed(frame, "an empty frame is not a JSON value")
+    if (total > 0) {
+      const bytes = Buffer.allocUnsafe(total)
+      let pos = 0
+      for (let i = 0; i < count; i++) {
+        const frame = frames[i]!
+        if (frame.length <= 64) typedSet.call(bytes, frame, pos)
+        else bytes.set(frame, pos)
+        pos += frame.length
+        for (let j = 0; j < separator.length; j++) bytes[pos++] = separator[j]!
+      }
+      out.push(bytes)
+      this.offset += total
+    }
+    return error
+  }
+
+  /**
+   * Why `frame` cannot be encoded at stream offset `offset`, or `undefined`: it must read back as
+   * itself, one whole value, no surrounding whitespace, in the limit.
+   */
+  private check(frame: Uint8Array, offset: number): FramingError | undefined {
+    if (frame.length > this.config.maxFrameBytes) {
+      return FrameTooLarge.toEncode(NAME, this.config.maxFrameBytes, frame.length, offset, frame)
+    }
+    if (frame.length === 0) return this.malformed(frame, "an empty frame is not a JSON value", offset)
     if (isWhitespace(frame[0]!) || isWhitespace(frame[frame.length - 1]!)) {
-      return this.malformed(frame, "a frame must not start or end with whitespace (it would be read back without it)")
+      return this.malformed(
+        frame,
+        "a frame must not start or end with whitespace (it would be read back without it)",
+        offset
+      )
     }
     const decoder = new JsonValuesDecoder(this.config)
     const got: Array<Uint8Array> = []
     const error = decoder.push(frame, got) ?? decoder.end(got)
-    if (error !== undefined) return this.malformed(frame, `not one JSON value: ${error.message}`)
+    if (error !== undefined) return this.malformed(frame, `not one JSON value: ${error.message}`, offset)
     if (got.length !== 1 || got[0]!.length !== frame.length) {
-      return this.malformed(frame, `holds ${got.length} JSON values, not one`)
+      return this.malformed(frame, `holds ${got.length} JSON values, not one`, offset)
     }
     if (this.separator.length === 0 && (frame[0] === MINUS || (frame[0]! >= 0x30 && frame[0]! <= 0x39))) {
-      return this.malformed(frame, "a top-level number needs a non-empty separator to end it")
+      return this.malformed(frame, "a top-level number needs a non-empty separator to end it", offset)
     }
     return undefined
   }
 
-  private malformed(frame: Uint8Array, reason: string): MalformedFrame {
-    return new MalformedFrame({ codec: NAME, direction: "encode", reason, offset: this.offset, preview: preview(frame) })
+  private malformed(frame: Uint8Array, reason: string, offset: number): MalformedFrame {
+    return new MalformedFrame({ codec: NAME, direction: "encode", reason, offset, preview: preview(frame) })
   }
 }

@@ -349,7 +349,7 @@ class LengthPrefixedDecoder implements Decoder<Uint8Array, FramingError> {
 }
 
 /** Payloads up to this size are copied next to their header; larger ones are written as they are. */
-const SMALL_FRAME = 4096
+const SMALL_FRAME = 256
 
 /** `pushTexts` by `push`: all or nothing. */
 const pushEach = (
@@ -366,6 +366,9 @@ const pushEach = (
   return undefined
 }
 
+/** For `typedSet.call(target, source, at)`: see `typedSet` in internal/bytes.ts for why. */
+const typedSet = Uint8Array.prototype.set
+
 class LengthPrefixedEncoder implements Encoder<Uint8Array, FramingError> {
   private offset = 0
   /** Header bytes that decoded frames keep, at their start. */
@@ -374,54 +377,131 @@ class LengthPrefixedEncoder implements Encoder<Uint8Array, FramingError> {
   private readonly limit: number
   /** Whether the length field is among the stripped bytes the encoder writes. */
   private readonly writesField: boolean
+  /** Whether the layout is the plain default: u32be length of the payload, header stripped. */
+  private readonly plainU32: boolean
 
   constructor(private readonly layout: Layout) {
     this.kept = layout.header - layout.strip
     this.limit = Math.min(layout.config.maxFrameBytes, layout.fieldMax + layout.adjustment)
     this.writesField = layout.strip > layout.at
+    this.plainU32 = layout.at === 0 && layout.size === 4 && !layout.little && layout.adjustment === 0 &&
+      layout.header === 4 && layout.strip === 4
   }
 
-  push(frame: Uint8Array, out: Array<Uint8Array>): FramingError | undefined {
+  /**
+   * Why `frame` cannot be encoded at stream offset `offset`, or `undefined`: the checks of `push`,
+   * in its order, so that every path reports the same error.
+   */
+  private check(frame: Uint8Array, offset: number): FramingError | undefined {
     const { adjustment, at, little, size, strip } = this.layout
     if (frame.length < this.kept) {
       const reason = `frame is ${frame.length} bytes, shorter than the ${this.kept} header bytes it keeps`
-      return this.malformed(frame, reason)
+      return this.malformed(frame, reason, offset)
     }
     const payload = frame.length - this.kept
     if (payload > this.limit) {
-      return FrameTooLarge.toEncode(this.layout.name, this.limit, payload, this.offset, frame)
+      return FrameTooLarge.toEncode(this.layout.name, this.limit, payload, offset, frame)
     }
     const value = payload - adjustment
     if (value < 0) {
       return this.malformed(
         frame,
         `payload of ${payload} bytes is shorter than the length adjustment ${adjustment}; ` +
-          "the length field cannot be negative"
+          "the length field cannot be negative",
+        offset
       )
     }
     if (!this.writesField) {
       const found = readField(frame, at - strip, size, little)
       if (found !== value) {
         const shown = found < 0 ? showField(frame, at - strip, size, little) : String(found)
-        return this.malformed(frame, `its length field holds ${shown}, but a payload of ${payload} bytes needs ${value}`)
+        return this.malformed(
+          frame,
+          `its length field holds ${shown}, but a payload of ${payload} bytes needs ${value}`,
+          offset
+        )
       }
     }
+    return undefined
+  }
+
+  /**
+   * Writes the stripped header of a frame with `payload` bytes at `bytes[pos]`: zeros, and the
+   * length field when it is stripped (a kept one comes with the frame).
+   */
+  private writeHeader(bytes: Uint8Array, pos: number, payload: number): void {
+    const { adjustment, at, little, size, strip } = this.layout
+    // Only stripped bytes that are not the field need zeros: the buffer may be unzeroed.
+    if (!this.writesField || strip !== size) bytes.fill(0, pos, pos + strip)
+    if (this.writesField) writeField(bytes, pos + at, size, little, payload - adjustment)
+  }
+
+  push(frame: Uint8Array, out: Array<Uint8Array>): FramingError | undefined {
+    const error = this.check(frame, this.offset)
+    if (error !== undefined) return error
+    const { strip } = this.layout
     if (strip > 0 && frame.length <= SMALL_FRAME) {
-      // One allocation for header and payload: cheaper than two parts joined later.
-      const whole = new Uint8Array(strip + frame.length)
-      if (this.writesField) writeField(whole, at, size, little, value)
+      // One part for header and payload: cheaper than two parts joined later. `allocUnsafe`
+      // carves small buffers out of a shared pool, where a `Uint8Array` is a fresh allocation.
+      const whole = Buffer.allocUnsafe(strip + frame.length)
+      this.writeHeader(whole, 0, frame.length - this.kept)
       whole.set(frame, strip)
       out.push(whole)
     } else {
       if (strip > 0) {
         const prefix = new Uint8Array(strip)
-        if (this.writesField) writeField(prefix, at, size, little, value)
+        this.writeHeader(prefix, 0, frame.length - this.kept)
         out.push(prefix)
       }
       if (frame.length > 0) out.push(frame)
     }
     this.offset += strip + frame.length
     return undefined
+  }
+
+  pushAll(frames: ReadonlyArray<Uint8Array>, out: Array<Uint8Array>): FramingError | undefined {
+    if (frames.length === 1) return this.push(frames[0]!, out)
+    const { strip } = this.layout
+    // Every frame is checked before anything is written; a refused one ends the batch there,
+    // after the frames before it, as one `push` per frame would.
+    let total = 0
+    let count = 0
+    let error: FramingError | undefined = undefined
+    for (; count < frames.length; count++) {
+      const frame = frames[count]!
+      error = this.check(frame, this.offset + total)
+      if (error !== undefined) break
+      total += strip + frame.length
+    }
+    if (total > 0) {
+      const bytes = Buffer.allocUnsafe(total)
+      let pos = 0
+      if (this.plainU32) {
+        // The default layout, written inline: the common case, per frame.
+        for (let i = 0; i < count; i++) {
+          const frame = frames[i]!
+          const n = frame.length
+          bytes[pos] = n >>> 24
+          bytes[pos + 1] = n >>> 16
+          bytes[pos + 2] = n >>> 8
+          bytes[pos + 3] = n
+          if (frame.length <= 64) typedSet.call(bytes, frame, pos + 4)
+          else bytes.set(frame, pos + 4)
+          pos += 4 + n
+        }
+      } else {
+        for (let i = 0; i < count; i++) {
+          const frame = frames[i]!
+          this.writeHeader(bytes, pos, frame.length - this.kept)
+          if (frame.length <= 64) typedSet.call(bytes, frame, pos + strip)
+          else bytes.set(frame, pos + strip)
+          pos += strip + frame.length
+        }
+      }
+      out.push(bytes)
+      this.offset += total
+    }
+    return error
   }
 
   pushTexts(texts: ReadonlyArray<string>, out: Array<Uint8Array>): FramingError | undefined {
@@ -460,12 +540,12 @@ class LengthPrefixedEncoder implements Encoder<Uint8Array, FramingError> {
     return undefined
   }
 
-  private malformed(frame: Uint8Array, reason: string): MalformedFrame {
+  private malformed(frame: Uint8Array, reason: string, offset: number): MalformedFrame {
     return new MalformedFrame({
       codec: this.layout.name,
       direction: "encode",
       reason,
-      offset: this.offset,
+      offset,
       preview: preview(frame)
     })
   }

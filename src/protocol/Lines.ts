@@ -26,7 +26,7 @@
 import { Buffer } from "node:buffer"
 import type { Codec, Encoder } from "./Codec.js"
 import { FrameTooLarge, type FramingError, MalformedFrame } from "./FramingError.js"
-import { asBuffer, preview } from "./internal/bytes.js"
+import { asBuffer, indexOfByte, preview } from "./internal/bytes.js"
 import { TerminatedDecoder } from "./internal/TerminatedDecoder.js"
 import { intOption, oneOf } from "./internal/options.js"
 
@@ -156,6 +156,20 @@ class LinesDecoder extends TerminatedDecoder {
   }
 }
 
+/** For `typedSet.call(target, source, at)`: see `typedSet` in internal/bytes.ts for why. */
+const typedSet = Uint8Array.prototype.set
+
+/**
+ * Whether the `n` bytes of `frame` hold no `\n`. Up to 16 bytes a loop costs less than any call.
+ * It is a helper of this module, not of internal/bytes.ts: the same loop imported from there
+ * measured 0.8x of the hand-written encoder on 16-byte lines, here 0.95x (Node 20).
+ */
+const hasNoLf = (frame: Uint8Array, n: number): boolean => {
+  if (n > 16) return indexOfByte(frame, LF) === -1
+  for (let i = 0; i < n; i++) if (frame[i] === LF) return false
+  return true
+}
+
 class LinesEncoder implements Encoder<Uint8Array, FramingError> {
   private offset = 0
   private readonly newline: Uint8Array
@@ -165,7 +179,7 @@ class LinesEncoder implements Encoder<Uint8Array, FramingError> {
   }
 
   push(frame: Uint8Array, out: Array<Uint8Array>): FramingError | undefined {
-    const error = this.check(frame)
+    const error = this.check(frame, this.offset)
     if (error !== undefined) return error
     if (this.config.stripDelimiter) {
       out.push(frame, this.newline)
@@ -177,6 +191,47 @@ class LinesEncoder implements Encoder<Uint8Array, FramingError> {
     return undefined
   }
 
+  pushAll(frames: ReadonlyArray<Uint8Array>, out: Array<Uint8Array>): FramingError | undefined {
+    if (frames.length === 1) return this.push(frames[0]!, out)
+    const strip = this.config.stripDelimiter
+    const crlf = this.newline.length === 2
+    const added = strip ? this.newline.length : 0
+    // Every frame is checked before anything is written; a refused one ends the batch there,
+    // after the frames before it, as one `push` per frame would.
+    let total = 0
+    let count = 0
+    let error: FramingError | undefined = undefined
+    const max = this.config.maxLineBytes
+    for (; count < frames.length; count++) {
+      const frame = frames[count]!
+      const n = frame.length
+      // The checks of `check` for the common case, inline; any doubt takes `check`, for its error.
+      const ok = strip && n <= max && (crlf || frame[n - 1] !== CR) && hasNoLf(frame, n)
+      if (!ok) {
+        error = this.check(frame, this.offset + total)
+        if (error !== undefined) break
+      }
+      total += n + added
+    }
+    if (total > 0) {
+      const bytes = Buffer.allocUnsafe(total)
+      let pos = 0
+      for (let i = 0; i < count; i++) {
+        const frame = frames[i]!
+        if (frame.length <= 64) typedSet.call(bytes, frame, pos)
+        else bytes.set(frame, pos)
+        pos += frame.length
+        if (strip) {
+          if (crlf) bytes[pos++] = CR
+          bytes[pos++] = LF
+        }
+      }
+      out.push(bytes)
+      this.offset += total
+    }
+    return error
+  }
+
   pushTexts(texts: ReadonlyArray<string>, out: Array<Uint8Array>): FramingError | undefined {
     const { maxLineBytes, newline, stripDelimiter } = this.config
     let joined = ""
@@ -186,10 +241,7 @@ class LinesEncoder implements Encoder<Uint8Array, FramingError> {
         (text.length * 3 <= maxLineBytes || Buffer.byteLength(text, "utf8") <= maxLineBytes)
       if (!ok) {
         // The error's offset is where this frame would start, after the texts before it.
-        const offset = this.offset
-        this.offset += Buffer.byteLength(joined, "utf8")
-        const error = this.check(Buffer.from(text, "utf8"))
-        this.offset = offset
+        const error = this.check(Buffer.from(text, "utf8"), this.offset + Buffer.byteLength(joined, "utf8"))
         if (error !== undefined) return error
         joined += stripDelimiter ? text + newline : text
       } else {
@@ -202,24 +254,31 @@ class LinesEncoder implements Encoder<Uint8Array, FramingError> {
     return undefined
   }
 
-  private check(frame: Uint8Array): FramingError | undefined {
+  /** Why `frame` cannot be encoded at stream offset `offset`, or `undefined`. */
+  private check(frame: Uint8Array, offset: number): FramingError | undefined {
     let content = frame.length
     if (!this.config.stripDelimiter) {
-      if (frame[frame.length - 1] !== LF) return this.malformed(frame, "a frame must end with its \\n delimiter")
+      if (frame[frame.length - 1] !== LF) {
+        return this.malformed(frame, "a frame must end with its \\n delimiter", offset)
+      }
       content -= frame.length >= 2 && frame[frame.length - 2] === CR ? 2 : 1
     }
-    const nl = indexOfLf(frame, 0)
-    if (nl !== -1 && nl < content) return this.malformed(frame, `frame contains a line feed at index ${nl}`)
+    const nl = asBuffer(frame).indexOf(LF)
+    if (nl !== -1 && nl < content) return this.malformed(frame, `frame contains a line feed at index ${nl}`, offset)
     if (this.config.stripDelimiter && this.config.newline === "\n" && frame[frame.length - 1] === CR) {
-      return this.malformed(frame, "frame ends with \\r, which would be read back as part of a \\r\\n delimiter")
+      return this.malformed(
+        frame,
+        "frame ends with \\r, which would be read back as part of a \\r\\n delimiter",
+        offset
+      )
     }
     if (content > this.config.maxLineBytes) {
-      return FrameTooLarge.toEncode(NAME, this.config.maxLineBytes, content, this.offset, frame)
+      return FrameTooLarge.toEncode(NAME, this.config.maxLineBytes, content, offset, frame)
     }
     return undefined
   }
 
-  private malformed(frame: Uint8Array, reason: string): MalformedFrame {
-    return new MalformedFrame({ codec: NAME, direction: "encode", reason, offset: this.offset, preview: preview(frame) })
+  private malformed(frame: Uint8Array, reason: string, offset: number): MalformedFrame {
+    return new MalformedFrame({ codec: NAME, direction: "encode", reason, offset, preview: preview(frame) })
   }
 }

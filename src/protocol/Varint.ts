@@ -33,6 +33,7 @@
  * @since 0.1.0
  */
 import { Cause } from "effect"
+import { Buffer } from "node:buffer"
 import type { Codec, Decoder, Encoder } from "./Codec.js"
 import { FrameTooLarge, type FramingError, InvalidVarint, UnexpectedEof } from "./FramingError.js"
 import { concat, EMPTY, Pending, preview } from "./internal/bytes.js"
@@ -88,7 +89,7 @@ export const encodeVarint = (n: number): Uint8Array => {
     throw new Cause.IllegalArgumentException(`${NAME}: cannot encode ${String(n)}, not an integer from 0 to 2^53 - 1`)
   }
   const out = new Uint8Array(varintLength(n))
-  writeVarint(out, n)
+  writeVarint(out, 0, n)
   return out
 }
 
@@ -99,19 +100,20 @@ const varintLength = (n: number): number => {
   return length
 }
 
-/** Writes `n`'s canonical encoding at the start of `out`, which must be long enough. */
-const writeVarint = (out: Uint8Array, n: number): void => {
-  const length = varintLength(n)
+/** Writes `n`'s canonical encoding at `out[at]`, which must have room; returns the index after it. */
+const writeVarint = (out: Uint8Array, at: number, n: number): number => {
+  let pos = at
   let rest = n
-  for (let i = 0; i < length - 1; i++) {
-    out[i] = (rest % 128) | 0x80
+  while (rest >= 128) {
+    out[pos++] = (rest % 128) | 0x80
     rest = Math.floor(rest / 128)
   }
-  out[length - 1] = rest
+  out[pos++] = rest
+  return pos
 }
 
 /** Payloads up to this size are copied next to their varint; larger ones are written as they are. */
-const SMALL_FRAME = 4096
+const SMALL_FRAME = 256
 
 /** A varint read by `decodeVarint`: its value and how many bytes it took. */
 export interface DecodedVarint {
@@ -264,6 +266,9 @@ class VarintDecoder implements Decoder<Uint8Array, FramingError> {
   }
 }
 
+/** For `typedSet.call(target, source, at)`: see `typedSet` in internal/bytes.ts for why. */
+const typedSet = Uint8Array.prototype.set
+
 class VarintEncoder implements Encoder<Uint8Array, FramingError> {
   private offset = 0
 
@@ -275,15 +280,49 @@ class VarintEncoder implements Encoder<Uint8Array, FramingError> {
     }
     const headerLength = varintLength(frame.length)
     if (frame.length <= SMALL_FRAME) {
-      // One allocation for varint and payload: cheaper than two parts joined later.
-      const whole = new Uint8Array(headerLength + frame.length)
-      writeVarint(whole, frame.length)
-      whole.set(frame, headerLength)
+      // One part for varint and payload: cheaper than two parts joined later. `allocUnsafe`
+      // carves small buffers out of a shared pool, where a `Uint8Array` is a fresh allocation.
+      const whole = Buffer.allocUnsafe(headerLength + frame.length)
+      whole.set(frame, writeVarint(whole, 0, frame.length))
       out.push(whole)
     } else {
       out.push(encodeVarint(frame.length), frame)
     }
     this.offset += headerLength + frame.length
     return undefined
+  }
+
+  pushAll(frames: ReadonlyArray<Uint8Array>, out: Array<Uint8Array>): FramingError | undefined {
+    if (frames.length === 1) return this.push(frames[0]!, out)
+    const max = this.config.maxFrameBytes
+    // Every frame is checked before anything is written; a refused one ends the batch there,
+    // after the frames before it, as one `push` per frame would.
+    let total = 0
+    let count = 0
+    let error: FramingError | undefined = undefined
+    for (; count < frames.length; count++) {
+      const n = frames[count]!.length
+      if (n > max) {
+        error = FrameTooLarge.toEncode(NAME, max, n, this.offset + total, frames[count]!)
+        break
+      }
+      total += (n < 128 ? 1 : varintLength(n)) + n
+    }
+    if (total > 0) {
+      const bytes = Buffer.allocUnsafe(total)
+      let pos = 0
+      for (let i = 0; i < count; i++) {
+        const frame = frames[i]!
+        const n = frame.length
+        if (n < 128) bytes[pos++] = n
+        else pos = writeVarint(bytes, pos, n)
+        if (frame.length <= 64) typedSet.call(bytes, frame, pos)
+        else bytes.set(frame, pos)
+        pos += n
+      }
+      out.push(bytes)
+      this.offset += total
+    }
+    return error
   }
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import { Buffer } from "node:buffer"
 import { Chunk, Effect, Either, FastCheck as fc, Stream } from "effect"
 import { Codec, Laws } from "../../src/index.js"
 import { contentLength } from "../../src/protocol/ContentLength.js"
@@ -260,6 +261,19 @@ describe("Framing.contentLength", () => {
         "Content-Length: 2\r\nContent-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n{}"
       ])
       expect(decodeTexts(codec, Either.getOrThrow(r)).frames).toEqual(["{}"])
+    })
+
+    it("writes the length in plain decimal after one space, whatever its number of digits", () => {
+      // The digits are written by hand, from the last: lengths at each power of ten are the edges.
+      const lengths = [0, 1, 9, 10, 11, 99, 100, 101, 255, 256, 999, 1000, 1001, 9999, 10000, 65536, 1_048_576]
+      const codec = contentLength({ contentType: "x" })
+      const expected = lengths.map((n) => `Content-Length: ${n}\r\nContent-Type: x\r\n\r\n${"a".repeat(n)}`).join("")
+      const frames = lengths.map((n) => bytes("a".repeat(n)))
+      expect(Buffer.from(Either.getOrThrow(Codec.encodeAll(codec, frames))).toString()).toBe(expected)
+      const one: Array<Uint8Array> = []
+      const encoder = codec.encoder()
+      for (const frame of frames) encoder.push(frame, one)
+      expect(Buffer.concat(one).toString()).toBe(expected)
     })
 
     it("rejects a body over the limit, with its offset, writing nothing", () => {

@@ -11,6 +11,25 @@ export const EMPTY: Uint8Array = new Uint8Array(0)
 export const asBuffer = (bytes: Uint8Array): Buffer =>
   Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 
+const typedIndexOf = Uint8Array.prototype.indexOf
+/**
+ * `typedSet.call(target, source, at)` copies as `target.set(source, at)` does, and costs less for
+ * small arrays in the copy loops of `concat` and the encoders' `pushAll` (Node 20: about a third
+ * less per 16-byte frame); for 1 KiB frames `set` measured faster in `pushAll`, so the encoders
+ * use it past 64 bytes. Each module holds its own constant: with the constant imported from here
+ * instead, `pushAll` of 16-byte lines measured slower than with `set`.
+ */
+const typedSet = Uint8Array.prototype.set
+/**
+ * Arrays up to this long are searched by V8's `TypedArray#indexOf`, which costs less to call;
+ * longer ones by `Buffer#indexOf` (native memchr, faster per byte).
+ */
+const SHORT_SEARCH = 128
+
+/** The first index of `byte` in `bytes`, or -1. */
+export const indexOfByte = (bytes: Uint8Array, byte: number): number =>
+  bytes.length <= SHORT_SEARCH ? typedIndexOf.call(bytes, byte) : asBuffer(bytes).indexOf(byte)
+
 const PREVIEW_BYTES = 16
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"))
 
@@ -40,12 +59,13 @@ export const concat = (parts: ReadonlyArray<Uint8Array>, total: number): Uint8Ar
   for (let i = 0; i < parts.length; i++) {
     const part = parts[i]!
     const n = part.length
-    // Replies are many small parts (a frame, its delimiter): copying a few bytes here costs
-    // less than a call to `set`.
-    if (n <= 16) {
+    // Replies are many small parts (a frame, its delimiter): copying a delimiter here costs less
+    // than a call; past 4 bytes the call through a module constant is cheaper than the loop
+    // (16-byte frames with their `\n`: about 40 ns a frame instead of 60, Node 20).
+    if (n <= 4) {
       for (let j = 0; j < n; j++) out[at + j] = part[j]!
     } else {
-      out.set(part, at)
+      typedSet.call(out, part, at)
     }
     at += n
   }
