@@ -363,10 +363,8 @@ export const framed = <A, E>(
   const sendAll = (frames: Iterable<A>): Effect.Effect<void, E | ConnectionError> =>
     Effect.suspend((): Effect.Effect<void, E | ConnectionError> => {
       const parts: Array<Uint8Array> = []
-      for (const frame of frames) {
-        const error = encoder.push(frame, parts)
-        if (error !== undefined) return Effect.fail(error)
-      }
+      const error = Codec.pushAll(encoder, Array.isArray(frames) ? frames : Array.from(frames), parts)
+      if (error !== undefined) return Effect.fail(error)
       return parts.length === 0 ? Effect.void : d.write(Codec.joinParts(parts))
     })
   return {
