@@ -297,13 +297,12 @@ const readUntilOnce = (d: SocketDriver, sep: Uint8Array, limit: number): Effect.
   }, () => d.queue.length > 0)
 }
 
-export const readLine = (d: SocketDriver, limit = 65_536): Effect.Effect<Uint8Array, ConnectionError> => {
-  const slow = Effect.catchTag(readUntilOnceSuspended(d, NEWLINE, limit), "IncompleteRead", (e) => Effect.succeed(e.partial))
-  return Effect.suspend(() => buffered(d, NEWLINE, limit) ?? slow)
-}
-
-const readUntilOnceSuspended = (d: SocketDriver, sep: Uint8Array, limit: number) =>
-  Effect.suspend(() => readUntilOnce(d, sep, limit))
+// The slow path is built only when the line is not buffered: a loop calls `readLine` per line.
+export const readLine = (d: SocketDriver, limit = 65_536): Effect.Effect<Uint8Array, ConnectionError> =>
+  Effect.suspend(() =>
+    buffered(d, NEWLINE, limit) ??
+      Effect.catchTag(readUntilOnce(d, NEWLINE, limit), "IncompleteRead", (e) => Effect.succeed(e.partial))
+  )
 
 export const readAll = (d: SocketDriver, limit = 16 * 1_048_576): Effect.Effect<Uint8Array, ConnectionError> =>
   Effect.suspend(() => readAllOnce(d, limit))
