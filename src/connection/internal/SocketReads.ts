@@ -1,9 +1,9 @@
 /**
- * The inbound side of a `SocketDriver`: the socket's data (queued, or handed to the inline
- * reader), flow control, the read deadlines, the reads of servers (`pull`, `poll`, `waitInline`)
- * and those of `Connection` (`read`…`readAll`, `framed`). Plain functions of the driver, which
- * its methods and socket listener call: every connection shares them (no closure per
- * connection). Waiting (`waitThen`) and firing the deadlines (`checkTimers`) stay in the driver.
+ * The inbound side of a driven socket: its data (queued, or handed to the inline reader), flow
+ * control, the read deadlines, the reads of servers (`pull`, `poll`, `waitInline`) and those of
+ * `Connection` (`read`…`readAll`, `framed`). Plain functions of the `SocketState`, which the
+ * driver's methods and socket listener call: every connection shares them (no closure per
+ * connection). Waiting (`waitThen`) and firing the deadlines (`checkTimers`) are the state's.
  */
 import { Chunk, Effect, Option, Stream } from "effect"
 import * as Codec from "../../protocol/Codec.js"
@@ -13,8 +13,8 @@ import type { InlineReader } from "../Transport.js"
 import { type ConnectionError, IncompleteRead, LimitExceeded } from "../ConnectionError.js"
 import { ReadQueue } from "./ReadQueue.js"
 import { Crash } from "./Crash.js"
-import type { SocketDriver } from "./SocketDriver.js"
-import { toBytes } from "./SocketWrites.js"
+import type { SocketState } from "./SocketState.js"
+import { toBytes, write } from "./SocketWrites.js"
 
 const NEWLINE = new Uint8Array([0x0a])
 const NO_CHUNKS: ReadonlyArray<Uint8Array> = []
@@ -31,7 +31,7 @@ class Fail {
 // ---- input and its deadlines -------------------------------------------------------------------
 
 /** The socket's data event. */
-export const onData = (d: SocketDriver, chunk: Buffer): void => {
+export const onData = (d: SocketState, chunk: Buffer): void => {
   d.bytesIn += chunk.length
   if (d.closing) return
   const inline = d.inline
@@ -53,7 +53,7 @@ export const onData = (d: SocketDriver, chunk: Buffer): void => {
 }
 
 /** After bytes were taken from the queue: resumes a paused socket once below the mark. */
-const consumed = (d: SocketDriver): void => {
+const consumed = (d: SocketState): void => {
   if (d.paused && d.queue.length < d.config.readHighWaterMark) {
     d.paused = false
     if (!d.socket.destroyed) d.socket.resume()
@@ -61,7 +61,7 @@ const consumed = (d: SocketDriver): void => {
 }
 
 /** Moves the parked reader's deadline after input handled inline. */
-const inlineHandled = (d: SocketDriver, reader: InlineReader): void =>
+const inlineHandled = (d: SocketState, reader: InlineReader): void =>
   armRead(d, reader.partial(), reader.progress, reader.busy !== undefined && reader.busy(), reader)
 
 /**
@@ -70,7 +70,7 @@ const inlineHandled = (d: SocketDriver, reader: InlineReader): void =>
  * window), else the idle timeout unless `busy`.
  */
 const armRead = (
-  d: SocketDriver,
+  d: SocketState,
   partial: boolean,
   progress: (() => number) | undefined,
   busy: boolean,
@@ -95,7 +95,7 @@ const armRead = (
 // ---- the reads of servers: `pull`, `poll`, `waitInline` ----------------------------------------
 
 export const pull = (
-  d: SocketDriver,
+  d: SocketState,
   partial: () => boolean,
   progress?: () => number,
   busy?: () => boolean
@@ -103,7 +103,7 @@ export const pull = (
   const retry: Effect.Effect<ReadonlyArray<Uint8Array> | undefined, ConnectionError> = Effect.suspend(() => {
     const isPartial = partial()
     const isBusy = busy !== undefined && busy()
-    const input = d.poll(isPartial, isBusy)
+    const input = poll(d, isPartial, isBusy)
     if (input === undefined) {
       armRead(d, isPartial, progress, isBusy)
       return d.waitThen(d.epoch, retry)
@@ -121,7 +121,7 @@ export const pull = (
  * caught at its boundary: the consumer dies with it), or `undefined` for "wait".
  */
 export const poll = (
-  d: SocketDriver,
+  d: SocketState,
   partial: boolean,
   busy: boolean
 ): ReadonlyArray<Uint8Array> | null | ConnectionError | Crash | undefined => {
@@ -145,7 +145,7 @@ export const poll = (
  * canceler, the consumer removes its inline reader when it stops.
  */
 export const waitInline = <A, E, R>(
-  d: SocketDriver,
+  d: SocketState,
   next: Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | ConnectionError, R> => {
   const reader = d.inline
@@ -162,7 +162,7 @@ export const waitInline = <A, E, R>(
  * timer of its own.
  */
 const waitForData = <A>(
-  d: SocketDriver,
+  d: SocketState,
   seen: number,
   since: number | undefined,
   holdIdle: (() => boolean) | undefined,
@@ -182,7 +182,7 @@ const waitForData = <A>(
 
 /** Runs `step` until it returns a value (or a `Fail`), waiting for input in between. */
 const readLoop = <A>(
-  d: SocketDriver,
+  d: SocketState,
   step: (end: boolean) => A | undefined | Fail,
   partial: () => boolean,
   hold?: () => boolean,
@@ -212,12 +212,12 @@ const readLoop = <A>(
   return loop
 }
 
-const endOfInput = (d: SocketDriver, value: Uint8Array): Uint8Array | Fail =>
+const endOfInput = (d: SocketState, value: Uint8Array): Uint8Array | Fail =>
   d.failure !== undefined ? new Fail(d.failure) : value
 
 // Each read builds its loop state (`since`, `scanned`, `parts`) per run, inside
 // `Effect.suspend`: a read effect may be run again (`Effect.repeat`, `Effect.retry`).
-export const read = (d: SocketDriver, n = 65_536): Effect.Effect<Uint8Array, ConnectionError> =>
+export const read = (d: SocketState, n = 65_536): Effect.Effect<Uint8Array, ConnectionError> =>
   Effect.suspend(() =>
     takeBuffered(d, d.queue.length > 0 ? Math.min(n, d.queue.length) : 0) ?? readLoop(d, (end) => {
       if (d.queue.length > 0) {
@@ -229,7 +229,7 @@ export const read = (d: SocketDriver, n = 65_536): Effect.Effect<Uint8Array, Con
     }, () => false)
   )
 
-export const readExactly = (d: SocketDriver, n: number): Effect.Effect<Uint8Array, ConnectionError> =>
+export const readExactly = (d: SocketState, n: number): Effect.Effect<Uint8Array, ConnectionError> =>
   Effect.suspend(() =>
     takeBuffered(d, d.queue.length >= n ? n : 0) ?? readLoop(d, (end) => {
       if (d.queue.length >= n) {
@@ -245,7 +245,7 @@ export const readExactly = (d: SocketDriver, n: number): Effect.Effect<Uint8Arra
   )
 
 export const readUntil = (
-  d: SocketDriver,
+  d: SocketState,
   separator: Uint8Array | string,
   limit = 65_536
 ): Effect.Effect<Uint8Array, ConnectionError> => {
@@ -254,7 +254,7 @@ export const readUntil = (
 }
 
 /** The fast path of `read` / `readExactly`: `n` (> 0) bytes taken from the buffer at once. */
-const takeBuffered = (d: SocketDriver, n: number): Effect.Effect<Uint8Array> | undefined => {
+const takeBuffered = (d: SocketState, n: number): Effect.Effect<Uint8Array> | undefined => {
   if (n === 0 || d.crashed !== undefined) return undefined
   const out = d.queue.take(n)
   consumed(d)
@@ -266,7 +266,7 @@ const takeBuffered = (d: SocketDriver, n: number): Effect.Effect<Uint8Array> | u
  * completes here, with no loop, wait or scheduler hop (a peer that pipelines requests fills the
  * buffer with many).
  */
-const buffered = (d: SocketDriver, sep: Uint8Array, limit: number): Effect.Effect<Uint8Array> | undefined => {
+const buffered = (d: SocketState, sep: Uint8Array, limit: number): Effect.Effect<Uint8Array> | undefined => {
   if (d.crashed !== undefined || d.queue.length === 0) return undefined
   const at = d.queue.indexAfter(sep, 0)
   if (at === -1 || at > limit + sep.length) return undefined
@@ -275,7 +275,7 @@ const buffered = (d: SocketDriver, sep: Uint8Array, limit: number): Effect.Effec
   return Effect.succeed(out)
 }
 
-const readUntilOnce = (d: SocketDriver, sep: Uint8Array, limit: number): Effect.Effect<Uint8Array, ConnectionError> => {
+const readUntilOnce = (d: SocketState, sep: Uint8Array, limit: number): Effect.Effect<Uint8Array, ConnectionError> => {
   let scanned = 0
   return readLoop(d, (end) => {
     const at = d.queue.indexAfter(sep, Math.max(0, scanned - sep.length + 1))
@@ -298,16 +298,16 @@ const readUntilOnce = (d: SocketDriver, sep: Uint8Array, limit: number): Effect.
 }
 
 // The slow path is built only when the line is not buffered: a loop calls `readLine` per line.
-export const readLine = (d: SocketDriver, limit = 65_536): Effect.Effect<Uint8Array, ConnectionError> =>
+export const readLine = (d: SocketState, limit = 65_536): Effect.Effect<Uint8Array, ConnectionError> =>
   Effect.suspend(() =>
     buffered(d, NEWLINE, limit) ??
       Effect.catchTag(readUntilOnce(d, NEWLINE, limit), "IncompleteRead", (e) => Effect.succeed(e.partial))
   )
 
-export const readAll = (d: SocketDriver, limit = 16 * 1_048_576): Effect.Effect<Uint8Array, ConnectionError> =>
+export const readAll = (d: SocketState, limit = 16 * 1_048_576): Effect.Effect<Uint8Array, ConnectionError> =>
   Effect.suspend(() => readAllOnce(d, limit))
 
-const readAllOnce = (d: SocketDriver, limit: number): Effect.Effect<Uint8Array, ConnectionError> => {
+const readAllOnce = (d: SocketState, limit: number): Effect.Effect<Uint8Array, ConnectionError> => {
   // Move chunks out of the queue as they come, so flow control keeps reading until EOF.
   const parts: Array<Uint8Array> = []
   let total = 0
@@ -329,7 +329,7 @@ const readAllOnce = (d: SocketDriver, limit: number): Effect.Effect<Uint8Array, 
  * returns true a drain does not end the stream either (see `FramedOptions.holdOnDrain`).
  */
 const chunks = (
-  d: SocketDriver,
+  d: SocketState,
   partial: () => boolean,
   hold?: () => boolean,
   progress?: () => number,
@@ -353,7 +353,7 @@ const chunks = (
 }
 
 export const framed = <A, E>(
-  d: SocketDriver,
+  d: SocketState,
   codec: Codec.Codec<A, E>,
   options: FramedOptions = {}
 ): Framed<A, E> => {
@@ -364,7 +364,7 @@ export const framed = <A, E>(
       const parts: Array<Uint8Array> = []
       const error = Codec.pushAll(encoder, Array.isArray(frames) ? frames : Array.from(frames), parts)
       if (error !== undefined) return Effect.fail(error)
-      return parts.length === 0 ? Effect.void : d.write(Codec.joinParts(parts))
+      return parts.length === 0 ? Effect.void : write(d, Codec.joinParts(parts))
     })
   return {
     frames: Stream.suspend(() => {

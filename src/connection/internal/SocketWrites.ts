@@ -1,28 +1,20 @@
 /**
- * The outbound side of a `SocketDriver`: the writes (`writeNow`, `write`, `writeAll`, `flush`),
- * the parked writers, and the ends (`endWrite`, `abort`, `close`). Plain functions of the driver,
- * which its methods and socket listener call: every connection shares them (no closure per
- * connection). The write-stall and linger timeouts are fired by the driver's `checkTimers`.
+ * The outbound side of a driven socket: the writes (`writeNow`, `write`, `writeAll`, `flush`),
+ * the parked writers, and the ends (`endWrite`, `abort`, `close`). Plain functions of the
+ * `SocketState`, which the driver's methods call: every connection shares them (no closure per
+ * connection). The write-stall and linger timeouts are fired by the state's `checkTimers`.
  */
 import { Effect } from "effect"
 import { Buffer } from "node:buffer"
 import * as Codec from "../../protocol/Codec.js"
 import { EMPTY } from "../../protocol/internal/bytes.js"
 import { ConnectionClosed, type ConnectionError, OutboundLimitExceeded, SocketError } from "../ConnectionError.js"
-import type { SocketDriver } from "./SocketDriver.js"
+import { isOwnCancel, type SocketState } from "./SocketState.js"
 
 export const toBytes = (data: Uint8Array | string): Uint8Array =>
   typeof data === "string" ? Buffer.from(data, "utf8") : data
 
-/** Resumes the parked writers (the socket drained, closed or failed). */
-export const wakeWriters = (d: SocketDriver): void => {
-  const ws = d.writeWaiters
-  if (ws === undefined || ws.length === 0) return
-  d.writeWaiters = undefined
-  for (const w of ws) w(Effect.void)
-}
-
-const writeClosed = (d: SocketDriver): ConnectionError | undefined => {
+const writeClosed = (d: SocketState): ConnectionError | undefined => {
   if (d.failure !== undefined) return d.failure
   if (d.writeEnded) return new ConnectionClosed({ reason: "write-ended", detail: "write after endWrite" })
   if (d.closed || d.socket.destroyed) return new ConnectionClosed({ reason: "closed", detail: "socket closed" })
@@ -30,7 +22,7 @@ const writeClosed = (d: SocketDriver): ConnectionError | undefined => {
 }
 
 /** Waits until the queued outbound bytes fall to the high-water mark (or the write stalls). */
-const waitWritable = (d: SocketDriver): Effect.Effect<void, ConnectionError> =>
+const waitWritable = (d: SocketState): Effect.Effect<void, ConnectionError> =>
   Effect.suspend(() => {
     // A destroyed socket has dropped its queue: a short queue then means lost bytes, not sent ones.
     if (d.failure !== undefined || d.socket.errored !== null || d.socket.destroyed) {
@@ -54,8 +46,11 @@ const waitWritable = (d: SocketDriver): Effect.Effect<void, ConnectionError> =>
     )
   })
 
+/** Whether queued outbound bytes are above the write high-water mark. */
+export const writeBlocked = (d: SocketState): boolean => d.socket.writableLength > d.config.writeHighWaterMark
+
 /** Writes without waiting; returns the error that prevents the write, if any. */
-export const writeNow = (d: SocketDriver, bytes: Uint8Array): ConnectionError | undefined => {
+export const writeNow = (d: SocketState, bytes: Uint8Array): ConnectionError | undefined => {
   const closed = writeClosed(d)
   if (closed !== undefined) return closed
   const queued = d.socket.writableLength
@@ -71,14 +66,8 @@ export const writeNow = (d: SocketDriver, bytes: Uint8Array): ConnectionError | 
   return d.socket.errored !== null || d.socket.destroyed ? lost(d) : undefined
 }
 
-/**
- * Whether a socket error only says that we destroyed the socket under a pending write (Node 22
- * and later report `ECANCELED` then; Node 20 reports nothing): the connection is closed, not failed.
- */
-export const isOwnCancel = (cause: NodeJS.ErrnoException): boolean => cause.code === "ECANCELED"
-
 /** Why a destroyed socket lost its writes: its socket error, else `ConnectionClosed`. */
-const lost = (d: SocketDriver): ConnectionError => {
+const lost = (d: SocketState): ConnectionError => {
   const cause = d.socket.errored as NodeJS.ErrnoException | null
   if (cause !== null && !isOwnCancel(cause)) d.failure ??= new SocketError({ code: cause.code, detail: cause.message, cause })
   return d.failure ?? new ConnectionClosed({ reason: "closed", detail: "socket closed" })
@@ -90,30 +79,30 @@ const lost = (d: SocketDriver): ConnectionError => {
  * run), so a loop that writes line by line (`readLine`, `write`, `readLine`…) makes one `writev`
  * per read, not one system call per write.
  */
-const coalesce = (d: SocketDriver): void => {
+const coalesce = (d: SocketState): void => {
   if (d.corked) return
   d.corked = true
   d.socket.cork()
   process.nextTick(uncork, d)
 }
 
-const uncork = (d: SocketDriver): void => {
+const uncork = (d: SocketState): void => {
   d.corked = false
   d.socket.uncork()
 }
 
-export const write = (d: SocketDriver, data: Uint8Array | string): Effect.Effect<void, ConnectionError> =>
+export const write = (d: SocketState, data: Uint8Array | string): Effect.Effect<void, ConnectionError> =>
   Effect.suspend(() => {
     coalesce(d)
-    const error = d.writeNow(toBytes(data))
+    const error = writeNow(d, toBytes(data))
     if (error !== undefined) return Effect.fail(error)
     return d.socket.writableLength > d.config.writeHighWaterMark ? waitWritable(d) : Effect.void
   })
 
-export const writeAll = (d: SocketDriver, data: Iterable<Uint8Array | string>): Effect.Effect<void, ConnectionError> =>
-  Effect.suspend(() => d.write(Codec.joinParts(Array.from(data, toBytes))))
+export const writeAll = (d: SocketState, data: Iterable<Uint8Array | string>): Effect.Effect<void, ConnectionError> =>
+  Effect.suspend(() => write(d, Codec.joinParts(Array.from(data, toBytes))))
 
-export const flush = (d: SocketDriver): Effect.Effect<void, ConnectionError> =>
+export const flush = (d: SocketState): Effect.Effect<void, ConnectionError> =>
   Effect.suspend(() => {
     if (d.socket.writableLength === 0) return Effect.void
     const closed = writeClosed(d)
@@ -125,21 +114,21 @@ export const flush = (d: SocketDriver): Effect.Effect<void, ConnectionError> =>
     })
   })
 
-export const endWrite = (d: SocketDriver): Effect.Effect<void> =>
+export const endWrite = (d: SocketState): Effect.Effect<void> =>
   Effect.sync(() => {
     if (d.writeEnded || d.socket.destroyed) return
     d.writeEnded = true
     d.socket.end()
   })
 
-export const abort = (d: SocketDriver): Effect.Effect<void> =>
+export const abort = (d: SocketState): Effect.Effect<void> =>
   Effect.sync(() => {
     if (!d.socket.destroyed) d.socket.resetAndDestroy()
   })
 
-export const close = (d: SocketDriver): Effect.Effect<void> =>
+export const close = (d: SocketState): Effect.Effect<void> =>
   Effect.async<void>((resume) => {
-    if (d.closeThen(() => resume(Effect.void))) return
+    if (closeThen(d, () => resume(Effect.void))) return
     // Interrupted (a caller's timeout): the socket goes at once.
     return Effect.sync(() => d.socket.destroy())
   })
@@ -151,7 +140,7 @@ export const close = (d: SocketDriver): Effect.Effect<void> =>
  * bounded without a timer (or a racing fiber) per close. With `linger` 0 the socket is destroyed
  * as soon as the queued bytes are flushed, without waiting for the peer's FIN.
  */
-export const closeThen = (d: SocketDriver, done: () => void): boolean => {
+export const closeThen = (d: SocketState, done: () => void): boolean => {
   if (d.closed || d.socket.destroyed) {
     done()
     return true
