@@ -101,22 +101,23 @@ export class CurrentServer extends Context.Tag("effect-wire/Server")<CurrentServ
 /** Counters shared with the framed handlers of this server's connections. */
 export class ServerRegistry extends Context.Tag("effect-wire/ServerRegistry")<ServerRegistry, Registry>() {}
 
+/** The fiber the lean runtime's FiberRef values are set by (no fiber of this process has id 0). */
+const ROOT = FiberId.runtime(0, 0)
+
 /**
  * The runtime with each FiberRef's value only, not its history (ancestor fibers' values, used
  * to join fibers back into them), which every fiber forked from it would copy; and without the
- * context FiberRef, which forking sets from `context` anyway.
+ * context FiberRef, which forking sets from `context` anyway. Built with `FiberRefs`' public
+ * constructors: an empty set, each value set once.
  */
 const lean = <R>(runtime: Runtime.Runtime<R>): Runtime.Runtime<R> => {
   const refs = runtime.fiberRefs
-  const locals = new Map<FiberRef.FiberRef<unknown>, readonly [readonly [FiberId.Single, unknown]]>()
+  let values = FiberRefs.empty()
   for (const ref of FiberRefs.fiberRefs(refs)) {
-    if (ref !== FiberRef.currentContext) locals.set(ref, [[FiberId.none, FiberRefs.getOrDefault(refs, ref)]])
+    if (ref === FiberRef.currentContext) continue
+    values = FiberRefs.updateAs(values, { fiberId: ROOT, fiberRef: ref, value: FiberRefs.getOrDefault(refs, ref) })
   }
-  return Runtime.make({
-    context: runtime.context,
-    runtimeFlags: runtime.runtimeFlags,
-    fiberRefs: FiberRefs.unsafeMake(locals)
-  })
+  return Runtime.make({ context: runtime.context, runtimeFlags: runtime.runtimeFlags, fiberRefs: values })
 }
 
 const millis = (name: string, d: Duration.DurationInput | undefined, fallback: number): number =>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Metric, Ref, TestClock } from "effect"
+import { Deferred, Effect, Exit, Fiber, FiberRef, Logger, LogLevel, Metric, Ref, TestClock } from "effect"
 import { Buffer } from "node:buffer"
 import * as Connection from "../../src/connection/Connection.js"
 import * as Server from "../../src/server/Server.js"
@@ -45,6 +45,23 @@ describe("Server", () => {
         const socket = yield* rawConnect(server.address.port)
         socket.end("last words\n")
         expect(yield* readToEnd(socket)).toEqual({ text: "ECHO: last words\n", ended: "fin" })
+      }).pipe(Effect.scoped))
+
+    it.live("handlers see the FiberRef values (log level, custom refs) of where the server was started", () =>
+      Effect.gen(function*() {
+        const tenant = FiberRef.unsafeMake("none")
+        const tagged = Server.respond(Framing.lines(), (line) =>
+          Effect.gen(function*() {
+            const level = yield* FiberRef.get(FiberRef.currentMinimumLogLevel)
+            return Buffer.from(`${yield* FiberRef.get(tenant)} ${level.label} ${line}`)
+          }))
+        const server = yield* Server.make({ port: 0 }, tagged).pipe(
+          Effect.locally(tenant, "acme"),
+          Logger.withMinimumLogLevel(LogLevel.Error)
+        )
+        const socket = yield* rawConnect(server.address.port)
+        socket.write("a\n")
+        expect(yield* readLines(socket, 1)).toEqual(["acme ERROR a"])
       }).pipe(Effect.scoped))
 
     it.live("serves every connection in its own fiber", () =>
