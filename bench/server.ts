@@ -9,6 +9,13 @@
  *   npx tsx bench/server.ts --quick     reduced matrix (< 60 s)
  *   npx tsx bench/server.ts --json FILE also write every raw number as JSON
  *   npx tsx bench/server.ts --profile   CPU-profile both servers under load instead (.bench-out/prof)
+ *   npx tsx bench/server.ts --matrix [--quick] [--rows gen,cli] [--cells 1000x1] [--reps N]
+ *                                       the handler matrix instead (bench/echo/matrix.ts): every
+ *                                       handler shape and the CLI's `serve echo`, each against
+ *                                       the hand-written server of the same run (< 8 min; quick < 2 min)
+ *   --cell-ms 500,2000  with --matrix: warm-up and measured window of each cell
+ *   --no-warm           with --matrix: diagnostic, no short load on each server before the matrix
+ *   --no-prime          with --matrix: diagnostic, connections send at once, setup counted in latency
  *   --only 1,3          run some sections only
  *   --cells 100x16      run some cells of the matrix only (conns x in flight, comma-separated)
  *   --reps N            run the matrix N times (default 3, quick 1)
@@ -39,9 +46,11 @@ const value = (name: string): string | undefined => {
 }
 if (flag("--help") || flag("-h")) {
   console.log("usage: npx tsx bench/server.ts [--quick] [--json FILE] [--only 1,2,3,4] [--profile] [--cells 100x16,…] [--reps N] [--ew-handler respond|text|gen|map|json|readline|loop|raw|inline-hw]")
+  console.log("       npx tsx bench/server.ts --matrix [--quick] [--json FILE] [--rows respond,text,gen,map,json,readline,cli] [--cells 1000x1,…] [--reps N] [--cell-ms W,D] [--no-prime] [--no-warm]")
   process.exit(0)
 }
 const QUICK = flag("--quick")
+const MATRIX = flag("--matrix")
 const PROFILE = flag("--profile")
 const JSON_FILE = value("--json")
 /** Diagnostic: run the effect-wire server with another handler (see bench/echo/server-effect-wire.ts). */
@@ -82,6 +91,7 @@ const BASE_CONFIG = QUICK
   }
 const CONFIG = {
   ...BASE_CONFIG,
+  budgetMs: MATRIX ? (QUICK ? 150_000 : 8 * 60_000) : BASE_CONFIG.budgetMs,
   conns: CELLS === undefined ? BASE_CONFIG.conns : [...new Set(CELLS.map((c) => c[0]))],
   pipelines: CELLS === undefined ? BASE_CONFIG.pipelines : [...new Set(CELLS.map((c) => c[1]))],
   reps: REPS ?? BASE_CONFIG.reps
@@ -461,6 +471,26 @@ const profileRun = async (): Promise<void> => {
 
 const main = async (): Promise<void> => {
   if (PROFILE) return profileRun()
+  if (MATRIX) {
+    const { ROWS, runMatrix } = await import("./echo/matrix.js")
+    const rows = value("--rows")?.split(",").map((r) => r.trim()) ?? ROWS
+    const unknown = rows.filter((r) => !(ROWS as ReadonlyArray<string>).includes(r))
+    if (unknown.length > 0) throw new Error(`--rows: unknown ${unknown.join(", ")} (rows: ${ROWS.join(", ")})`)
+    return runMatrix({
+      quick: QUICK,
+      env,
+      rows: rows as typeof ROWS,
+      cells: CELLS,
+      reps: REPS,
+      jsonFile: JSON_FILE,
+      noPrime: flag("--no-prime"),
+      noWarm: flag("--no-warm"),
+      budgetMs: CONFIG.budgetMs,
+      timing: value("--cell-ms") === undefined
+        ? undefined
+        : { warmupMs: Number(value("--cell-ms")!.split(",")[0]), durationMs: Number(value("--cell-ms")!.split(",")[1]) }
+    })
+  }
   const [lg, ew, hw] = await Promise.all([startLoadgen(), startServer("effect-wire"), startServer("hand-written")])
   const servers: Record<Kind, ServerChild> = { "effect-wire": ew, "hand-written": hw }
   console.log(header(lg.nofile, servers["effect-wire"].nofile))

@@ -69,6 +69,12 @@ const runLoad = (cmd: LoadCommand): Promise<void> =>
     const requests: Array<Buffer> = []
     for (let k = 1; k <= depth; k++) requests.push(Buffer.concat(Array.from({ length: k }, () => one)))
     const hist = new Histogram()
+    const connectHist = new Histogram()
+    const firstHist = new Histogram()
+    const prime = cmd.prime !== false
+    let maxAt = 0
+    let over100ms = 0
+    let over1s = 0
     let phase: Phase = Phase.Priming
     let completed = 0
     let reads = 0
@@ -88,6 +94,8 @@ const runLoad = (cmd: LoadCommand): Promise<void> =>
       let head = 0
       let inFlight = 0
       let done = false // primed or failed
+      let answered = false // the first request's reply arrived
+      const connectAt = nowNs()
       const socket = Net.connect({ host: HOST, port: cmd.port, noDelay: true })
       sockets.push(socket)
       const send = (k: number, at: number): void => {
@@ -107,7 +115,13 @@ const runLoad = (cmd: LoadCommand): Promise<void> =>
       }
       socket.once("connect", () => {
         connected++
-        if (phase === Phase.Priming) send(1, nowNs())
+        const at = nowNs()
+        connectHist.record(at - connectAt)
+        if (!prime) {
+          // Naive: the whole depth at once, whatever the phase.
+          if (phase !== Phase.Done) send(depth, at)
+          settle()
+        } else if (phase === Phase.Priming) send(1, at)
         else if (phase !== Phase.Done) send(depth, nowNs()) // late: joins the running load
       })
       socket.on("data", (chunk: Buffer) => {
@@ -119,8 +133,20 @@ const runLoad = (cmd: LoadCommand): Promise<void> =>
           n = inFlight
         }
         const measuring = phase === Phase.Measure
+        if (!answered) {
+          answered = true
+          firstHist.record(now - ring[head]!)
+        }
         for (let i = 0; i < n; i++) {
-          if (measuring) hist.record(now - ring[head]!)
+          if (measuring) {
+            const l = now - ring[head]!
+            if (l > hist.max) maxAt = now
+            if (l > 100e6) {
+              over100ms++
+              if (l > 1e9) over1s++
+            }
+            hist.record(l)
+          }
           head = head + 1 === depth ? 0 : head + 1
         }
         inFlight -= n
@@ -167,6 +193,11 @@ const runLoad = (cmd: LoadCommand): Promise<void> =>
         primeMs,
         windowMs,
         latency: summary(hist),
+        maxAtMs: hist.count > 0 ? (maxAt - windowStart) / 1e6 : NaN,
+        over100ms,
+        over1s,
+        connect: summary(connectHist),
+        first: summary(firstHist),
         errors,
         loadgenCpuPct: windowMs > 0 ? ((cpu.user + cpu.system) / 1000 / windowMs) * 100 : 0
       })
@@ -183,6 +214,8 @@ const runLoad = (cmd: LoadCommand): Promise<void> =>
         phase = Phase.Measure
         completed = 0
         reads = 0
+        over100ms = 0
+        over1s = 0
         hist.reset()
         windowStart = nowNs()
         cpuStart = process.cpuUsage()
@@ -192,8 +225,10 @@ const runLoad = (cmd: LoadCommand): Promise<void> =>
     }
 
     // Connections not answered in time are left out of the load (reported as `primed`).
-    timers.push(setTimeout(start, cmd.connectTimeoutMs))
+    if (prime) timers.push(setTimeout(start, cmd.connectTimeoutMs))
     for (let i = 0; i < cmd.conns; i++) openConn()
+    // Not primed: the clock starts with the first connect call.
+    if (!prime) start()
   })
 
 // ---- connect storm -----------------------------------------------------------------------------

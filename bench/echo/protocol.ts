@@ -15,6 +15,12 @@ export interface LoadCommand {
   readonly payload: string
   /** Every connection connects and has one request answered before the load starts; at most this long. */
   readonly connectTimeoutMs: number
+  /**
+   * false: no priming, every connection sends its requests as soon as it is connected and the
+   * warm-up starts at once (what a naive load generator does: connection setup can then land in
+   * the measured latencies). Default true.
+   */
+  readonly prime?: boolean
 }
 
 /** `clients` connect at once, each sends one request, reads the reply and closes. */
@@ -74,6 +80,15 @@ export interface LoadResult {
   readonly reads: number
   readonly windowMs: number
   readonly latency: Latency
+  /** When the window's slowest reply arrived, ms after the window started. */
+  readonly maxAtMs: number
+  /** Replies in the window slower than 100 ms / 1 s. */
+  readonly over100ms: number
+  readonly over1s: number
+  /** Connection setup apart from request latency: `connect()` to the `connect` event, per connection. */
+  readonly connect: Latency
+  /** The first request of each connection (sent on `connect`), to its reply. */
+  readonly first: Latency
   readonly errors: number
   /** CPU use of the load generator during the window, in % of one core. */
   readonly loadgenCpuPct: number
