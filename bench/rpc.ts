@@ -5,7 +5,12 @@
  * - effect-wire's `RpcServer`,
  * - the same protocol hand-written on `node:net`,
  * - `@effect/rpc` 0.76 over its socket protocol (`NodeSocketServer`),
- * all in one run, printed as ratios. Loopback only; the load comes from a separate process
+ * - `RpcServer` with `Effect.gen` handlers (`effect-wire-gen`),
+ * - the CLI, `effect-wire serve json-rpc --port 0 --quiet` (`--framing lines` for NDJSON), run by
+ *   tsx as a child process without a control channel: its CPU is read from /proc (every thread's
+ *   schedstat) and its requests counted by the load generator,
+ * all in one run, printed as ratios. For each protocol every server is started once; each cell
+ * runs them back to back (order reversed every other cell), so a cell's ratios are paired in time. Loopback only; the load comes from a separate process
  * (`bench/rpc/loadgen.ts`) and each server runs in its own (`bench/rpc/server.ts`), pinned to
  * separate cores when `taskset` is available. Server CPU per request is
  * `process.cpuUsage()` of the server child over the measured window divided by the requests it
@@ -18,6 +23,7 @@
  * `@effect/rpc`'s throughput.
  */
 import * as Os from "node:os"
+import { type CliServer, killCli, procCpuUs, spawnCli, stopCli } from "./echo/matrix.js"
 import { probeEnvironment, Proc } from "./echo/procs.js"
 import type { Mark, RunResult, ServerKind, WireProtocol } from "./rpc/wire.js"
 
@@ -25,7 +31,7 @@ const quick = process.argv.includes("--quick")
 const warmupMs = quick ? 300 : 1_000
 const measureMs = quick ? 700 : 2_000
 const PROTOCOLS: ReadonlyArray<WireProtocol> = ["chapter", "jsonrpc"]
-const KINDS: ReadonlyArray<ServerKind> = ["effect-wire", "effect-wire-gen", "handwritten", "effect-rpc"]
+const KINDS: ReadonlyArray<ServerKind> = ["handwritten", "effect-wire", "effect-wire-gen", "cli", "effect-rpc"]
 const CONNECTIONS = [1, 10, 100]
 const PIPELINES = [1, 16]
 const GLOBAL_DEADLINE_MS = 10 * 60_000
@@ -38,6 +44,7 @@ interface Cell {
   readonly rps: number
   readonly p50: number
   readonly p99: number
+  readonly max: number
   readonly cpuPerReq: number
   readonly serverCpu: number
   readonly errors: number
@@ -65,9 +72,33 @@ const main = async (): Promise<void> => {
   process.on("SIGINT", () => process.exit(130))
   await loadgen.waitFor((m) => m?.type === "ready", 30_000, "loadgen ready")
   const cells: Array<Cell> = []
+  const clis: Array<CliServer> = []
+  process.on("exit", () => clis.forEach(killCli))
   let tag = 0
+  let flip = false
   for (const protocol of PROTOCOLS) {
+    // Every server of this protocol, started one after the other.
+    const servers: Array<{ readonly kind: ServerKind; readonly port: number; readonly mark: () => Promise<Mark | { readonly cpuMicros: number; readonly requests: undefined; readonly wallMs: number }>; readonly stop: () => Promise<void> }> = []
     for (const kind of KINDS) {
+      if (kind === "cli") {
+        const cli = await spawnCli(
+          ["serve", "json-rpc", "--port", "0", "--quiet", ...(protocol === "jsonrpc" ? ["--framing", "lines"] : [])],
+          serverCore,
+          GLOBAL_DEADLINE_MS + 60_000
+        )
+        clis.push(cli)
+        servers.push({
+          kind,
+          port: cli.port,
+          mark: () => Promise.resolve({ cpuMicros: procCpuUs(cli.pid), requests: undefined, wallMs: performance.now() }),
+          stop: async () => {
+            await stopCli(cli)
+            const stats = cli.output.filter((l) => l.startsWith("stopped"))
+            if (stats.length > 0) process.stderr.write(`  cli/${protocol} on exit: ${stats.join(" ")}\n`)
+          }
+        })
+        continue
+      }
       const server = new Proc(`${kind}/${protocol}`, {
         file: "bench/rpc/server.ts",
         core: serverCore,
@@ -76,8 +107,22 @@ const main = async (): Promise<void> => {
       })
       children.push(server)
       const { port } = await server.waitFor<{ port: number }>((m) => m?.type === "ready", 30_000, "server ready")
-      for (const connections of CONNECTIONS) {
-        for (const pipeline of PIPELINES) {
+      servers.push({
+        kind,
+        port,
+        mark: () => server.request<Mark>({ type: "mark" }, 10_000),
+        stop: async () => {
+          server.send({ type: "stop" })
+          server.kill()
+          await server.waitExit(2_000)
+        }
+      })
+    }
+    for (const connections of CONNECTIONS) {
+      for (const pipeline of PIPELINES) {
+        const order = flip ? [...servers].reverse() : servers
+        flip = !flip
+        for (const { kind, port, mark } of order) {
           const t = ++tag
           const result = loadgen.request<RunResult>(
             { type: "run", tag: t, port, protocol, connections, pipeline, warmupMs, measureMs },
@@ -85,16 +130,17 @@ const main = async (): Promise<void> => {
           )
           const window = (phase: string) =>
             loadgen.waitFor((m) => m?.type === "window" && m.tag === t && m.phase === phase, warmupMs + measureMs + 20_000, `window ${phase}`)
-          const mark = () => server.request<Mark>({ type: "mark" }, 10_000)
-          let cpuPerReq = NaN
-          let serverCpu = NaN
+          let cpu = NaN
+          let wallMs = NaN
+          let served: number | undefined = undefined
           try {
             await window("start")
             const m0 = await mark()
             await window("end")
             const m1 = await mark()
-            cpuPerReq = (m1.cpuMicros - m0.cpuMicros) / Math.max(1, m1.requests - m0.requests)
-            serverCpu = (m1.cpuMicros - m0.cpuMicros) / 1000 / (m1.wallMs - m0.wallMs)
+            cpu = m1.cpuMicros - m0.cpuMicros
+            wallMs = m1.wallMs - m0.wallMs
+            served = m1.requests === undefined || m0.requests === undefined ? undefined : m1.requests - m0.requests
           } catch (e) {
             process.stderr.write(`${kind}/${protocol} c=${connections} p=${pipeline}: ${String(e)}\n`)
           }
@@ -107,35 +153,38 @@ const main = async (): Promise<void> => {
             seconds: 1,
             p50: NaN,
             p99: NaN,
+            max: NaN,
             loadgenCpuMs: 0,
             failure: String(e)
           }))
+          const rps = r.completed / r.seconds
+          // Controlled servers count their requests; the CLI's are the load generator's replies (same window, its own clock).
+          const cpuPerReq = served !== undefined ? cpu / Math.max(1, served) : rps > 0 ? (cpu / wallMs) * 1000 / rps : NaN
           const cell: Cell = {
             protocol,
             kind,
             connections,
             pipeline,
-            rps: r.completed / r.seconds,
+            rps,
             p50: r.p50,
             p99: r.p99,
+            max: r.max,
             cpuPerReq,
-            serverCpu,
+            serverCpu: cpu / 1000 / wallMs,
             errors: r.errors,
             mismatched: r.mismatched,
             failure: r.failure
           }
           cells.push(cell)
           process.stderr.write(
-            `  ${protocol.padEnd(7)} ${kind.padEnd(11)} c=${String(connections).padStart(3)} p=${String(pipeline).padStart(2)}  ` +
-              `${fmt(cell.rps, 0).padStart(7)} req/s  cpu ${fmt(cpuPerReq, 1)} µs/req  p50 ${fmt(r.p50, 0)} µs  p99 ${fmt(r.p99, 0)} µs` +
+            `  ${protocol.padEnd(7)} ${kind.padEnd(15)} c=${String(connections).padStart(3)} p=${String(pipeline).padStart(2)}  ` +
+              `${fmt(cell.rps, 0).padStart(7)} req/s  cpu ${fmt(cpuPerReq, 1)} µs/req  p50 ${fmt(r.p50, 0)} µs  p99 ${fmt(r.p99, 0)} µs  max ${fmt(r.max, 0)} µs` +
               `${r.errors + r.mismatched > 0 ? `  errors ${r.errors} mismatched ${r.mismatched}` : ""}${r.failure ? `  FAILURE ${r.failure}` : ""}\n`
           )
         }
       }
-      server.send({ type: "stop" })
-      server.kill()
-      await server.waitExit(2_000)
     }
+    for (const s of servers) await s.stop()
   }
   loadgen.kill()
   report(cells)
@@ -155,9 +204,9 @@ const report = (cells: ReadonlyArray<Cell>): void => {
   )
   lines.push("")
   lines.push(
-    "| protocol | conns | in flight | effect-wire req/s | p50 / p99 µs | CPU µs/req | hand-written req/s | CPU µs/req | @effect/rpc req/s | CPU µs/req | CPU/req vs hand | req/s vs @effect/rpc | Effect.gen handler CPU µs/req | vs hand |"
+    "| protocol | conns | in flight | effect-wire req/s | p50 / p99 µs | CPU µs/req | hand-written req/s | CPU µs/req | @effect/rpc req/s | CPU µs/req | CPU/req vs hand | req/s vs @effect/rpc | Effect.gen handler CPU µs/req | vs hand | CLI serve json-rpc CPU µs/req | vs hand |"
   )
-  lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+  lines.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
   const ratios: Array<{ cpu: number; rps: number }> = []
   for (const protocol of PROTOCOLS) {
     for (const c of CONNECTIONS) {
@@ -166,6 +215,7 @@ const report = (cells: ReadonlyArray<Cell>): void => {
         const hw = find(protocol, "handwritten", c, p)
         const er = find(protocol, "effect-rpc", c, p)
         const gen = find(protocol, "effect-wire-gen", c, p)
+        const cli = find(protocol, "cli", c, p)
         if (ew === undefined || hw === undefined || er === undefined) continue
         const cpu = ew.cpuPerReq / hw.cpuPerReq
         const rps = ew.rps / er.rps
@@ -175,8 +225,24 @@ const report = (cells: ReadonlyArray<Cell>): void => {
           `| ${protocol} | ${c} | ${p} | ${fmt(ew.rps, 0)}${flag(ew)} | ${fmt(ew.p50, 0)} / ${fmt(ew.p99, 0)} | ${fmt(ew.cpuPerReq, 1)} | ` +
             `${fmt(hw.rps, 0)}${flag(hw)} | ${fmt(hw.cpuPerReq, 1)} | ${fmt(er.rps, 0)}${flag(er)} | ${fmt(er.cpuPerReq, 1)} | ` +
             `${fmt(cpu, 2)}x ${cpu <= 1.5 ? "✓" : "✗"} | ${fmt(rps, 2)}x ${rps >= 3 ? "✓" : "✗"} | ` +
-            `${fmt(gen?.cpuPerReq ?? NaN, 1)} | ${fmt((gen?.cpuPerReq ?? NaN) / hw.cpuPerReq, 2)}x |`
+            `${fmt(gen?.cpuPerReq ?? NaN, 1)}${gen === undefined ? "" : flag(gen)} | ${fmt((gen?.cpuPerReq ?? NaN) / hw.cpuPerReq, 2)}x | ` +
+            `${fmt(cli?.cpuPerReq ?? NaN, 1)}${cli === undefined ? "" : flag(cli)} | ${fmt((cli?.cpuPerReq ?? NaN) / hw.cpuPerReq, 2)}x |`
         )
+      }
+    }
+  }
+  // Latency of every server, p99 / max (µs).
+  lines.push("")
+  lines.push(`| protocol | conns | in flight | ${KINDS.map((k) => `${k} p99 / max µs`).join(" | ")} |`)
+  lines.push(`|---|---:|---:|${KINDS.map(() => "---:").join("|")}|`)
+  for (const protocol of PROTOCOLS) {
+    for (const c of CONNECTIONS) {
+      for (const p of PIPELINES) {
+        const row = KINDS.map((k) => {
+          const x = find(protocol, k, c, p)
+          return x === undefined ? "—" : `${fmt(x.p99, 0)} / ${fmt(x.max, 0)}`
+        })
+        lines.push(`| ${protocol} | ${c} | ${p} | ${row.join(" | ")} |`)
       }
     }
   }
@@ -186,6 +252,13 @@ const report = (cells: ReadonlyArray<Cell>): void => {
     `geometric mean: CPU/req vs hand-written ${fmt(geo(ratios.map((r) => r.cpu)), 2)}x (goal ≤ 1.5x), ` +
       `req/s vs @effect/rpc ${fmt(geo(ratios.map((r) => r.rps)), 2)}x (goal ≥ 3x)`
   )
+  for (const k of ["effect-wire-gen", "cli"] as const) {
+    const rs = cells.filter((x) => x.kind === k).flatMap((x) => {
+      const hw = find(x.protocol, "handwritten", x.connections, x.pipeline)
+      return hw === undefined ? [] : [x.cpuPerReq / hw.cpuPerReq]
+    })
+    if (rs.length > 0) lines.push(`${k}: CPU/req vs hand-written, geometric mean ${fmt(geo(rs), 2)}x (range ${fmt(Math.min(...rs), 2)}-${fmt(Math.max(...rs), 2)}x)`)
+  }
   const bad = cells.filter((x) => x.errors + x.mismatched > 0 || x.failure !== undefined)
   lines.push(bad.length === 0 ? "no errors, no mismatched ids" : `${bad.length} cells with errors (!)`)
   process.stdout.write(lines.join("\n") + "\n")

@@ -155,26 +155,33 @@ const startControlled = async (row: Row, opts: MatrixOptions, lifetimeMs: number
   return { row, port: ready.port, pid: ready.pid, proc, child: undefined, output: [] }
 }
 
+/** A server run by the `effect-wire` CLI as a child process (no control channel). */
+export interface CliServer {
+  readonly port: number
+  /** The node process serving (for /proc). */
+  readonly pid: number
+  readonly child: ChildProcess
+  /** What it printed (stdout and stderr lines). */
+  readonly output: Array<string>
+}
+
 /**
- * `effect-wire serve echo --port 0 --quiet`, run as a user would from a checkout (tsx), pinned
- * to the server core, killed by `timeout` at the end of its lifetime whatever happens here.
+ * `effect-wire <args>` (`src/scenarios/cli.ts` run by tsx, as from a checkout), pinned to `core`,
+ * killed by `timeout` after `lifetimeMs` whatever happens to the bench. The args must make it
+ * print `listening on host:port` (e.g. `serve echo --port 0 --quiet`).
  */
-const startCli = async (opts: MatrixOptions, lifetimeMs: number): Promise<MServer> => {
+export const spawnCli = async (args: ReadonlyArray<string>, core: number | undefined, lifetimeMs: number): Promise<CliServer> => {
   const cmd = [
     "timeout",
     "-s",
     "KILL",
     String(Math.ceil(lifetimeMs / 1000)),
-    ...(opts.env.taskset ? ["taskset", "-c", String(SERVER_CORE)] : []),
+    ...(core === undefined ? [] : ["taskset", "-c", String(core)]),
     process.execPath,
     "--import",
     "tsx",
     Path.join(ROOT, "src/scenarios/cli.ts"),
-    "serve",
-    "echo",
-    "--port",
-    "0",
-    "--quiet"
+    ...args
   ].map(quote).join(" ")
   const script = `ulimit -n ${WANT_NOFILE} 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec ${cmd}`
   const child = spawn("bash", ["-c", script], {
@@ -217,8 +224,41 @@ const startCli = async (opts: MatrixOptions, lifetimeMs: number): Promise<MServe
     }
     if (!Number.isFinite(pid)) await sleep(20)
   }
-  if (!Number.isFinite(pid)) throw new Error("cli: server pid not found")
-  return { row: "cli", port, pid, proc: undefined, child, output }
+  if (!Number.isFinite(pid)) {
+    killCli({ port, pid, child, output })
+    throw new Error("cli: server pid not found")
+  }
+  return { port, pid, child, output }
+}
+
+export const killCli = (s: CliServer): void => {
+  for (const pid of [s.pid, s.child.pid]) {
+    try {
+      if (pid !== undefined && Number.isFinite(pid)) process.kill(pid, "SIGKILL")
+    } catch {
+      // gone
+    }
+  }
+}
+
+/** SIGTERM (graceful shutdown: the CLI prints its stats), SIGKILL after `ms`. */
+export const stopCli = async (s: CliServer, ms = 5_000): Promise<void> => {
+  const exited = new Promise<void>((r) => {
+    if (s.child.exitCode !== null || s.child.signalCode !== null) r()
+    else s.child.once("exit", () => r())
+  })
+  try {
+    process.kill(s.pid, "SIGTERM")
+  } catch {
+    // gone
+  }
+  await Promise.race([exited, sleep(ms)])
+  killCli(s)
+}
+
+const startCli = async (opts: MatrixOptions, lifetimeMs: number): Promise<MServer> => {
+  const cli = await spawnCli(["serve", "echo", "--port", "0", "--quiet"], opts.env.taskset ? SERVER_CORE : undefined, lifetimeMs)
+  return { row: "cli", port: cli.port, pid: cli.pid, proc: undefined, child: cli.child, output: cli.output }
 }
 
 const stop = async (s: MServer): Promise<void> => {
@@ -227,26 +267,12 @@ const stop = async (s: MServer): Promise<void> => {
     await s.proc.waitExit(5_000)
     return
   }
-  // The CLI: SIGTERM (graceful shutdown, prints its stats), SIGKILL after 5 s.
-  const exited = new Promise<void>((r) => s.child!.once("exit", () => r()))
-  try {
-    process.kill(s.pid, "SIGTERM")
-  } catch {
-    // gone
-  }
-  await Promise.race([exited, sleep(5_000)])
-  kill(s)
+  await stopCli({ port: s.port, pid: s.pid, child: s.child!, output: s.output })
 }
 
 const kill = (s: MServer): void => {
   if (s.proc !== undefined) return s.proc.kill()
-  for (const pid of [s.pid, s.child?.pid]) {
-    try {
-      if (pid !== undefined) process.kill(pid, "SIGKILL")
-    } catch {
-      // gone
-    }
-  }
+  killCli({ port: s.port, pid: s.pid, child: s.child!, output: s.output })
 }
 
 /** One request, its reply checked: does the server speak the protocol the load assumes? */

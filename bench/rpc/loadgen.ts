@@ -86,6 +86,7 @@ const run = (cmd: RunCommand): Promise<RunResult> =>
         seconds: (windowEnd - windowStart) / 1e9,
         p50: hist.quantile(0.5) / 1000,
         p99: hist.quantile(0.99) / 1000,
+        max: hist.max / 1000,
         loadgenCpuMs: (cpu.user + cpu.system) / 1000,
         failure
       })

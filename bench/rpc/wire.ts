@@ -6,7 +6,7 @@
 import { Buffer } from "node:buffer"
 
 export type WireProtocol = "chapter" | "jsonrpc"
-export type ServerKind = "effect-wire" | "effect-wire-gen" | "handwritten" | "effect-rpc"
+export type ServerKind = "effect-wire" | "effect-wire-gen" | "handwritten" | "effect-rpc" | "cli"
 
 export interface RunCommand {
   readonly type: "run"
@@ -29,6 +29,7 @@ export interface RunResult {
   /** Latency quantiles in microseconds. */
   readonly p50: number
   readonly p99: number
+  readonly max: number
   readonly loadgenCpuMs: number
   readonly failure: string | undefined
 }
