@@ -17,7 +17,7 @@
  *
  * @since 0.1.0
  */
-import { Data, Duration, Effect, Layer, Pool, type Schedule, type Scope } from "effect"
+import { type Context, Data, Duration, Effect, Layer, Pool, type Schedule, type Scope } from "effect"
 import * as Net from "node:net"
 import * as Connection from "../connection/Connection.js"
 import * as TimersModule from "../connection/Timers.js"
@@ -132,15 +132,32 @@ export type Timers = TimersModule.Timers
 export const timersLayer = (resolution: Duration.DurationInput = "250 millis"): Layer.Layer<TimersModule.Timers> =>
   TimersModule.layer(resolution)
 
-/** Options of `pool`. */
+/**
+ * Options of `pool`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface PoolOptions extends ConnectOptions {
   /** Connections kept open. Default 4. */
   readonly size?: number
 }
 
 /**
+ * The options of `connect`, checked: throws `IllegalArgumentException` on a bad one (the layers
+ * call it when they are built, so a bad option is found before anything connects).
+ */
+const checked = (what: string, options: ConnectOptions): void => {
+  intOption(what, "port", options.port, 0, 1, 65_535)
+  Connection.config(options)
+}
+
+/**
  * A pool of connections to one server (Effect `Pool`): `Pool.get` borrows one for the current
  * scope. A connection that failed should be dropped with `Pool.invalidate`.
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const pool = (options: PoolOptions): Effect.Effect<Pool.Pool<Connection.Connection, ConnectError>, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -149,3 +166,50 @@ export const pool = (options: PoolOptions): Effect.Effect<Pool.Pool<Connection.C
     const timers = yield* TimersModule.make(Duration.millis(Connection.timerResolution(Connection.config(options))))
     return yield* Pool.make({ acquire: Effect.provideService(connect(options), TimersModule.Timers, timers), size })
   })
+
+/**
+ * A layer providing one connection under your own tag, open for as long as the layer lives
+ * (closed gracefully when its scope closes). Building it fails with `ConnectError` when the
+ * server cannot be reached (after `retry`, if given); a bad option throws
+ * `IllegalArgumentException` when the layer is made.
+ *
+ * @example
+ * ```ts
+ * class Backend extends Context.Tag("Backend")<Backend, Connection.Connection>() {}
+ * const BackendLive = Client.layer(Backend, { port: 8888, connectTimeout: "2 seconds" })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = <I>(
+  tag: Context.Tag<I, Connection.Connection>,
+  options: ConnectOptions
+): Layer.Layer<I, ConnectError> => {
+  checked("Client.layer", options)
+  return Layer.scoped(tag, connect(options))
+}
+
+/**
+ * A layer providing a `Pool` of connections (see `pool`) under your own tag; its connections
+ * close when the layer's scope closes. Connections are made in the background: a connect error
+ * reaches the `Pool.get` that would have had that connection. A bad option throws
+ * `IllegalArgumentException` when the layer is made.
+ *
+ * @example
+ * ```ts
+ * class Backends extends Context.Tag("Backends")<Backends, Pool.Pool<Connection.Connection, Client.ConnectError>>() {}
+ * const BackendsLive = Client.layerPool(Backends, { port: 8888, size: 8 })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerPool = <I>(
+  tag: Context.Tag<I, Pool.Pool<Connection.Connection, ConnectError>>,
+  options: PoolOptions
+): Layer.Layer<I> => {
+  checked("Client.layerPool", options)
+  intOption("Client.pool", "size", options.size, 4, 1, 65_536)
+  return Layer.scoped(tag, pool(options))
+}

@@ -23,13 +23,30 @@
  *
  * @since 0.1.0
  */
-import { Cause, Data, Duration, Effect, Exit, ParseResult, Schema, type Scope, Stream } from "effect"
+import {
+  Cause,
+  type Context,
+  Data,
+  Duration,
+  Effect,
+  type Either,
+  Exit,
+  Layer,
+  ParseResult,
+  Pool,
+  Schema,
+  type Scope,
+  Stream
+} from "effect"
 import { Buffer, isUtf8 } from "node:buffer"
 import type * as Connection from "../connection/Connection.js"
+import * as ConnectionModule from "../connection/Connection.js"
 import { ConnectionClosed, isConnectionError } from "../connection/ConnectionError.js"
+import * as Timers from "../connection/Timers.js"
 import type * as Codec from "../protocol/Codec.js"
 import * as Framing from "../protocol/Framing.js"
 import { asBuffer } from "../protocol/internal/bytes.js"
+import { intOption } from "../protocol/internal/options.js"
 import * as JsonRpc from "../protocol/JsonRpc.js"
 import type * as Protocol from "../protocol/Protocol.js"
 import type { ErrorObject, RpcFormat } from "../protocol/RpcFormat.js"
@@ -92,20 +109,39 @@ export interface CallOptions {
   readonly timeout?: Duration.DurationInput
 }
 
-/** The function calling one method. */
-export type Call<D extends Protocol.AnyMethod> = [Protocol.Params<D>] extends [void]
-  ? (params?: Protocol.Params<D>, options?: CallOptions) => Effect.Effect<Protocol.Success<D>, Protocol.Failure<D> | RpcClientError>
-  : (params: Protocol.Params<D>, options?: CallOptions) => Effect.Effect<Protocol.Success<D>, Protocol.Failure<D> | RpcClientError>
+/**
+ * The function calling one method; `E` is what getting a connection may fail with besides
+ * (`Client.ConnectError` for a pool-backed client, nothing for one connection).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Call<D extends Protocol.AnyMethod, E = never> = [Protocol.Params<D>] extends [void]
+  ? (params?: Protocol.Params<D>, options?: CallOptions) => Effect.Effect<Protocol.Success<D>, Protocol.Failure<D> | RpcClientError | E>
+  : (params: Protocol.Params<D>, options?: CallOptions) => Effect.Effect<Protocol.Success<D>, Protocol.Failure<D> | RpcClientError | E>
 
-/** The function sending one notification (it completes once the message is written). */
-export type Notify<D extends Protocol.AnyNotification> = [Protocol.Params<D>] extends [void]
-  ? (params?: Protocol.Params<D>) => Effect.Effect<void, RpcClientError>
-  : (params: Protocol.Params<D>) => Effect.Effect<void, RpcClientError>
+/**
+ * The function sending one notification (it completes once the message is written).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Notify<D extends Protocol.AnyNotification, E = never> = [Protocol.Params<D>] extends [void]
+  ? (params?: Protocol.Params<D>) => Effect.Effect<void, RpcClientError | E>
+  : (params: Protocol.Params<D>) => Effect.Effect<void, RpcClientError | E>
 
-/** A typed client of protocol `P`: one function per definition. */
-export type RpcClient<P extends Protocol.Protocol<Protocol.AnyDefinition>> = {
-  readonly [D in Protocol.DefinitionsOf<P> as D["name"]]: D extends Protocol.AnyMethod ? Call<D>
-    : D extends Protocol.AnyNotification ? Notify<D>
+/**
+ * A typed client of protocol `P`: one function per definition. `E` is the extra error of every
+ * call: `never` for a client over one connection (`make`, `connect`, `layer`),
+ * `Client.ConnectError` for a pool-backed one (`pool`, `layerPool`), whose calls may have to
+ * wait for a connection to be made.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RpcClient<P extends Protocol.Protocol<Protocol.AnyDefinition>, E = never> = {
+  readonly [D in Protocol.DefinitionsOf<P> as D["name"]]: D extends Protocol.AnyMethod ? Call<D, E>
+    : D extends Protocol.AnyNotification ? Notify<D, E>
     : never
 }
 
@@ -120,14 +156,9 @@ export interface RpcClientOptions<FE> {
 }
 
 type AnyCodec = Schema.Schema<unknown, unknown, never>
-type Run = (u: unknown) => Exit.Exit<unknown, string>
+type Run = (u: unknown) => Either.Either<unknown, ParseResult.ParseError>
 
-const compileSchema =
-  (run: (u: unknown) => import("effect").Either.Either<unknown, ParseResult.ParseError>): Run => (u) => {
-    const r = run(u)
-    return r._tag === "Right" ? Exit.succeed(r.right) : Exit.fail(ParseResult.TreeFormatter.formatErrorSync(r.left))
-  }
-
+/** A definition with its Schemas compiled once (per protocol, see `entriesOf`). */
 interface Entry {
   readonly name: string
   readonly isMethod: boolean
@@ -138,12 +169,31 @@ interface Entry {
   readonly decodeError: Run
 }
 
-type Settle = (exit: Exit.Exit<unknown, unknown>) => void
+const formatError = (error: ParseResult.ParseError): string => ParseResult.TreeFormatter.formatErrorSync(error)
 
-interface Slot {
-  readonly entry: Entry
-  exit: Exit.Exit<unknown, unknown> | undefined
-  resume: Settle | undefined
+const identity: Run = (u) => ({ _tag: "Right", right: u }) as Either.Either<unknown, never>
+
+/** The compiled definitions of each protocol a client was made for: built once, shared by every connection. */
+const compiled = new WeakMap<Protocol.Protocol<Protocol.AnyDefinition>, ReadonlyArray<Entry>>()
+
+const entriesOf = (protocol: Protocol.Protocol<Protocol.AnyDefinition>): ReadonlyArray<Entry> => {
+  let entries = compiled.get(protocol)
+  if (entries === undefined) {
+    entries = Array.from(protocol.definitions, ([name, d]): Entry => {
+      const isMethod = d._tag === "Method"
+      return {
+        name,
+        isMethod,
+        hasParams: d.hasParams,
+        errorCode: isMethod ? (d as Protocol.AnyMethod).errorCode : 1,
+        encodeParams: Schema.encodeUnknownEither(d.params as AnyCodec),
+        decodeSuccess: isMethod ? Schema.decodeUnknownEither((d as Protocol.AnyMethod).success as AnyCodec) : identity,
+        decodeError: isMethod ? Schema.decodeUnknownEither((d as Protocol.AnyMethod).error as AnyCodec) : identity
+      }
+    })
+    compiled.set(protocol, entries)
+  }
+  return entries
 }
 
 const millisOf = (d: Duration.DurationInput, what: string): number => {
@@ -155,17 +205,9 @@ const millisOf = (d: Duration.DurationInput, what: string): number => {
 const errorOf = (entry: Entry, error: ErrorObject): unknown => {
   if (entry.isMethod && error.code === entry.errorCode && error.data !== undefined) {
     const decoded = entry.decodeError(error.data)
-    if (decoded._tag === "Success") return decoded.value
+    if (decoded._tag === "Right") return decoded.right
   }
   return new RpcRemoteError({ method: entry.name, code: error.code, detail: error.message, data: error.data })
-}
-
-
-/** The wire form of a call's params, or why the Schema refused them. */
-const encodeParams = (entry: Entry, params: unknown): unknown => {
-  if (!entry.hasParams) return undefined
-  const e = entry.encodeParams(params)
-  return e._tag === "Failure" ? new RpcEncodeError({ method: entry.name, detail: Cause.squash(e.cause) as string }) : e.value
 }
 
 const closedBy = (e: unknown): ConnectionClosed => {
@@ -177,72 +219,173 @@ const closedBy = (e: unknown): ConnectionClosed => {
   return new ConnectionClosed({ reason: tag === "SocketError" ? "reset" : "closed", detail })
 }
 
+type Resume = (effect: Effect.Effect<unknown, unknown>) => void
+
 /**
- * A typed client over an open connection; its reader runs until the scope closes or the
- * connection ends.
- *
- * @example
- * ```ts
- * const conn = yield* Client.connect({ port })
- * const client = yield* RpcClient.make(Calc, conn, { framing: Framing.contentLength() })
- * ```
+ * A call waiting for its reply: in `pending` under its id, and in the deadline list of its
+ * timeout (`Deadlines`) until it settles.
  */
-export const make = <P extends Protocol.Protocol<Protocol.AnyDefinition>, FE = never>(
-  protocol: P,
+class Slot {
+  prev: Slot | undefined = undefined
+  next: Slot | undefined = undefined
+  list: DeadlineList | undefined = undefined
+  constructor(
+    readonly id: number,
+    readonly entry: Entry,
+    readonly millis: number,
+    readonly deadline: number,
+    public resume: Resume | undefined
+  ) {}
+}
+
+/** The calls of one timeout value, oldest first: their deadlines are in order. */
+interface DeadlineList {
+  head: Slot | undefined
+  tail: Slot | undefined
+}
+
+/**
+ * The deadlines of a connection's calls, one list per timeout value (calls made later with the
+ * same timeout end later), so adding and removing a call is O(1) and the next deadline is the
+ * earliest head. One sweeper fiber per connection sleeps (on the context's `Clock`) until that
+ * deadline; a call only wakes it when its deadline comes before the one it sleeps until, which
+ * with one timeout value happens only when the sweeper had nothing to wait for.
+ */
+class Deadlines {
+  private readonly lists = new Map<number, DeadlineList>()
+  /** The deadline the sweeper sleeps until; Infinity while it waits for a call. */
+  target = Infinity
+  /** Wakes the sweeper (it is then about to look again). */
+  kick: (() => void) | undefined = undefined
+
+  add(slot: Slot): void {
+    let list = this.lists.get(slot.millis)
+    if (list === undefined) {
+      list = { head: undefined, tail: undefined }
+      this.lists.set(slot.millis, list)
+    }
+    slot.list = list
+    slot.prev = list.tail
+    if (list.tail === undefined) list.head = slot
+    else list.tail.next = slot
+    list.tail = slot
+    if (slot.deadline < this.target && this.kick !== undefined) {
+      const kick = this.kick
+      this.kick = undefined
+      kick()
+    }
+  }
+
+  remove(slot: Slot): void {
+    const list = slot.list
+    if (list === undefined) return
+    if (slot.prev === undefined) list.head = slot.next
+    else slot.prev.next = slot.next
+    if (slot.next === undefined) list.tail = slot.prev
+    else slot.next.prev = slot.prev
+    slot.list = slot.prev = slot.next = undefined
+  }
+
+  /** The earliest deadline, or Infinity. */
+  earliest(): number {
+    let min = Infinity
+    for (const list of this.lists.values()) {
+      if (list.head !== undefined && list.head.deadline < min) min = list.head.deadline
+    }
+    return min
+  }
+
+  /** Removes and returns the calls whose deadline is at or before `now`. */
+  due(now: number): Array<Slot> {
+    const out: Array<Slot> = []
+    for (const [millis, list] of this.lists) {
+      while (list.head !== undefined && list.head.deadline <= now) {
+        const slot = list.head
+        this.remove(slot)
+        out.push(slot)
+      }
+      if (list.head === undefined && this.lists.size > 8) this.lists.delete(millis)
+    }
+    return out
+  }
+}
+
+/** What a client's calls go through: one connection's. */
+interface Handle {
+  /** Why the connection is closed, once it is (then every call fails at once with it). */
+  readonly closed: () => ConnectionClosed | undefined
+  readonly call: (entry: Entry, params: unknown, millis: number) => Effect.Effect<unknown, unknown>
+  readonly notify: (entry: Entry, params: unknown) => Effect.Effect<void, RpcClientError>
+}
+
+type Sent = (error: ConnectionClosed | undefined) => void
+
+const makeHandle = <FE>(
   connection: Connection.Connection,
-  options: RpcClientOptions<FE> = {}
-): Effect.Effect<RpcClient<P>, never, Scope.Scope> =>
+  options: RpcClientOptions<FE>
+): Effect.Effect<Handle, never, Scope.Scope> =>
   Effect.gen(function*() {
     const format = options.format ?? JsonRpc.format
     const framing = (options.framing ?? Framing.lines()) as Codec.Codec<Uint8Array, FE>
-    const defaultMillis = millisOf(options.timeout ?? "30 seconds", "timeout")
     const framed = connection.framed(framing)
+    const clock = yield* Effect.clock
     const pending = new Map<number, Slot>()
+    const deadlines = new Deadlines()
     let nextId = 1
     let closed: ConnectionClosed | undefined = undefined
 
     // Write coalescing: messages sent in the same turn of the event loop go out as one write
-    // (`sendAll`); each sender resumes with the outcome of that write. A frame the framing
-    // refuses fails only its own sender: the batch is then written frame by frame.
-    type Sent = (error: ConnectionClosed | undefined) => void
+    // (`sendAll`). A call's request settles the call only if its write fails (else its reply
+    // does); a notification resumes with the outcome of its write. A frame the framing refuses
+    // fails only its own sender: the batch is then written frame by frame.
     let outbox: Array<Uint8Array> = []
-    let senders: Array<Sent> = []
-    const oneByOne = (frames: ReadonlyArray<Uint8Array>, done: ReadonlyArray<Sent>) =>
+    let owners: Array<Slot | Sent | undefined> = []
+    const written = (owner: Slot | Sent | undefined, error: ConnectionClosed | undefined) => {
+      if (owner === undefined) return
+      if (typeof owner === "function") return owner(error)
+      if (error !== undefined && pending.get(owner.id) === owner) {
+        pending.delete(owner.id)
+        deadlines.remove(owner)
+        settle(owner, Exit.fail(error))
+      }
+    }
+    const oneByOne = (frames: ReadonlyArray<Uint8Array>, done: ReadonlyArray<Slot | Sent | undefined>) =>
       Effect.forEach(frames, (frame, i) =>
         Effect.matchEffect(framed.send(frame), {
-          onFailure: (e) => Effect.sync(() => done[i]!(closedBy(e))),
-          onSuccess: () => Effect.sync(() => done[i]!(undefined))
+          onFailure: (e) => Effect.sync(() => written(done[i], closedBy(e))),
+          onSuccess: () => Effect.sync(() => written(done[i], undefined))
         }), { discard: true })
     const flushOutbox = () => {
       const frames = outbox
-      const done = senders
+      const done = owners
       outbox = []
-      senders = []
-      Effect.runFork(
-        Effect.matchEffect(framed.sendAll(frames), {
-          onFailure: (e) =>
-            isConnectionError(e)
-              ? Effect.sync(() => {
-                const error = closedBy(e)
-                for (const d of done) d(error)
-              })
-              : oneByOne(frames, done),
-          onSuccess: () =>
-            Effect.sync(() => {
-              for (const d of done) d(undefined)
-            })
-        })
-      )
+      owners = []
+      const fiber = Effect.runFork(framed.sendAll(frames))
+      fiber.addObserver((exit) => {
+        if (exit._tag === "Success") {
+          for (const d of done) if (typeof d === "function") d(undefined)
+          return
+        }
+        const e = Cause.squash(exit.cause)
+        if (isConnectionError(e) || !Cause.isFailType(exit.cause)) {
+          const error = closedBy(e)
+          for (const d of done) written(d, error)
+        } else {
+          Effect.runFork(oneByOne(frames, done))
+        }
+      })
+    }
+    const enqueue = (text: string, owner: Slot | Sent | undefined) => {
+      if (outbox.length === 0) setImmediate(flushOutbox)
+      outbox.push(Buffer.from(text, "utf8"))
+      owners.push(owner)
     }
     const send = (text: string) =>
       Effect.async<void, ConnectionClosed>((resume) => {
-        if (outbox.length === 0) setImmediate(flushOutbox)
-        outbox.push(Buffer.from(text, "utf8"))
-        senders.push((error) => resume(error === undefined ? Effect.void : Effect.fail(error)))
+        enqueue(text, (error) => resume(error === undefined ? Effect.void : Effect.fail(error)))
       })
 
     const settle = (slot: Slot, exit: Exit.Exit<unknown, unknown>) => {
-      slot.exit = exit
       const resume = slot.resume
       if (resume !== undefined) {
         slot.resume = undefined
@@ -255,7 +398,16 @@ export const make = <P extends Protocol.Protocol<Protocol.AnyDefinition>, FE = n
       const slots = Array.from(pending.values())
       pending.clear()
       const exit = Exit.fail(closed)
-      for (const slot of slots) settle(slot, exit)
+      for (const slot of slots) {
+        deadlines.remove(slot)
+        settle(slot, exit)
+      }
+    }
+
+    const sendCancel = (id: number) => {
+      if (format.cancelMethod !== undefined && closed === undefined) {
+        enqueue(format.notification(format.cancelMethod, { id }), undefined)
+      }
     }
 
     const onFrame = (frame: Uint8Array) => {
@@ -265,6 +417,7 @@ export const make = <P extends Protocol.Protocol<Protocol.AnyDefinition>, FE = n
         const slot = pending.get(response.id)
         if (slot === undefined) continue // a late reply (timed out, interrupted) or not ours
         pending.delete(response.id)
+        deadlines.remove(slot)
         const entry = slot.entry
         if (response.error !== undefined) {
           settle(slot, Exit.fail(errorOf(entry, response.error)))
@@ -272,9 +425,9 @@ export const make = <P extends Protocol.Protocol<Protocol.AnyDefinition>, FE = n
           const decoded = entry.decodeSuccess(response.result)
           settle(
             slot,
-            decoded._tag === "Success"
-              ? decoded
-              : Exit.fail(new RpcDecodeError({ method: entry.name, detail: Cause.squash(decoded.cause) as string }))
+            decoded._tag === "Right"
+              ? Exit.succeed(decoded.right)
+              : Exit.fail(new RpcDecodeError({ method: entry.name, detail: formatError(decoded.left) }))
           )
         }
       }
@@ -297,77 +450,126 @@ export const make = <P extends Protocol.Protocol<Protocol.AnyDefinition>, FE = n
       Effect.zipRight(connection.endWrite),
       Effect.forkScoped
     )
+
+    // The sweeper: fails the calls whose timeout ran out (RpcTimeout) and tells the server.
+    const expire = (now: number) => {
+      for (const slot of deadlines.due(now)) {
+        if (pending.get(slot.id) !== slot) continue
+        pending.delete(slot.id)
+        settle(slot, Exit.fail(new RpcTimeout({ method: slot.entry.name, millis: slot.millis })))
+        sendCancel(slot.id)
+      }
+    }
+    const kicked = Effect.async<void>((resume) => {
+      deadlines.kick = () => resume(Effect.void)
+      return Effect.sync(() => {
+        deadlines.kick = undefined
+      })
+    })
+    const sweep: Effect.Effect<void> = Effect.suspend(() => {
+      const now = clock.unsafeCurrentTimeMillis()
+      expire(now)
+      const next = deadlines.earliest()
+      deadlines.target = next
+      return next === Infinity ? kicked : Effect.raceFirst(clock.sleep(Duration.millis(next - now)), kicked)
+    })
+    yield* Effect.forkScoped(Effect.forever(sweep))
+
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => closeAll(new ConnectionClosed({ reason: "closed", detail: "the client was closed" })))
     )
 
-    const wait = (slot: Slot) =>
+    const call = (entry: Entry, params: unknown, millis: number) =>
       Effect.async<unknown, unknown>((resume) => {
-        if (slot.exit !== undefined) return resume(slot.exit)
-        slot.resume = resume
+        if (closed !== undefined) return resume(Effect.fail(closed))
+        let encoded: unknown = undefined
+        if (entry.hasParams) {
+          const e = entry.encodeParams(params)
+          if (e._tag === "Left") {
+            return resume(Effect.fail(new RpcEncodeError({ method: entry.name, detail: formatError(e.left) })))
+          }
+          encoded = e.right
+        }
+        const id = nextId++
+        const slot = new Slot(id, entry, millis, clock.unsafeCurrentTimeMillis() + millis, resume)
+        pending.set(id, slot)
+        deadlines.add(slot)
+        enqueue(format.request(id, entry.name, encoded), slot)
+        // Interrupted by its caller: forget it and tell the server.
         return Effect.sync(() => {
           slot.resume = undefined
-        })
-      })
-
-    const call = (entry: Entry) => (params?: unknown, callOptions?: CallOptions) =>
-      Effect.suspend((): Effect.Effect<unknown, unknown> => {
-        if (closed !== undefined) return Effect.fail(closed)
-        const encoded = encodeParams(entry, params)
-        if (encoded instanceof RpcEncodeError) return Effect.fail(encoded)
-        const id = nextId++
-        const slot: Slot = { entry, exit: undefined, resume: undefined }
-        pending.set(id, slot)
-        const millis = callOptions?.timeout === undefined ? defaultMillis : millisOf(callOptions.timeout, "timeout")
-        const cancel = Effect.sync(() => {
           if (pending.get(id) !== slot) return
           pending.delete(id)
-          if (format.cancelMethod !== undefined && closed === undefined) {
-            Effect.runFork(Effect.ignore(send(format.notification(format.cancelMethod, { id }))))
-          }
+          deadlines.remove(slot)
+          sendCancel(id)
         })
-        return Effect.zipRight(send(format.request(id, entry.name, encoded)), wait(slot)).pipe(
-          Effect.onInterrupt(() => cancel),
-          Effect.timeoutFail({
-            duration: Duration.millis(millis),
-            onTimeout: () => new RpcTimeout({ method: entry.name, millis })
-          }),
-          Effect.onError(() => Effect.sync(() => {
-            if (pending.get(id) === slot) pending.delete(id)
-          }))
-        )
       })
 
-    const notify = (entry: Entry) => (params?: unknown) =>
+    const notify = (entry: Entry, params: unknown) =>
       Effect.suspend((): Effect.Effect<void, RpcClientError> => {
         if (closed !== undefined) return Effect.fail(closed)
-        const encoded = encodeParams(entry, params)
-        if (encoded instanceof RpcEncodeError) return Effect.fail(encoded)
+        let encoded: unknown = undefined
+        if (entry.hasParams) {
+          const e = entry.encodeParams(params)
+          if (e._tag === "Left") return Effect.fail(new RpcEncodeError({ method: entry.name, detail: formatError(e.left) }))
+          encoded = e.right
+        }
         return send(format.notification(entry.name, encoded))
       })
 
-    const client: Record<string, unknown> = {}
-    for (const [name, d] of protocol.definitions) {
-      const isMethod = d._tag === "Method"
-      const entry: Entry = {
-        name,
-        isMethod,
-        hasParams: d.hasParams,
-        errorCode: isMethod ? (d as Protocol.AnyMethod).errorCode : 1,
-        encodeParams: compileSchema(Schema.encodeUnknownEither(d.params as AnyCodec)),
-        decodeSuccess: isMethod
-          ? compileSchema(Schema.decodeUnknownEither((d as Protocol.AnyMethod).success as AnyCodec))
-          : (u) => Exit.succeed(u),
-        decodeError: isMethod
-          ? compileSchema(Schema.decodeUnknownEither((d as Protocol.AnyMethod).error as AnyCodec))
-          : (u) => Exit.succeed(u)
-      }
-      client[name] = isMethod ? call(entry) : notify(entry)
-    }
-    return client as RpcClient<P>
+    return { closed: () => closed, call, notify }
   })
 
-/** Options of `connect`: where to connect, and the client's options. */
+/** Builds the client object: one function per definition, each calling `via`. */
+const clientOf = <P extends Protocol.Protocol<Protocol.AnyDefinition>, E>(
+  protocol: P,
+  defaultMillis: number,
+  via: {
+    readonly call: (entry: Entry, params: unknown, millis: number) => Effect.Effect<unknown, unknown>
+    readonly notify: (entry: Entry, params: unknown) => Effect.Effect<void, unknown>
+  }
+): RpcClient<P, E> => {
+  const client: Record<string, unknown> = {}
+  for (const entry of entriesOf(protocol)) {
+    client[entry.name] = entry.isMethod
+      ? (params?: unknown, callOptions?: CallOptions) =>
+        callOptions?.timeout === undefined
+          ? via.call(entry, params, defaultMillis)
+          : Effect.suspend(() => via.call(entry, params, millisOf(callOptions.timeout!, "timeout")))
+      : (params?: unknown) => via.notify(entry, params)
+  }
+  return client as RpcClient<P, E>
+}
+
+/**
+ * A typed client over an open connection; its reader runs until the scope closes or the
+ * connection ends.
+ *
+ * @example
+ * ```ts
+ * const conn = yield* Client.connect({ port })
+ * const client = yield* RpcClient.make(Calc, conn, { framing: Framing.contentLength() })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <P extends Protocol.Protocol<Protocol.AnyDefinition>, FE = never>(
+  protocol: P,
+  connection: Connection.Connection,
+  options: RpcClientOptions<FE> = {}
+): Effect.Effect<RpcClient<P>, never, Scope.Scope> =>
+  Effect.suspend(() => {
+    const defaultMillis = millisOf(options.timeout ?? "30 seconds", "timeout")
+    return Effect.map(makeHandle(connection, options), (handle) => clientOf<P, never>(protocol, defaultMillis, handle))
+  })
+
+/**
+ * Options of `connect` and `layer`: where to connect, and the client's options.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ConnectOptions<FE> extends Client.ConnectOptions, RpcClientOptions<FE> {}
 
 /**
@@ -377,9 +579,159 @@ export interface ConnectOptions<FE> extends Client.ConnectOptions, RpcClientOpti
  * ```ts
  * const client = yield* RpcClient.connect(Calc, { port: 4000, timeout: "5 seconds" })
  * ```
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const connect = <P extends Protocol.Protocol<Protocol.AnyDefinition>, FE = never>(
   protocol: P,
   options: ConnectOptions<FE>
 ): Effect.Effect<RpcClient<P>, Client.ConnectError, Scope.Scope> =>
   Effect.flatMap(Client.connect(options), (connection) => make(protocol, connection, options))
+
+/** Checks the options a layer is made with: throws `IllegalArgumentException` on a bad one. */
+const checkConnect = (what: string, options: ConnectOptions<unknown>): number => {
+  intOption(what, "port", options.port, 0, 1, 65_535)
+  ConnectionModule.config(options)
+  return millisOf(options.timeout ?? "30 seconds", "timeout")
+}
+
+/**
+ * A layer providing a typed client under your own tag, over one connection that lives as long as
+ * the layer (closed when the layer's scope closes). Building it fails with `ConnectError` when
+ * the server cannot be reached (after `retry`, if given); a bad option throws
+ * `IllegalArgumentException` when the layer is made.
+ *
+ * @example
+ * ```ts
+ * class CalcClient extends Context.Tag("CalcClient")<CalcClient, RpcClient.RpcClient<typeof Calc>>() {}
+ * const CalcClientLive = RpcClient.layer(CalcClient, Calc, { port: 4000, timeout: "5 seconds" })
+ * const sum = Effect.flatMap(CalcClient, (calc) => calc.add({ a: 1, b: 2 })).pipe(Effect.provide(CalcClientLive))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = <I, P extends Protocol.Protocol<Protocol.AnyDefinition>, FE = never>(
+  tag: Context.Tag<I, RpcClient<P>>,
+  protocol: P,
+  options: ConnectOptions<FE>
+): Layer.Layer<I, Client.ConnectError> => {
+  checkConnect("RpcClient.layer", options)
+  return Layer.scoped(tag, connect(protocol, options))
+}
+
+/**
+ * Options of `pool` and `layerPool`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PoolOptions<FE> extends ConnectOptions<FE> {
+  /** Connections kept open. Default 4. */
+  readonly size?: number
+  /**
+   * Calls in flight on one connection at most; a call beyond `size` × `concurrency` waits for
+   * one to end (its timeout runs meanwhile). Default 128, `RpcServer`'s `maxInFlight`.
+   */
+  readonly concurrency?: number
+}
+
+const poolSizes = (what: string, options: PoolOptions<unknown>) => ({
+  size: intOption(what, "size", options.size, 4, 1, 65_536),
+  concurrency: intOption(what, "concurrency", options.concurrency, 128, 1, 1_048_576)
+})
+
+/**
+ * A typed client whose calls are spread over `size` connections kept in an Effect `Pool`: each
+ * call borrows a connection (the pool hands them out in turn, at most `concurrency` calls on
+ * one), makes its call there, and gives it back. A connection that closes (the server closed
+ * it, a reset) is dropped from the pool and replaced in the background; a call that finds it
+ * already closed goes to another connection. A call in flight when its connection drops fails
+ * with `ConnectionClosed` as on a single connection (the server may have run it): it is not
+ * sent again. Connections are made in the background; a call fails with `ConnectError` when the
+ * connection it waited for could not be made. Everything closes with the scope.
+ *
+ * @example
+ * ```ts
+ * const client = yield* RpcClient.pool(Calc, { port: 4000, size: 8 })
+ * const sums = yield* Effect.forEach(xs, (a) => client.add({ a, b: 1 }), { concurrency: 64 })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const pool = <P extends Protocol.Protocol<Protocol.AnyDefinition>, FE = never>(
+  protocol: P,
+  options: PoolOptions<FE>
+): Effect.Effect<RpcClient<P, Client.ConnectError>, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const defaultMillis = checkConnect("RpcClient.pool", options)
+    const { concurrency, size } = poolSizes("RpcClient.pool", options)
+    const clock = yield* Effect.clock
+    // The pool's connections share one timer.
+    const timers = yield* Timers.make(
+      Duration.millis(ConnectionModule.timerResolution(ConnectionModule.config(options)))
+    )
+    const acquire = Effect.flatMap(Client.connect(options), (connection) => makeHandle(connection, options))
+    const handles = yield* Pool.make({
+      acquire: Effect.provideService(acquire, Timers.Timers, timers),
+      size,
+      concurrency
+    })
+    /** A connection that is still open, dropping closed ones (at most `size` of them). */
+    const borrow = (dropped: number): Effect.Effect<Handle, Client.ConnectError | ConnectionClosed, Scope.Scope> =>
+      Effect.flatMap(Pool.get(handles), (handle) => {
+        const reason = handle.closed()
+        if (reason === undefined) return Effect.succeed(handle)
+        return Effect.zipRight(Pool.invalidate(handles, handle), dropped < size ? borrow(dropped + 1) : Effect.fail(reason))
+      })
+    /** Drops `handle` from the pool when it has closed. */
+    const dropIfClosed = (handle: Handle) =>
+      Effect.suspend(() => handle.closed() === undefined ? Effect.void : Pool.invalidate(handles, handle))
+    const call = (entry: Entry, params: unknown, millis: number) =>
+      Effect.scoped(Effect.suspend(() => {
+        const start = clock.unsafeCurrentTimeMillis()
+        return Effect.timeoutFail(borrow(0), {
+          duration: Duration.millis(millis),
+          onTimeout: () => new RpcTimeout({ method: entry.name, millis })
+        }).pipe(
+          Effect.flatMap((handle) =>
+            handle.call(entry, params, Math.max(1, start + millis - clock.unsafeCurrentTimeMillis())).pipe(
+              // The timeout the caller sees is the call's, whatever was left of it.
+              Effect.mapError((e) => e instanceof RpcTimeout ? new RpcTimeout({ method: entry.name, millis }) : e),
+              Effect.tapErrorCause(() => dropIfClosed(handle))
+            )
+          )
+        )
+      }))
+    const notify = (entry: Entry, params: unknown) =>
+      Effect.scoped(
+        Effect.flatMap(borrow(0), (handle) => Effect.tapErrorCause(handle.notify(entry, params), () => dropIfClosed(handle)))
+      )
+    return clientOf<P, Client.ConnectError>(protocol, defaultMillis, { call, notify })
+  })
+
+/**
+ * A layer providing a pool-backed typed client (see `pool`) under your own tag; its
+ * connections close when the layer's scope closes. A bad option throws
+ * `IllegalArgumentException` when the layer is made.
+ *
+ * @example
+ * ```ts
+ * class Calc8 extends Context.Tag("Calc8")<Calc8, RpcClient.RpcClient<typeof Calc, Client.ConnectError>>() {}
+ * const Calc8Live = RpcClient.layerPool(Calc8, Calc, { port: 4000, size: 8 })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerPool = <I, P extends Protocol.Protocol<Protocol.AnyDefinition>, FE = never>(
+  tag: Context.Tag<I, RpcClient<P, Client.ConnectError>>,
+  protocol: P,
+  options: PoolOptions<FE>
+): Layer.Layer<I> => {
+  checkConnect("RpcClient.layerPool", options)
+  poolSizes("RpcClient.pool", options)
+  return Layer.scoped(tag, pool(protocol, options))
+}

@@ -96,6 +96,28 @@ describe("RpcClient", () => {
       expect(yield* client.add({ a: 1, b: 1 })).toBe(2)
     }).pipe(Effect.scoped))
 
+  it.effect("calls with different timeouts each time out at their own deadline, a shorter one made after a longer one included", () =>
+    Effect.gen(function*() {
+      const gates = new Gates()
+      const { client } = yield* setup(gates)
+      const long = yield* Effect.fork(Effect.flip(client.wait({ key: "long" }, { timeout: "10 seconds" })))
+      yield* gates.awaitStarted("long")
+      const short = yield* Effect.fork(Effect.flip(client.wait({ key: "short" }, { timeout: "1 second" })))
+      const other = yield* Effect.fork(Effect.flip(client.wait({ key: "other" }, { timeout: "10 seconds" })))
+      yield* gates.awaitStarted("short")
+      yield* gates.awaitStarted("other")
+      yield* TestClock.adjust("999 millis")
+      expect(short.unsafePoll()).toBeNull()
+      yield* TestClock.adjust("1 millis")
+      expect(yield* Fiber.join(short)).toMatchObject({ _tag: "RpcTimeout", millis: 1_000 })
+      yield* Deferred.await(gates.interruption("short"))
+      expect(long.unsafePoll()).toBeNull()
+      yield* TestClock.adjust("9 seconds")
+      expect(yield* Fiber.join(long)).toMatchObject({ _tag: "RpcTimeout", millis: 10_000 })
+      expect(yield* Fiber.join(other)).toMatchObject({ _tag: "RpcTimeout", millis: 10_000 })
+      expect(yield* client.add({ a: 1, b: 1 })).toBe(2)
+    }).pipe(Effect.scoped))
+
   it.effect("drops a late reply (a format without cancellation)", () =>
     Effect.gen(function*() {
       const gates = new Gates()
