@@ -632,7 +632,7 @@ export interface PoolOptions<FE> extends ConnectOptions<FE> {
   readonly size?: number
   /**
    * Calls in flight on one connection at most; a call beyond `size` × `concurrency` waits for
-   * one to end (its timeout runs meanwhile). Default 128, `RpcServer`'s `maxInFlight`.
+   * one to end. Default 128, `RpcServer`'s `maxInFlight`.
    */
   readonly concurrency?: number
 }
@@ -650,7 +650,9 @@ const poolSizes = (what: string, options: PoolOptions<unknown>) => ({
  * already closed goes to another connection. A call in flight when its connection drops fails
  * with `ConnectionClosed` as on a single connection (the server may have run it): it is not
  * sent again. Connections are made in the background; a call fails with `ConnectError` when the
- * connection it waited for could not be made. Everything closes with the scope.
+ * connection it waited for could not be made. A call's timeout starts once it has a connection:
+ * the wait for one is bounded by `connectTimeout` (and `retry`) and by the timeouts of the calls
+ * it waits behind. Everything closes with the scope.
  *
  * @example
  * ```ts
@@ -668,7 +670,6 @@ export const pool = <P extends Protocol.Protocol<Protocol.AnyDefinition>, FE = n
   Effect.gen(function*() {
     const defaultMillis = checkConnect("RpcClient.pool", options)
     const { concurrency, size } = poolSizes("RpcClient.pool", options)
-    const clock = yield* Effect.clock
     // The pool's connections share one timer.
     const timers = yield* Timers.make(
       Duration.millis(ConnectionModule.timerResolution(ConnectionModule.config(options)))
@@ -689,22 +690,14 @@ export const pool = <P extends Protocol.Protocol<Protocol.AnyDefinition>, FE = n
     /** Drops `handle` from the pool when it has closed. */
     const dropIfClosed = (handle: Handle) =>
       Effect.suspend(() => handle.closed() === undefined ? Effect.void : Pool.invalidate(handles, handle))
+    // The call's timeout starts once it has its connection: waiting for one is bounded by the
+    // other calls' timeouts (a permit frees when one ends) and by `connectTimeout` (and `retry`)
+    // when a connection is being made. A timeout around `Pool.get` would cost two fibers and a
+    // timer per call.
     const call = (entry: Entry, params: unknown, millis: number) =>
-      Effect.scoped(Effect.suspend(() => {
-        const start = clock.unsafeCurrentTimeMillis()
-        return Effect.timeoutFail(borrow(0), {
-          duration: Duration.millis(millis),
-          onTimeout: () => new RpcTimeout({ method: entry.name, millis })
-        }).pipe(
-          Effect.flatMap((handle) =>
-            handle.call(entry, params, Math.max(1, start + millis - clock.unsafeCurrentTimeMillis())).pipe(
-              // The timeout the caller sees is the call's, whatever was left of it.
-              Effect.mapError((e) => e instanceof RpcTimeout ? new RpcTimeout({ method: entry.name, millis }) : e),
-              Effect.tapErrorCause(() => dropIfClosed(handle))
-            )
-          )
-        )
-      }))
+      Effect.scoped(
+        Effect.flatMap(borrow(0), (handle) => Effect.tapErrorCause(handle.call(entry, params, millis), () => dropIfClosed(handle)))
+      )
     const notify = (entry: Entry, params: unknown) =>
       Effect.scoped(
         Effect.flatMap(borrow(0), (handle) => Effect.tapErrorCause(handle.notify(entry, params), () => dropIfClosed(handle)))
