@@ -203,6 +203,49 @@ const cancelId = (params: unknown): Id | undefined => {
   return typeof id === "string" || typeof id === "number" ? id : undefined
 }
 
+/** At most this many requests wait in a batch's queue: bounds the wait of the first. */
+const MAX_QUEUED = 64
+
+/** A request read in a batch, waiting to run with the others (see `Session.runQueued`). */
+class Queued {
+  constructor(
+    readonly entry: Entry,
+    readonly effect: Effect.Effect<unknown, unknown, unknown>,
+    readonly id: Id,
+    readonly answer: boolean,
+    readonly sink: Sink,
+    readonly started: number
+  ) {}
+}
+
+/**
+ * The fiber program of a batch: each queued handler in turn, its exit recorded. Once the batch
+ * is `detached` (its fiber suspended in the handler at `current`), it stops after that one.
+ */
+class QueuedRun {
+  next = 0
+  current = -1
+  detached = false
+  readonly exits: Array<Exit.Exit<unknown, unknown>>
+  readonly program: Effect.Effect<void, never, unknown>
+
+  constructor(readonly queue: ReadonlyArray<Queued>) {
+    this.exits = new Array(queue.length)
+    const step: Effect.Effect<void, never, unknown> = Effect.suspend(() => {
+      if (this.detached || this.next >= queue.length) return Effect.void
+      const k = this.current = this.next
+      return Effect.flatMap(Effect.exit(queue[k]!.effect), (exit) => {
+        this.exits[k] = exit
+        this.next = k + 1
+        if (this.detached) return Effect.void
+        this.current = -1
+        return step
+      })
+    })
+    this.program = step
+  }
+}
+
 export class Session<R> {
   inFlight = 0
   draining = false
@@ -222,6 +265,8 @@ export class Session<R> {
   private started = 0
   /** In a batch: when the last reply was made (the next frame begins then). */
   private mark = -1
+  /** In a batch: the requests waiting to run together (see `runQueued`). */
+  private queued: Array<Queued> = []
 
   /**
    * `boundary` runs the code that settles a suspended handler (its reply's formatting and the
@@ -251,6 +296,7 @@ export class Session<R> {
 
   /** Ends a batch: adds the gathered counts to `metrics`. */
   endBatch(): void {
+    this.runQueued()
     this.batching = false
     this.mark = -1
     if (this.settings.dirty.length > 0) flushCounts(this.settings)
@@ -338,7 +384,7 @@ export class Session<R> {
         if (this.settings.reject && this.inFlight >= this.settings.maxInFlight) {
           return sink(format.failure(m.id, JsonRpc.error(JsonRpc.OVERLOADED)))
         }
-        if (m.id !== null && this.running.has(m.id)) {
+        if (m.id !== null && (this.running.has(m.id) || this.isQueued(m.id))) {
           return sink(format.failure(m.id, JsonRpc.error(JsonRpc.INVALID_REQUEST, "id already in flight")))
         }
         this.start(entry, m.params, m.id, true, sink)
@@ -348,6 +394,8 @@ export class Session<R> {
 
   cancel(id: Id | undefined): void {
     if (id === undefined) return
+    // A request queued in this batch is cancellable as soon as it was read, as a fiber is.
+    this.runQueued()
     const fiber = this.running.get(id)
     if (fiber === undefined) return
     this.cancelled.add(fiber)
@@ -377,19 +425,85 @@ export class Session<R> {
     }
     if (entry.timeout !== undefined) {
       effect = Effect.timeoutFail(effect, { duration: entry.timeout, onTimeout: () => TIMEOUT })
+    } else if (this.batching) {
+      // A timeout races a timer, so such a handler always suspends: only the others are queued.
+      if (this.spans) effect = Effect.withSpan(effect, entry.spanName, { kind: "server" })
+      this.inFlight++
+      this.queued.push(new Queued(entry, effect, id, answer, sink, started))
+      if (this.queued.length >= MAX_QUEUED || this.inFlight >= this.settings.maxInFlight) this.runQueued()
+      return
     }
     if (this.spans) effect = Effect.withSpan(effect, entry.spanName, { kind: "server" })
     const fiber = this.run(effect)
     const exit = fiber.unsafePoll()
     if (exit !== null) return sink(this.reply(entry, id, answer, exit, false, started))
     this.inFlight++
+    this.watch(fiber, entry, id, answer, sink, started, undefined)
+  }
+
+  /**
+   * Runs the requests queued in this batch one after the other in one fiber, which is what
+   * answers them inside the read: most handlers (`Effect.gen`, `map` chains, Schema work)
+   * complete without suspending, and one fiber for the read costs less than one per request.
+   * When a handler does suspend, it keeps that fiber, and each request queued after it gets a
+   * fiber of its own at once, as it would have without the queue: requests still run
+   * concurrently, and a slow one holds up none of the others.
+   */
+  private runQueued(): void {
+    const queue = this.queued
+    if (queue.length === 0) return
+    this.queued = []
+    const batch = new QueuedRun(queue)
+    const fiber = this.run(batch.program as Effect.Effect<void, never, R>)
+    const done = fiber.unsafePoll() !== null
+    batch.detached = true
+    const settled = done ? queue.length : batch.next
+    for (let i = 0; i < settled; i++) {
+      const q = queue[i]!
+      this.inFlight--
+      q.sink(this.reply(q.entry, q.id, q.answer, batch.exits[i]!, false, q.started))
+    }
+    if (done) return
+    const current = batch.current
+    if (current !== -1) {
+      // The suspended handler stays in the batch's fiber (its slot in `inFlight` too).
+      const q = queue[current]!
+      this.watch(fiber, q.entry, q.id, q.answer, q.sink, q.started, batch)
+    }
+    for (let i = current === -1 ? settled : current + 1; i < queue.length; i++) {
+      const q = queue[i]!
+      this.inFlight--
+      const own = this.run(q.effect as Effect.Effect<unknown, unknown, R>)
+      const exit = own.unsafePoll()
+      if (exit !== null) q.sink(this.reply(q.entry, q.id, q.answer, exit, false, q.started))
+      else {
+        this.inFlight++
+        this.watch(own, q.entry, q.id, q.answer, q.sink, q.started, undefined)
+      }
+    }
+  }
+
+  /**
+   * Follows a suspended handler's fiber: its reply is made when it ends (from the batch's record
+   * of the request's exit, for a batch's fiber that was not interrupted).
+   */
+  private watch(
+    fiber: Fiber.RuntimeFiber<unknown, unknown>,
+    entry: Entry,
+    id: Id,
+    answer: boolean,
+    sink: Sink,
+    started: number,
+    batch: QueuedRun | undefined
+  ): void {
     this.fibers.add(fiber)
     if (answer && id !== null) this.running.set(id, fiber)
-    fiber.addObserver((exit) => {
+    fiber.addObserver((fiberExit) => {
       this.inFlight--
       this.fibers.delete(fiber)
       if (answer && id !== null && this.running.get(id) === fiber) this.running.delete(id)
       const cancelled = this.cancelled.delete(fiber)
+      const exit = batch !== undefined && fiberExit._tag === "Success" ? batch.exits[batch.current]! : fiberExit
       if (!this.closed) {
         const settle = () => sink(this.reply(entry, id, answer, exit, cancelled, started))
         if (this.boundary !== undefined) this.boundary(settle)
@@ -462,6 +576,11 @@ export class Session<R> {
     pending.requests++
     if (failed) pending.errors++
     if (!this.batching) flushCounts(this.settings)
+  }
+
+  private isQueued(id: Id): boolean {
+    for (const q of this.queued) if (q.answer && q.id === id) return true
+    return false
   }
 
   /** Interrupts every handler still running (the connection is gone). */
