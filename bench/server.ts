@@ -15,6 +15,7 @@
  *                                       the hand-written server of the same run (< 8 min; quick < 2 min)
  *   --cell-ms 500,2000  with --matrix: warm-up and measured window of each cell
  *   --no-warm           with --matrix: diagnostic, no short load on each server before the matrix
+ *   --trace             with --matrix: servers write when they accepted each connection (.scratch/trace-*.jsonl)
  *   --no-prime          with --matrix: diagnostic, connections send at once, setup counted in latency
  *   --only 1,3          run some sections only
  *   --cells 100x16      run some cells of the matrix only (conns x in flight, comma-separated)
@@ -46,7 +47,7 @@ const value = (name: string): string | undefined => {
 }
 if (flag("--help") || flag("-h")) {
   console.log("usage: npx tsx bench/server.ts [--quick] [--json FILE] [--only 1,2,3,4] [--profile] [--cells 100x16,…] [--reps N] [--ew-handler respond|text|gen|map|json|readline|loop|raw|inline-hw]")
-  console.log("       npx tsx bench/server.ts --matrix [--quick] [--json FILE] [--rows respond,text,gen,map,json,readline,cli] [--cells 1000x1,…] [--reps N] [--cell-ms W,D] [--no-prime] [--no-warm]")
+  console.log("       npx tsx bench/server.ts --matrix [--quick] [--json FILE] [--rows respond,text,gen,map,json,readline,cli] [--cells 1000x1,…] [--reps N] [--cell-ms W,D] [--no-prime] [--no-warm] [--trace]")
   process.exit(0)
 }
 const QUICK = flag("--quick")
@@ -472,9 +473,9 @@ const profileRun = async (): Promise<void> => {
 const main = async (): Promise<void> => {
   if (PROFILE) return profileRun()
   if (MATRIX) {
-    const { ROWS, runMatrix } = await import("./echo/matrix.js")
+    const { EXTRA_ROWS, ROWS, runMatrix } = await import("./echo/matrix.js")
     const rows = value("--rows")?.split(",").map((r) => r.trim()) ?? ROWS
-    const unknown = rows.filter((r) => !(ROWS as ReadonlyArray<string>).includes(r))
+    const unknown = rows.filter((r) => ![...ROWS, ...EXTRA_ROWS].includes(r as typeof ROWS[number]))
     if (unknown.length > 0) throw new Error(`--rows: unknown ${unknown.join(", ")} (rows: ${ROWS.join(", ")})`)
     return runMatrix({
       quick: QUICK,
@@ -485,6 +486,7 @@ const main = async (): Promise<void> => {
       jsonFile: JSON_FILE,
       noPrime: flag("--no-prime"),
       noWarm: flag("--no-warm"),
+      trace: flag("--trace"),
       budgetMs: CONFIG.budgetMs,
       timing: value("--cell-ms") === undefined
         ? undefined

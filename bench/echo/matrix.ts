@@ -28,7 +28,7 @@
  * first connects and has one request answered (connection setup and the first request are
  * reported apart, in the last table), then the warm-up, then the window.
  */
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, execFile, spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
@@ -36,8 +36,10 @@ import * as Path from "node:path"
 import type { LoadResult, Mark } from "./protocol.js"
 import { type Environment, Proc, ROOT } from "./procs.js"
 
-export type Row = "hand-written" | "respond" | "text" | "gen" | "map" | "json" | "readline" | "cli"
+export type Row = "hand-written" | "respond" | "text" | "gen" | "map" | "json" | "readline" | "cli" | "cli-shape"
 export const ROWS: ReadonlyArray<Exclude<Row, "hand-written">> = ["respond", "text", "gen", "map", "json", "readline", "cli"]
+/** Diagnostic rows, only with `--rows`: `cli-shape` = the CLI's handler shape in a bench server, traced per connection (BENCH_TRACE_FILE). */
+export const EXTRA_ROWS: ReadonlyArray<Exclude<Row, "hand-written">> = ["cli-shape"]
 
 export interface MatrixOptions {
   readonly quick: boolean
@@ -50,6 +52,8 @@ export interface MatrixOptions {
   readonly noPrime: boolean
   /** Skip the short load every server gets before the matrix (diagnostic: fresh processes, JIT cold). */
   readonly noWarm: boolean
+  /** Every controlled server writes when it accepted each connection to .scratch/trace-<pid>-<row>.jsonl. */
+  readonly trace: boolean
   readonly budgetMs: number
   /** Warm-up and measured window per cell, ms (default 300 + 1000, quick 200 + 500). */
   readonly timing: { readonly warmupMs: number; readonly durationMs: number } | undefined
@@ -128,6 +132,40 @@ const machineBusyUs = (): number => {
   }
 }
 
+/**
+ * Samples the listening socket's accept queue (`ss -ltn`: Recv-Q = connections the kernel has
+ * completed and the server has not accepted yet) until `stop()`: its peak and when it was last
+ * non-empty (ms after the start).
+ */
+const acceptQueueSampler = (port: number) => {
+  let peak = 0
+  let lastBusyMs = 0
+  let samples = 0
+  let stopped = false
+  const t0 = nowMs()
+  const loop = (): void => {
+    if (stopped) return
+    execFile("ss", ["-Hltn", `sport = :${port}`], { timeout: 2_000 }, (err, stdout) => {
+      if (!err) {
+        const q = Number(stdout.trim().split(/\s+/)[1])
+        if (Number.isFinite(q)) {
+          samples++
+          if (q > peak) peak = q
+          if (q > 0) lastBusyMs = nowMs() - t0
+        }
+      }
+      if (!stopped) setTimeout(loop, 5)
+    })
+  }
+  loop()
+  return {
+    stop: () => {
+      stopped = true
+      return { peak, lastBusyMs, samples }
+    }
+  }
+}
+
 const TCP_KEYS = ["TcpExt.ListenOverflows", "TcpExt.ListenDrops", "TcpExt.SyncookiesSent", "TcpExt.TCPReqQFullDrop", "TcpExt.TCPSynRetrans", "TcpExt.TCPTimeouts"]
 
 // ---- servers -------------------------------------------------------------------------------------
@@ -149,7 +187,11 @@ const startControlled = async (row: Row, opts: MatrixOptions, lifetimeMs: number
     file: row === "hand-written" ? "bench/echo/server-handwritten.ts" : "bench/echo/server-effect-wire.ts",
     core: opts.env.taskset ? SERVER_CORE : undefined,
     wantNofile: WANT_NOFILE,
-    env: { BENCH_MAX_LIFETIME_MS: String(lifetimeMs), BENCH_EW_HANDLER: row }
+    env: {
+      BENCH_MAX_LIFETIME_MS: String(lifetimeMs),
+      BENCH_EW_HANDLER: row,
+      ...(row === "cli-shape" || opts.trace ? { BENCH_TRACE_FILE: Path.join(ROOT, ".scratch", `trace-${process.pid}-${row}.jsonl`) } : {})
+    }
   })
   const ready = await proc.waitFor<{ port: number; pid: number }>((m) => m?.type === "ready", 60_000, "ready")
   return { row, port: ready.port, pid: ready.pid, proc, child: undefined, output: [] }
@@ -313,6 +355,8 @@ export interface Run {
   /** The rest of the machine during the window (other processes, softirq), % of one core. */
   readonly otherCpuPct: number
   readonly tcp: Record<string, number>
+  /** The accept queue from the load's start to the window's: peak, and when it was last non-empty (ms). */
+  readonly acceptQueue: { readonly peak: number; readonly lastBusyMs: number; readonly samples: number }
 }
 
 let loadId = 50_000
@@ -329,6 +373,7 @@ const runOne = async (
   const id = loadId++
   const total = timing.warmupMs + timing.durationMs + 40_000
   const tcp0 = tcpExt()
+  const sampler = acceptQueueSampler(s.port)
   lg.send({
     type: "load",
     id,
@@ -341,7 +386,8 @@ const runOne = async (
     connectTimeoutMs: 20_000,
     prime: !noPrime
   })
-  await lg.waitFor((m) => m?.event === "measure-start" && m.id === id, total, "measure-start")
+  await lg.waitFor((m) => m?.event === "measure-start" && m.id === id, total, "measure-start").finally(() => undefined)
+  const acceptQueue = sampler.stop()
   const m0 = s.proc === undefined ? undefined : await s.proc.request<Mark>({ type: "mark" }, 10_000)
   const p0 = procCpuUs(s.pid)
   const b0 = machineBusyUs()
@@ -375,7 +421,8 @@ const runOne = async (
     procCpuUsPerReq,
     serverCpuPct: procRate / 10,
     otherCpuPct: Math.max(0, ((b1 - b0) / (t1 - t0)) / 10 - procRate / 10 - load.loadgenCpuPct),
-    tcp
+    tcp,
+    acceptQueue
   }
 }
 
@@ -559,13 +606,15 @@ export const runMatrix = async (opts: MatrixOptions): Promise<void> => {
     row,
     ...big.map((c) => {
       const xs = rs(c)
-      return `${lat(maxOf(xs.map((r) => r.load.connect.max)))} / ${lat(maxOf(xs.map((r) => r.load.first.max)))} / ${fmt(maxOf(xs.map((r) => r.load.primeMs)))} ms`
+      return `${lat(maxOf(xs.map((r) => r.load.connect.max)))} / ${lat(maxOf(xs.map((r) => r.load.first.max)))} / ${fmt(maxOf(xs.map((r) => r.load.primeMs)))} ms / ` +
+        `${fmt(maxOf(xs.map((r) => r.acceptQueue.peak)))} @ ${fmt(maxOf(xs.map((r) => r.acceptQueue.lastBusyMs)))} ms`
     })
   ]
   t3.push(setupRow("hand-written", (c) => hwRuns(c[0], c[1])))
   for (const row of rows) t3.push(setupRow(row, (c) => pairsOf(row, c[0], c[1]).map((p) => p.run)))
   out.push(table(
-    "\n3. Connection setup, not in table 2: connect max / first request max / all connected and answered once (worst run)",
+    "\n3. Connection setup, not in table 2 (worst run): connect() to connected, max / first request of a connection, max / all connected and answered once /\n" +
+      "   accept queue (ss Recv-Q, sampled every ~5-10 ms until the window) peak @ last time non-empty, ms after the load started",
     ["row", ...big.map(cellName)],
     t3
   ))

@@ -3,6 +3,8 @@
  * run under Effect in its own process. Controlled over IPC by `bench/server.ts`.
  */
 import { Buffer } from "node:buffer"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
 import * as Path from "node:path"
 import * as Url from "node:url"
 import { Effect, Exit, Fiber, Schema } from "effect"
@@ -124,15 +126,52 @@ const echo: ServerModule.Handler<unknown, never> = variant === "readline"
   ? Server.respond(Message.json(Framing.lines(), Echo), ({ line }) => Effect.succeed({ line: textReply(line) }))
   : Server.respond(Framing.lines(), (line: Uint8Array) => Effect.succeed(reply(line)))
 
+// Diagnostic (BENCH_TRACE_FILE set): when the server accepted each connection ('connection'),
+// written as JSON lines to that file when the server stops. `cli-shape`: the CLI's `serve echo`
+// handler shape (`Server.respond(Message.text(…))` called from a plain handler, so not on
+// respond's own fast path), also tracing when each connection's handler started and when its
+// first message was handled.
+const trace: Array<{ accept: number; start: number; first: number }> = []
+const traceFile = process.env["BENCH_TRACE_FILE"]
+const acceptedAt = new Map<object, number>()
+if (traceFile !== undefined) {
+  const proto = Net.Server.prototype as unknown as { emit: (this: unknown, event: string | symbol, ...args: Array<unknown>) => boolean }
+  const emit = proto.emit
+  proto.emit = function(this: unknown, event: string | symbol, ...args: Array<unknown>) {
+    if (event === "connection") {
+      const at = performance.now()
+      acceptedAt.set(args[0] as object, at)
+      if (variant !== "cli-shape") trace.push({ accept: at, start: NaN, first: NaN })
+    }
+    return emit.call(this, event, ...args)
+  }
+}
+const handler: ServerModule.Handler<unknown, never> = variant !== "cli-shape" ? echo : (conn) =>
+  Effect.suspend(() => {
+    const socket = (conn as unknown as { readonly socket?: object }).socket
+    const rec = { accept: socket === undefined ? NaN : acceptedAt.get(socket) ?? NaN, start: performance.now(), first: NaN }
+    trace.push(rec)
+    return Server.respond(Message.text(Framing.lines()), (line: string) => {
+      if (Number.isNaN(rec.first)) rec.first = performance.now()
+      return Effect.succeed(textReply(line))
+    })(conn)
+  })
+const dumpTrace = () => {
+  if (traceFile !== undefined && trace.length > 0) Fs.writeFileSync(traceFile, trace.map((r) => JSON.stringify(r)).join("\n") + "\n")
+}
+
 const fiber = Effect.runFork(
   Effect.scoped(
     Effect.gen(function*() {
-      const server = yield* Server.make({ port: 0, maxConnections: 20_000, backlog: 4096 }, echo)
+      const server = yield* Server.make({ port: 0, maxConnections: 20_000, backlog: 4096 }, handler)
       serveControl({
         name: "effect-wire",
         port: server.address.port,
         active: () => Effect.runSync(server.stats).active,
-        stop: () => Effect.runPromise(Fiber.interrupt(fiber)).then(() => undefined)
+        stop: () => {
+          dumpTrace()
+          return Effect.runPromise(Fiber.interrupt(fiber)).then(() => undefined)
+        }
       })
       return yield* Effect.never
     })
