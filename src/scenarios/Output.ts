@@ -113,7 +113,7 @@ export const render = (event: Event, color = false): Array<string> => {
 
 /** Options of `terminal`. */
 export interface TerminalOptions {
-  /** Colour and live progress; default: `stream.isTTY` and no `NO_COLOR` in the environment. */
+  /** Colour and live progress; default: `stream.isTTY` and `NO_COLOR` unset or empty. */
   readonly tty?: boolean
   readonly stream?: NodeJS.WriteStream
 }
@@ -121,7 +121,8 @@ export interface TerminalOptions {
 /** Renders to a stream (stdout by default): colour and `\r` progress only on a TTY. */
 export const terminal = (options: TerminalOptions = {}): Output => {
   const stream = options.stream ?? process.stdout
-  const tty = options.tty ?? (stream.isTTY === true && process.env["NO_COLOR"] === undefined)
+  // no-color.org: a `NO_COLOR` that is set and not empty turns colour off.
+  const tty = options.tty ?? (stream.isTTY === true && (process.env["NO_COLOR"] ?? "") === "")
   let progressShown = false
   const clearProgress = () => {
     if (progressShown) {

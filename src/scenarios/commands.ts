@@ -2,9 +2,16 @@
  * The `effect-wire` command line (`@effect/cli`): run the chapter's scenarios, serve the echo,
  * chat and JSON servers to real peers, and talk to any framed server.
  *
- * Exit codes: 0 success · 1 a scenario failed (or an unexpected error) · 2 bad usage ·
- * 3 cannot connect or listen · 4 the peer misbehaved (closed early, bad frame, no answer in time)
- * or `call` got an error reply (a JSON reply with an `error` object, e.g. JSON-RPC's).
+ * Every flag is declared once (`internal/flags.ts`): its parser (ports, counts, sizes like
+ * `64KiB`, durations like `30s`, choices), its default and its help. `cli.ts` checks the command
+ * line against these declarations before `@effect/cli` parses it, so a bad flag is one line
+ * naming the flag, the value and what is allowed, exit 2. `serve` exposes the server's limits
+ * (`Server.ServerOptions`: connections, timeouts, buffers, shutdown) and the framing's; a limit
+ * not given is left to the library's default, which help shows.
+ *
+ * Exit codes (`EXIT_CODES`): 0 success · 1 a scenario failed (or an unexpected error) · 2 bad
+ * usage · 3 cannot connect or listen · 4 the peer misbehaved (closed early, bad frame, no answer
+ * in time) or `call` got an error reply (a JSON reply with an `error` object, e.g. JSON-RPC's).
  *
  * Without `--framing`, text is framed as lines (`serve echo`, `serve chat`, `--format text`) and
  * JSON with the chapter's 4-byte length prefix (`serve json-rpc`, `--format json|jsonrpc`), so
@@ -14,23 +21,28 @@
  *
  * @since 0.1.0
  */
-import { Args, Command, Options } from "@effect/cli"
+import { Args, Command } from "@effect/cli"
 import { Cause, Data, Duration, Effect, Option } from "effect"
 import * as Client from "../client/Client.js"
+import * as Connection from "../connection/Connection.js"
 import type { Codec } from "../protocol/Codec.js"
 import * as Message from "../protocol/Message.js"
+import type * as Server from "../server/Server.js"
 import * as All from "./all.js"
 import { chatServer } from "./chat.js"
 import { echoServer } from "./echo.js"
 import {
   defaultFraming,
   firstFrameError,
+  FRAMING_DEFAULTS,
   FRAMING_HELP,
   framingCodec,
+  type FramingLimits,
   framingMismatch,
   type FramingName,
   FRAMINGS
 } from "./internal/framing.js"
+import * as Flags from "./internal/flags.js"
 import { type FramedPeer, framedPeer, hostPort } from "./internal/peer.js"
 import { jsonRpcServer } from "./json-rpc.js"
 import * as Output from "./Output.js"
@@ -50,30 +62,69 @@ export class CliFailure extends Data.TaggedError("CliFailure")<{ readonly messag
  */
 export const EXIT = { ok: 0, failed: 1, usage: 2, connect: 3, protocol: 4 } as const
 
+/** The exit codes as help and the README list them. */
+export const EXIT_CODES = [
+  "0  success; serve: stopped by Ctrl-C or SIGTERM after a graceful shutdown",
+  "1  a scenario failed, or an unexpected error",
+  "2  bad usage: an unknown command or flag, a missing or invalid value, a flag that does not apply " +
+  "(one line on stderr names the flag, the value and what is allowed)",
+  "3  cannot connect (call, send) or listen (serve: port in use, no permission, unknown host)",
+  "4  the peer misbehaved: closed early, sent a bad frame or another framing, or gave no answer " +
+  "within --timeout; or call got an error reply (a JSON reply with an error object), printed first"
+].join("\n")
+
+const DURATION_NOTE = "DURATION  500ms, 30s, 1.5s, 5m or 1h; a bare number is seconds; at most 24 days"
+const VALUES_NOTE = [DURATION_NOTE, "SIZE      a number of bytes, or with KiB or MiB: 65536, 64KiB, 1MiB"].join("\n")
+
 // ---- scenario -------------------------------------------------------------------------------
+
+const isScalability = (name: string | undefined) => name === "scalability" || name === "all"
+
+const scenarioFlags = {
+  chart: Flags.text("chart", { metavar: "FILE.svg", help: "scalability: write an SVG chart of req/s and memory against N to this file" }),
+  budget: Flags.duration("budget", {
+    help: "scalability: how long the rounds may take in all; a larger N the measured rate says would not fit is skipped, with a note",
+    default: `${DEFAULT_BUDGET_SECONDS}s`
+  })
+}
+
+const scenarioSpec: Flags.CommandSpec = {
+  name: "scenario",
+  summary: "run a scenario of the chapter, or all of them with a verdict each",
+  description: ["Run a scenario of the chapter on real sockets on 127.0.0.1 and print what the chapter shows."],
+  positional: {
+    name: "name",
+    noun: "scenario",
+    help: "the scenario to run:",
+    values: All.NAMES,
+    described: [...All.SCENARIOS.map((s) => [s.name, s.description] as const), ["all", "every one, with a verdict each"]],
+    min: 1,
+    max: 1
+  },
+  sections: [{ title: "FLAGS", flags: [scenarioFlags.chart, scenarioFlags.budget] }],
+  check: ({ flags, positionals }) => {
+    for (const flag of ["chart", "budget"]) {
+      if (flags.has(flag) && !isScalability(positionals[0])) {
+        return `--${flag} applies only to scenario scalability or all, not ${JSON.stringify(positionals[0])}`
+      }
+    }
+    return undefined
+  },
+  notes: [["VALUES", DURATION_NOTE]]
+}
 
 const scenarioCommand = Command.make(
   "scenario",
   {
-    name: Args.choice(All.NAMES.map((n) => [n, n] as [string, string]), { name: "name" }).pipe(
-      Args.withDescription(`one of: ${All.NAMES.join(", ")}`)
-    ),
-    chart: Options.text("chart").pipe(
-      Options.withDescription("scalability: write an SVG chart of req/s and memory against N to this file"),
-      Options.optional
-    ),
-    budget: Options.integer("budget").pipe(
-      Options.withDescription(
-        `scalability: seconds the rounds may take in all (default ${DEFAULT_BUDGET_SECONDS}); a larger N the measured rate says would not fit is skipped, with a note`
-      ),
-      Options.optional
-    )
+    name: Args.choice(All.NAMES.map((n) => [n, n] as [string, string]), { name: "name" }),
+    chart: Flags.optional(scenarioFlags.chart),
+    budget: Flags.withDefault(scenarioFlags.budget)
   },
   ({ budget, chart, name }) =>
     Effect.gen(function*() {
       const options = {
         ...(Option.isSome(chart) ? { chart: chart.value } : {}),
-        ...(Option.isSome(budget) ? { budgetSeconds: budget.value } : {})
+        budgetSeconds: budget / 1000
       }
       const summaries = name === "all"
         ? yield* All.run(options)
@@ -85,40 +136,204 @@ const scenarioCommand = Command.make(
       const failed = summaries.filter((s) => !s.ok).length
       if (failed > 0) return yield* new CliFailure({ message: `${failed} scenario(s) failed`, code: EXIT.failed })
     })
-).pipe(
-  Command.withDescription(
-    "Run a scenario of the chapter (real sockets on 127.0.0.1): " +
-      All.SCENARIOS.map((s) => `${s.name} (${s.description})`).join("; ") + "; all (every one, with a verdict each)."
-  )
-)
+).pipe(Command.withDescription(scenarioSpec.summary))
 
 // ---- serve ----------------------------------------------------------------------------------
 
-const host = Options.text("host").pipe(Options.withDefault("127.0.0.1"), Options.withDescription("interface to listen on / host to connect to"))
-const framing = Options.choice("framing", FRAMINGS).pipe(
-  Options.withDescription(
-    `how frames are delimited: ${FRAMINGS.map((f) => `${f} = ${FRAMING_HELP[f]}`).join("; ")}. ` +
-      "Default: lines for text (serve echo|chat, --format text), length-prefixed for JSON (serve json-rpc, --format json|jsonrpc)"
-  ),
-  Options.optional
-)
+const framingHelp = `how frames are delimited: ${FRAMINGS.map((f) => `${f} = ${FRAMING_HELP[f]}`).join("; ")}`
+
+const maxFrameBytes = Flags.size("max-frame-bytes", {
+  help: "the largest frame (a line, for lines framing) read or written; a larger one is a framing error",
+  defaultText: `${Flags.formatSize(FRAMING_DEFAULTS.maxLineBytes)} for lines, ${Flags.formatSize(FRAMING_DEFAULTS.maxFrameBytes)} for the others`
+})
+
+/** The connection limits' defaults are the library's own. */
+const CONNECTION_DEFAULTS = Connection.config({})
+const ms = (millis: number) => Flags.formatDuration(millis)
+
+const serveFlags = {
+  host: Flags.text("host", { metavar: "HOST", help: "interface to listen on", default: "127.0.0.1" }),
+  port: Flags.port({ min: 0, help: "port to listen on, 0 picks a free one", default: "7070" }),
+  framing: Flags.choice("framing", FRAMINGS, {
+    help: framingHelp,
+    defaultText: "lines for echo and chat, length-prefixed for json-rpc"
+  }),
+  quiet: Flags.toggle("quiet", "do not print each connection and request"),
+  // The server's defaults are those of `Server.make` (src/server/Server.ts).
+  maxConnections: Flags.integer("max-connections", {
+    min: 1,
+    help: "open connections at most; a client past it is closed at once and counted as rejected",
+    default: "1024"
+  }),
+  backlog: Flags.integer("backlog", { min: 1, max: 65_535, help: "listen backlog (the OS may cap it)", default: "2048" }),
+  idleTimeout: Flags.duration("idle-timeout", {
+    help: "how long a connection may wait for a request with nothing half-received before it is closed",
+    default: ms(CONNECTION_DEFAULTS.idleMillis)
+  }),
+  frameReadTimeout: Flags.duration("frame-read-timeout", {
+    help: "how long a request may take to arrive from its first byte",
+    default: ms(CONNECTION_DEFAULTS.frameReadMillis)
+  }),
+  writeStallTimeout: Flags.duration("write-stall-timeout", {
+    help: "how long a reply may wait for a client that does not read",
+    default: ms(CONNECTION_DEFAULTS.writeStallMillis)
+  }),
+  halfClosedTimeout: Flags.duration("half-closed-timeout", {
+    help: "how long a connection may stay open after the client half-closed, while its requests are answered",
+    default: ms(CONNECTION_DEFAULTS.halfClosedMillis)
+  }),
+  linger: Flags.duration("linger", {
+    help: "how long a closing connection waits for the client's FIN",
+    zero: "closes at once",
+    default: ms(CONNECTION_DEFAULTS.lingerMillis)
+  }),
+  maxOutboundBytes: Flags.size("max-outbound-bytes", {
+    help: "queued reply bytes past which a connection fails (a client that never reads)",
+    default: Flags.formatSize(CONNECTION_DEFAULTS.maxOutboundBytes)
+  }),
+  readHighWaterMark: Flags.size("read-high-water-mark", {
+    help: "unread bytes at which reading from a connection pauses",
+    default: Flags.formatSize(CONNECTION_DEFAULTS.readHighWaterMark)
+  }),
+  writeHighWaterMark: Flags.size("write-high-water-mark", {
+    help: "queued reply bytes past which a reply waits for the client to read",
+    default: Flags.formatSize(CONNECTION_DEFAULTS.writeHighWaterMark)
+  }),
+  maxFrameBytes,
+  maxHeaderBytes: Flags.size("max-header-bytes", {
+    help: "content-length framing: the largest header block",
+    default: Flags.formatSize(FRAMING_DEFAULTS.maxHeaderBytes)
+  }),
+  shutdownDeadline: Flags.duration("shutdown-deadline", {
+    help: "on Ctrl-C / SIGTERM, how long requests in flight may still run",
+    zero: "interrupts them at once",
+    default: "30s"
+  }),
+  flushTimeout: Flags.duration("flush-timeout", {
+    help: "then how long interrupted connections get to flush before their sockets are destroyed",
+    zero: "destroys them at once",
+    default: "1s"
+  })
+}
+
+/** The library's option names in its messages, as the flags that set them. */
+const LIBRARY_NAMES: ReadonlyArray<readonly [RegExp, string]> = [
+  [/\bmaxHeaderBytes\b/g, "--max-header-bytes"],
+  [/\bmax(Frame|Line)Bytes\b/g, "--max-frame-bytes"],
+  [/\bmaxConnections\b/g, "--max-connections"],
+  [/\boption /g, ""]
+]
+
+/** A library's `IllegalArgumentException` message, with its option names as the CLI's flags. */
+export const asFlags = (message: string): string => LIBRARY_NAMES.reduce((m, [re, flag]) => m.replace(re, flag), message)
+
+const serveSpec: Flags.CommandSpec = {
+  name: "serve",
+  summary: "run the echo, chat or json-rpc server until Ctrl-C / SIGTERM",
+  description: [
+    "Run a server until Ctrl-C / SIGTERM, then shut down gracefully (requests in flight are answered) and print its stats.",
+    "netcat, the chapter's Python clients or any JSON-RPC library can talk to it."
+  ],
+  positional: {
+    name: "server",
+    help: "the server to run:",
+    values: ["echo", "chat", "json-rpc"],
+    described: [
+      ["echo", "answers every frame with ECHO: <frame>"],
+      ["chat", "broadcasts every line to every client, with join and leave notices"],
+      ["json-rpc", "answers the chapter's JSON requests (add, greet, echo) and JSON-RPC 2.0"]
+    ],
+    min: 1,
+    max: 1
+  },
+  sections: [
+    { title: "FLAGS", flags: [serveFlags.host, serveFlags.port, serveFlags.framing, serveFlags.quiet] },
+    {
+      title: "CONNECTION LIMITS",
+      flags: [
+        serveFlags.maxConnections,
+        serveFlags.backlog,
+        serveFlags.idleTimeout,
+        serveFlags.frameReadTimeout,
+        serveFlags.writeStallTimeout,
+        serveFlags.halfClosedTimeout,
+        serveFlags.linger,
+        serveFlags.maxOutboundBytes,
+        serveFlags.readHighWaterMark,
+        serveFlags.writeHighWaterMark
+      ]
+    },
+    { title: "FRAME LIMITS", flags: [serveFlags.maxFrameBytes, serveFlags.maxHeaderBytes] },
+    { title: "SHUTDOWN", flags: [serveFlags.shutdownDeadline, serveFlags.flushTimeout] }
+  ],
+  check: ({ flags, positionals }) => {
+    const kind = positionals[0] as "echo" | "chat" | "json-rpc"
+    const framingName = (flags.get("framing") as FramingName | undefined) ?? defaultFraming(kind)
+    if (flags.has("max-header-bytes") && framingName !== "content-length") {
+      return `--max-header-bytes applies only with --framing content-length (this server uses ${framingName})`
+    }
+    const size = (name: string) => {
+      const raw = flags.get(name)
+      return typeof raw === "string" ? Flags.parseSize(raw) : undefined
+    }
+    try {
+      framingCodec(framingName, {
+        ...(size("max-frame-bytes") === undefined ? {} : { maxFrameBytes: size("max-frame-bytes")! }),
+        ...(size("max-header-bytes") === undefined ? {} : { maxHeaderBytes: size("max-header-bytes")! })
+      })
+    } catch (e) {
+      return `${asFlags(e instanceof Error ? e.message : String(e))}: raise --max-header-bytes or lower --max-frame-bytes`
+    }
+    return undefined
+  },
+  notes: [["VALUES", VALUES_NOTE]]
+}
+
+/** `{ [key]: f(value) }` for each given option, nothing for the absent ones (the library's defaults apply). */
+const given = <A, B>(options: Record<string, Option.Option<A>>, f: (a: A) => B): Record<string, B> =>
+  Object.fromEntries(Object.entries(options).flatMap(([k, o]) => (Option.isSome(o) ? [[k, f(o.value)]] : [])))
 
 const serveCommand = Command.make(
   "serve",
   {
-    kind: Args.choice([["echo", "echo"], ["chat", "chat"], ["json-rpc", "json-rpc"]] as const, { name: "server" }).pipe(
-      Args.withDescription("echo (ECHO: <line>), chat (broadcast to every client) or json-rpc (the chapter's JSON requests)")
-    ),
-    host,
-    port: Options.integer("port").pipe(Options.withDefault(7070), Options.withDescription("port to listen on (0 picks a free one)")),
-    framing,
-    quiet: Options.boolean("quiet").pipe(Options.withDescription("do not print each connection and request"))
+    kind: Args.choice([["echo", "echo"], ["chat", "chat"], ["json-rpc", "json-rpc"]] as const, { name: "server" }),
+    host: Flags.withDefault(serveFlags.host),
+    port: Flags.withDefault(serveFlags.port),
+    framing: Flags.optional(serveFlags.framing),
+    quiet: Flags.switchOption(serveFlags.quiet),
+    counts: {
+      maxConnections: Flags.optional(serveFlags.maxConnections),
+      backlog: Flags.optional(serveFlags.backlog),
+      maxOutboundBytes: Flags.optional(serveFlags.maxOutboundBytes),
+      readHighWaterMark: Flags.optional(serveFlags.readHighWaterMark),
+      writeHighWaterMark: Flags.optional(serveFlags.writeHighWaterMark)
+    },
+    durations: {
+      idleTimeout: Flags.optional(serveFlags.idleTimeout),
+      frameReadTimeout: Flags.optional(serveFlags.frameReadTimeout),
+      writeStallTimeout: Flags.optional(serveFlags.writeStallTimeout),
+      halfClosedTimeout: Flags.optional(serveFlags.halfClosedTimeout),
+      linger: Flags.optional(serveFlags.linger),
+      shutdownDeadline: Flags.optional(serveFlags.shutdownDeadline),
+      flushTimeout: Flags.optional(serveFlags.flushTimeout)
+    },
+    frames: {
+      maxFrameBytes: Flags.optional(serveFlags.maxFrameBytes),
+      maxHeaderBytes: Flags.optional(serveFlags.maxHeaderBytes)
+    }
   },
-  ({ framing, host, kind, port, quiet }) =>
+  ({ counts, durations, frames, framing, host, kind, port, quiet }) =>
     Effect.scoped(
       Effect.gen(function*() {
         const framingName: FramingName = Option.getOrElse(framing, () => defaultFraming(kind))
-        const options = { host, port, framing: framingCodec(framingName), verbose: !quiet }
+        const limits: Partial<Server.ServerOptions> = { ...given(counts, (n) => n), ...given(durations, Duration.millis) }
+        const options = {
+          ...limits,
+          host,
+          port,
+          framing: framingCodec(framingName, given(frames, (n) => n)),
+          verbose: !quiet
+        }
         const started = kind === "echo"
           ? echoServer(options)
           : kind === "chat"
@@ -149,23 +364,65 @@ const serveCommand = Command.make(
         )
       })
     )
-).pipe(Command.withDescription("Run a server until Ctrl-C / SIGTERM, then shut down gracefully and print its stats."))
+).pipe(Command.withDescription(serveSpec.summary))
 
 // ---- call / send ----------------------------------------------------------------------------
 
 type Format = "text" | "json" | "jsonrpc"
 
-const clientOptions = {
-  host,
-  port: Options.integer("port").pipe(Options.withDescription("the server's port")),
-  framing,
-  format: Options.choice("format", ["text", "json", "jsonrpc"] as const).pipe(
-    Options.withDefault("text" as Format),
-    Options.withDescription("text (UTF-8 frames), json (each message is a JSON value), jsonrpc (messages: METHOD [PARAMS_JSON], sent as JSON-RPC 2.0)")
-  ),
-  json: Options.boolean("json").pipe(Options.withDescription("print machine-readable JSON lines instead of text")),
-  timeout: Options.integer("timeout").pipe(Options.withDefault(10), Options.withDescription("seconds to wait for the server"))
+const FORMATS = ["text", "json", "jsonrpc"] as const
+
+const clientFlags = {
+  host: Flags.text("host", { metavar: "HOST", help: "host to connect to", default: "127.0.0.1" }),
+  port: Flags.port({ min: 1, help: "the server's port" }),
+  framing: Flags.choice("framing", FRAMINGS, {
+    help: framingHelp,
+    defaultText: "lines for --format text, length-prefixed for json and jsonrpc"
+  }),
+  format: Flags.choice("format", FORMATS, {
+    help: "text (UTF-8 frames), json (each message is a JSON value), jsonrpc (messages: METHOD [PARAMS_JSON], sent as JSON-RPC 2.0)",
+    default: "text"
+  }),
+  json: Flags.toggle("json", "print machine-readable JSON lines instead of text"),
+  timeout: Flags.duration("timeout", { help: "how long to wait for the server: to connect, and for the whole exchange", default: "10s" }),
+  maxFrameBytes
 }
+
+const clientOptions = {
+  host: Flags.withDefault(clientFlags.host),
+  port: Flags.required(clientFlags.port),
+  framing: Flags.optional(clientFlags.framing),
+  format: Flags.withDefault(clientFlags.format),
+  json: Flags.switchOption(clientFlags.json),
+  timeout: Flags.withDefault(clientFlags.timeout),
+  maxFrameBytes: Flags.optional(clientFlags.maxFrameBytes)
+}
+
+const clientSpec = (name: string, summary: string, description: string): Flags.CommandSpec => ({
+  name,
+  summary,
+  description: [description],
+  positional: { name: "message", help: "the frames to send, one per argument", min: 0, max: Number.POSITIVE_INFINITY },
+  sections: [{
+    title: "FLAGS",
+    flags: [clientFlags.host, clientFlags.port, clientFlags.framing, clientFlags.format, clientFlags.json, clientFlags.timeout, clientFlags.maxFrameBytes]
+  }],
+  required: ["port"],
+  notes: [["VALUES", VALUES_NOTE]]
+})
+
+const callSpec = clientSpec(
+  "call",
+  "send each message as a frame and print the server's answer to each",
+  "Send each message as one frame and print the server's one-frame answer to each; exit code 4 when an answer " +
+    "is an error (a JSON reply with an error object), after printing every answer."
+)
+
+const sendSpec = clientSpec(
+  "send",
+  "send every message, half-close, print every frame until the server closes",
+  "Send every message as a frame, half-close, and print every frame the server sends until it closes."
+)
 
 const messagesArg = Args.text({ name: "message" }).pipe(Args.repeated, Args.withDescription("the frames to send, one per argument"))
 
@@ -201,7 +458,7 @@ const explain = (where: string, timeout: number, framingName: FramingName) =>
   if (tag === "TimeoutException") {
     return Effect.fail(
       new CliFailure({
-        message: `no answer from ${where} within ${timeout} s (is it the right server, and does it speak ${framingName} framing?)`,
+        message: `no answer from ${where} within ${Flags.formatDuration(timeout)} (is it the right server, and does it speak ${framingName} framing?)`,
         code: EXIT.protocol
       })
     )
@@ -216,15 +473,19 @@ const explain = (where: string, timeout: number, framingName: FramingName) =>
   return Effect.fail(new CliFailure({ message: `${where}: ${message}`, code: EXIT.protocol }))
 }
 
-const clientCodec = (framingName: FramingName, format: Format): Codec<unknown, unknown> =>
-  format === "text" ? Message.text(framingCodec(framingName)) as Codec<unknown, unknown> : Message.json(framingCodec(framingName))
+const clientCodec = (framingName: FramingName, format: Format, limits: FramingLimits): Codec<unknown, unknown> =>
+  format === "text"
+    ? Message.text(framingCodec(framingName, limits)) as Codec<unknown, unknown>
+    : Message.json(framingCodec(framingName, limits))
 
 interface ClientArgs {
   readonly format: Format
   readonly framing: Option.Option<FramingName>
   readonly host: string
+  readonly maxFrameBytes: Option.Option<number>
   readonly messages: ReadonlyArray<string>
   readonly port: number
+  /** Milliseconds. */
   readonly timeout: number
 }
 
@@ -238,12 +499,13 @@ const withPeer = <A, E, R>(
     const framingName = Option.getOrElse(args.framing, () => defaultFraming(args.format))
     return yield* Effect.scoped(
       Effect.gen(function*() {
-        const conn = yield* Client.connect({ host: args.host, port: args.port, connectTimeout: Duration.seconds(args.timeout) })
-        const peer = yield* framedPeer(conn, clientCodec(framingName, args.format))
+        const conn = yield* Client.connect({ host: args.host, port: args.port, connectTimeout: Duration.millis(args.timeout) })
+        const limits = Option.isSome(args.maxFrameBytes) ? { maxFrameBytes: args.maxFrameBytes.value } : {}
+        const peer = yield* framedPeer(conn, clientCodec(framingName, args.format, limits))
         return yield* talk(frames, peer)
       })
     ).pipe(
-      Effect.timeout(Duration.seconds(args.timeout)),
+      Effect.timeout(Duration.millis(args.timeout)),
       Effect.catchAllCause(explain(`${args.host}:${args.port}`, args.timeout, framingName))
     )
   })
@@ -285,9 +547,7 @@ const callCommand = Command.make(
       }
     })
 ).pipe(
-  Command.withDescription(
-    "Send each message as one frame and print the server's one-frame answer to each; exit code 4 when an answer is an error (a JSON reply with an error object)."
-  )
+  Command.withDescription(callSpec.summary)
 )
 
 const sendCommand = Command.make(
@@ -305,17 +565,27 @@ const sendCommand = Command.make(
         }
       }))
 ).pipe(
-  Command.withDescription("Send every message as a frame, half-close, and print every frame the server sends until it closes.")
+  Command.withDescription(sendSpec.summary)
 )
 
 // ---- root -----------------------------------------------------------------------------------
 
+/** The program, for help. */
+export const PROGRAM = {
+  name: "effect-wire",
+  version: "0.1.0",
+  description: "Typed TCP protocols on Effect: run the chapter's scenarios, serve its echo, chat and JSON servers " +
+    "to real peers, and talk to any framed server.",
+  footer: [["EXIT CODES", EXIT_CODES]] as ReadonlyArray<readonly [string, string]>
+}
+
+/** Every command as the argv check and help see it. */
+export const SPECS: ReadonlyArray<Flags.CommandSpec> = [scenarioSpec, serveSpec, callSpec, sendSpec]
+
 export const command = Command.make("effect-wire").pipe(
-  Command.withDescription(
-    "effect-wire: typed TCP protocols on Effect. Exit codes: 0 ok, 1 scenario failed, 2 bad usage, 3 cannot connect/listen, 4 peer misbehaved or call got an error reply."
-  ),
+  Command.withDescription(PROGRAM.description),
   Command.withSubcommands([scenarioCommand, serveCommand, callCommand, sendCommand])
 )
 
 /** The CLI as a function of argv (`process.argv` shape: node, script, args…). */
-export const cli = Command.run(command, { name: "effect-wire", version: "0.1.0" })
+export const cli = Command.run(command, { name: PROGRAM.name, version: PROGRAM.version })

@@ -9,6 +9,7 @@ import { Buffer } from "node:buffer"
 import { type ChildProcess, execFile, spawn } from "node:child_process"
 import * as Net from "node:net"
 import { fileURLToPath } from "node:url"
+import * as Connection from "../../src/connection/Connection.js"
 import * as Framing from "../../src/protocol/Framing.js"
 import * as Message from "../../src/protocol/Message.js"
 import * as Server from "../../src/server/Server.js"
@@ -24,11 +25,68 @@ interface Done {
   readonly stderr: string
 }
 
-/** Runs the CLI to completion. */
-const runCli = (args: ReadonlyArray<string>) =>
+/** Runs the CLI to completion (stdout and stderr are pipes; `NO_COLOR=1` unless `env` says otherwise). */
+const runCli = (args: ReadonlyArray<string>, env: Record<string, string | undefined> = { NO_COLOR: "1" }) =>
   Effect.async<Done>((resume) => {
-    const child = execFile(process.execPath, [...CLI, ...args], { cwd: root, timeout: 60_000, env: { ...process.env, NO_COLOR: "1" } }, (error, stdout, stderr) =>
+    const child = execFile(process.execPath, [...CLI, ...args], { cwd: root, timeout: 60_000, env: { ...process.env, ...env } }, (error, stdout, stderr) =>
       resume(Effect.succeed({ code: child.exitCode ?? (error ? 1 : 0), stdout, stderr })))
+  })
+
+/** Runs the CLI with stdout and stderr on a pseudo-terminal (util-linux `script`); returns what the terminal showed. */
+const runCliOnTty = (args: ReadonlyArray<string>, env: Record<string, string | undefined>) =>
+  Effect.async<Done>((resume) => {
+    const command = [process.execPath, ...CLI, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ")
+    const child = execFile("script", ["-qec", command, "/dev/null"], { cwd: root, timeout: 60_000, env: { ...process.env, NO_COLOR: undefined, ...env } }, (error, stdout, stderr) =>
+      resume(Effect.succeed({ code: child.exitCode ?? (error ? 1 : 0), stdout, stderr })))
+    child.stdin?.end()
+  })
+
+/** The timeout of a test that runs a dozen CLI processes (each loads tsx and effect: seconds on a busy machine). */
+const SPAWNS_MANY = 240_000
+
+/** Expects a usage error: exit 2, nothing on stdout, one line on stderr containing every `parts`. */
+const expectUsageError = (done: Done, ...parts: ReadonlyArray<string>) => {
+  expect({ code: done.code, stdout: done.stdout, lines: done.stderr.trimEnd().split("\n").length }).toEqual({ code: 2, stdout: "", lines: 1 })
+  expect(done.stderr).toMatch(/^effect-wire: /)
+  for (const part of parts) expect(done.stderr).toContain(part)
+}
+
+/** Runs every `cases` (argv, then the parts the error line must contain) at once, and checks each is a usage error. */
+const expectUsageErrors = (cases: ReadonlyArray<readonly [ReadonlyArray<string>, ...Array<string>]>) =>
+  Effect.forEach(cases, ([args, ...parts]) =>
+    Effect.map(runCli(args), (done) => {
+      try {
+        expectUsageError(done, ...parts)
+      } catch (e) {
+        throw new Error(`effect-wire ${args.join(" ")}: ${(e as Error).message}\nstderr: ${done.stderr}`)
+      }
+    }), { concurrency: 4, discard: true })
+
+/** Connects a plain socket; resolves with what it received when it closes. */
+const connectUntilClose = (port: number) =>
+  Effect.async<{ readonly socket: Net.Socket; readonly closed: Promise<string> }, Error>((resume) => {
+    const socket = Net.connect({ host: "127.0.0.1", port })
+    let got = ""
+    socket.on("data", (d: Buffer) => (got += d.toString()))
+    socket.on("error", () => {})
+    const closed = new Promise<string>((done) => socket.once("close", () => done(got)))
+    socket.once("connect", () => resume(Effect.succeed({ socket, closed })))
+    socket.once("error", (e) => resume(Effect.fail(e)))
+  })
+
+/** Writes `text` and waits for `expected` to have arrived (the socket's received text so far). */
+const exchangeOn = (socket: Net.Socket, text: string, expected: string) =>
+  Effect.async<void>((resume) => {
+    let got = ""
+    const onData = (d: Buffer) => {
+      got += d.toString()
+      if (got.includes(expected)) {
+        socket.off("data", onData)
+        resume(Effect.void)
+      }
+    }
+    socket.on("data", onData)
+    socket.write(text)
   })
 
 /** Starts `serve …` and waits for its "listening on host:port" line; SIGTERMs it when the scope closes. */
@@ -262,4 +320,150 @@ describe("effect-wire CLI", { timeout: 90_000 }, () => {
       expect(done.stdout).toContain("✔ echo: 3/3 echoes correct")
       expect(done.stdout).not.toContain("\x1b[")
     }))
+  it.live("an out-of-range or non-integer port, count or size is one line naming the flag, the value and the range, exit 2", () =>
+    expectUsageErrors([
+      [["serve", "echo", "--port", "99999"], "--port", "99999", "an integer from 0 to 65535"],
+      [["serve", "echo", "--port", "-1"], "--port", "-1", "an integer from 0 to 65535"],
+      [["call", "--port", "abc", "x"], "--port", "abc", "an integer from 1 to 65535"],
+      [["call", "--port", "0", "x"], "--port", "0", "an integer from 1 to 65535"],
+      [["serve", "echo", "--port=7.5"], "--port", "7.5", "an integer from 0 to 65535"],
+      [["serve", "echo", "--max-connections", "0"], "--max-connections", "0", "an integer from 1 to"],
+      [["serve", "echo", "--backlog", "70000"], "--backlog", "70000", "an integer from 1 to 65535"],
+      [["serve", "echo", "--max-frame-bytes", "0"], "--max-frame-bytes", "0", "a size from 1 byte"],
+      [["serve", "echo", "--max-outbound-bytes", "3GiB"], "--max-outbound-bytes", "3GiB", "a size from 1 byte"]
+    ]), SPAWNS_MANY)
+
+  it.live("a negative, zero or unparseable duration is one line naming the flag, the value and the form, exit 2", () =>
+    expectUsageErrors([
+      [["call", "--port", "1", "--timeout", "-5", "x"], "--timeout", "-5", "a positive duration"],
+      [["call", "--port", "1", "--timeout", "0", "x"], "--timeout", "\"0\"", "a positive duration"],
+      [["send", "--port", "1", "--timeout", "soon", "x"], "--timeout", "soon", "a positive duration"],
+      [["serve", "echo", "--idle-timeout", "10 years"], "--idle-timeout", "10 years", "a positive duration"],
+      [["serve", "echo", "--frame-read-timeout", "30d"], "--frame-read-timeout", "30d", "a positive duration"],
+      [["serve", "echo", "--linger", "-1s"], "--linger", "-1s", "a duration of 0 or more"],
+      [["scenario", "scalability", "--budget", "0"], "--budget", "\"0\"", "a positive duration"]
+    ]), SPAWNS_MANY)
+
+  it.live("an unknown choice (command, server, scenario, framing, format) is one line listing what is allowed, exit 2", () =>
+    expectUsageErrors([
+      [["serv", "echo"], "serv", "scenario, serve, call, send"],
+      [["serve", "telnet"], "telnet", "echo, chat, json-rpc"],
+      [["scenario", "nope"], "nope", "echo, stream-api", "all"],
+      [["serve", "echo", "--framing", "crlf"], "--framing", "crlf", "lines, length-prefixed, varint, content-length"],
+      [["call", "--port", "1", "--format", "xml", "x"], "--format", "xml", "text, json, jsonrpc"]
+    ]), SPAWNS_MANY)
+
+  it.live("an unknown flag, a missing or repeated value, a value for a switch and a missing --port or server are one line each, exit 2", () =>
+    expectUsageErrors([
+      [["serve", "echo", "--prot", "1"], "--prot", "--port"],
+      [["serve", "echo", "--port"], "--port", "needs a value", "0 to 65535"],
+      [["serve", "echo", "--port", "1", "--port", "2"], "--port", "more than once"],
+      [["serve", "echo", "--quiet=yes"], "--quiet", "takes no value"],
+      [["call", "x"], "--port"],
+      [["serve"], "echo, chat, json-rpc"],
+      [["serve", "echo", "chat"], "chat"]
+    ]), SPAWNS_MANY)
+
+  it.live("a flag that does not apply, or limits the framing cannot honour, is one line, exit 2", () =>
+    expectUsageErrors([
+      [["scenario", "echo", "--chart", "x.svg"], "--chart", "scalability"],
+      [["scenario", "echo", "--budget", "10s"], "--budget", "scalability"],
+      [["serve", "echo", "--max-header-bytes", "1KiB"], "--max-header-bytes", "--framing content-length"],
+      [["serve", "echo", "--framing", "content-length", "--max-header-bytes", "10"], "--max-header-bytes", "--max-frame-bytes"]
+    ]), SPAWNS_MANY)
+
+  it.live("--help of every command, piped, with or without NO_COLOR: no ANSI codes, no line over 100 columns, every flag with its default", () =>
+    Effect.gen(function*() {
+      const commands = [[], ["serve"], ["call"], ["send"], ["scenario"]]
+      const outputs: Record<string, string> = {}
+      for (const env of [{ NO_COLOR: "1" }, { NO_COLOR: undefined }]) {
+        const helps = yield* Effect.forEach(commands, (c) => runCli([...c, "--help"], env), { concurrency: 4 })
+        for (const [i, help] of helps.entries()) {
+          const what = `effect-wire ${commands[i]!.join(" ")} --help`
+          expect(help.code, what).toBe(0)
+          expect(help.stderr, what).toBe("")
+          expect(help.stdout, what).not.toContain("\x1b[")
+          const longest = Math.max(...help.stdout.split("\n").map((l) => l.length))
+          expect(longest, what).toBeLessThanOrEqual(100)
+          outputs[commands[i]!.join(" ")] = help.stdout
+        }
+      }
+      const serveHelp = outputs["serve"]!
+      const conn = Connection.config({})
+      // The connection limits' defaults are the library's own (Connection.config), the server's as documented.
+      const defaults: Record<string, string> = {
+        "--host HOST": "127.0.0.1",
+        "--port PORT": "7070",
+        "--max-connections N": "1024",
+        "--backlog N": "2048",
+        "--idle-timeout DURATION": `${conn.idleMillis / 60_000}m`,
+        "--frame-read-timeout DURATION": `${conn.frameReadMillis / 1000}s`,
+        "--write-stall-timeout DURATION": `${conn.writeStallMillis / 1000}s`,
+        "--half-closed-timeout DURATION": `${conn.halfClosedMillis / 1000}s`,
+        "--linger DURATION": `${conn.lingerMillis / 1000}s`,
+        "--max-outbound-bytes SIZE": `${conn.maxOutboundBytes / 1_048_576}MiB`,
+        "--read-high-water-mark SIZE": `${conn.readHighWaterMark / 1024}KiB`,
+        "--write-high-water-mark SIZE": `${conn.writeHighWaterMark / 1024}KiB`,
+        "--max-frame-bytes SIZE": "64KiB",
+        "--max-header-bytes SIZE": "8KiB",
+        "--shutdown-deadline DURATION": "30s",
+        "--flush-timeout DURATION": "1s"
+      }
+      // Each flag's entry: from its name to the next flag; its default is in it.
+      const entries = serveHelp.split(/\n(?=  --)/)
+      for (const [flag, value] of Object.entries(defaults)) {
+        const entry = entries.find((e) => e.trimStart().startsWith(flag + " ") || e.trimStart().startsWith(flag + "\n"))
+        expect(entry, flag).toBeDefined()
+        expect(entry!.replace(/\s+/g, " "), flag).toContain(`default: ${value}`)
+      }
+      const callHelp = outputs["call"]!.replace(/\s+/g, " ")
+      expect(callHelp).toContain("--timeout DURATION")
+      expect(callHelp).toContain("default: 10s")
+      expect(callHelp).toContain("default: text")
+      const rootHelp = outputs[""]!.replace(/\s+/g, " ")
+      expect(rootHelp).toContain("EXIT CODES")
+      for (const code of ["0 success", "1 a scenario failed", "2 bad usage", "3 cannot connect", "4 the peer misbehaved"]) {
+        expect(rootHelp).toContain(code)
+      }
+    }), SPAWNS_MANY)
+
+  it.live("on a terminal, help is in colour unless NO_COLOR is set", () =>
+    Effect.gen(function*() {
+      const plain = yield* runCliOnTty(["serve", "--help"], { NO_COLOR: "1" })
+      expect(plain.stdout).toContain("--max-connections")
+      expect(plain.stdout).not.toContain("\x1b[")
+      const coloured = yield* runCliOnTty(["serve", "--help"], {})
+      expect(coloured.stdout).toContain("--max-connections")
+      expect(coloured.stdout).toContain("\x1b[")
+    }))
+
+  it.live("serve --max-connections 1: a second client is closed at once and counted as rejected while the first is served", () =>
+    Effect.gen(function*() {
+      const s = yield* serve(["echo", "--quiet", "--max-connections", "1"])
+      const first = yield* connectUntilClose(s.port)
+      yield* exchangeOn(first.socket, "a\n", "ECHO: a\n")
+      // The first client is active: the second is refused (closed by the server, nothing sent).
+      const second = yield* connectUntilClose(s.port)
+      expect(yield* Effect.promise(() => second.closed)).toBe("")
+      yield* exchangeOn(first.socket, "b\n", "ECHO: b\n")
+      first.socket.end()
+      yield* Effect.promise(() => first.closed)
+      const done = yield* stop(s)
+      expect(done.code).toBe(0)
+      expect(done.stdout).toMatch(/stopped: 1 connection\(s\) accepted, 0 active, 2 request\(s\), 0 error\(s\), 1 rejected/)
+    }).pipe(Effect.scoped))
+
+  it.live("serve --idle-timeout 300ms closes a client that stops sending; call --timeout takes units", () =>
+    Effect.gen(function*() {
+      const s = yield* serve(["echo", "--idle-timeout", "300ms"])
+      const client = yield* connectUntilClose(s.port)
+      yield* exchangeOn(client.socket, "hi\n", "ECHO: hi\n")
+      // Nothing more is sent: the server closes the connection on its own (the default is 5 minutes).
+      expect(yield* Effect.promise(() => client.closed)).toBe("ECHO: hi\n")
+      const call = yield* runCli(["call", "--port", String(s.port), "--timeout", "2.5s", "again"])
+      expect(call).toMatchObject({ code: 0, stdout: "ECHO: again\n" })
+      const done = yield* stop(s)
+      expect(done.code).toBe(0)
+      expect(done.stdout).toMatch(/stopped: 2 connection\(s\) accepted, 0 active/)
+    }).pipe(Effect.scoped))
 })

@@ -8,19 +8,36 @@ import * as Output from "../Output.js"
 export const FRAMINGS = ["lines", "length-prefixed", "varint", "content-length"] as const
 export type FramingName = (typeof FRAMINGS)[number]
 
-/** A fresh codec for a framing name. */
-export const framingCodec = (name: FramingName): Codec<Uint8Array, FramingError> => {
+/** Limits of a framing: its frame (line) size and, for content-length, its header block size. */
+export interface FramingLimits {
+  readonly maxFrameBytes?: number
+  readonly maxHeaderBytes?: number
+}
+
+/**
+ * A fresh codec for a framing name; `maxFrameBytes` is a line's limit for lines, `maxHeaderBytes`
+ * applies to content-length only. Bad limits throw `IllegalArgumentException` (as the codecs do).
+ */
+export const framingCodec = (name: FramingName, limits: FramingLimits = {}): Codec<Uint8Array, FramingError> => {
+  const frame = limits.maxFrameBytes === undefined ? {} : { maxFrameBytes: limits.maxFrameBytes }
   switch (name) {
     case "lines":
-      return Framing.lines()
+      return Framing.lines(limits.maxFrameBytes === undefined ? {} : { maxLineBytes: limits.maxFrameBytes })
     case "length-prefixed":
-      return Framing.lengthPrefixed()
+      return Framing.lengthPrefixed(frame)
     case "varint":
-      return Framing.varint()
+      return Framing.varint(frame)
     case "content-length":
-      return Framing.contentLength()
+      return Framing.contentLength({ ...frame, ...(limits.maxHeaderBytes === undefined ? {} : { maxHeaderBytes: limits.maxHeaderBytes }) })
   }
 }
+
+/** The default limits of the framings, from the codecs themselves (for help texts). */
+export const FRAMING_DEFAULTS = {
+  maxLineBytes: Framing.lines().config.maxLineBytes,
+  maxFrameBytes: Framing.lengthPrefixed().config.maxFrameBytes,
+  maxHeaderBytes: Framing.contentLength().config.maxHeaderBytes
+} as const
 
 /** What each framing looks like on the wire, for help texts. */
 export const FRAMING_HELP: Record<FramingName, string> = {
