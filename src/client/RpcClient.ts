@@ -320,6 +320,11 @@ interface Handle {
 
 type Sent = (error: ConnectionClosed | undefined) => void
 
+/** What a pool's borrow returns for a connection found closed (and dropped). */
+class Dropped {
+  constructor(readonly reason: ConnectionClosed) {}
+}
+
 const makeHandle = <FE>(
   connection: Connection.Connection,
   options: RpcClientOptions<FE>
@@ -680,28 +685,30 @@ export const pool = <P extends Protocol.Protocol<Protocol.AnyDefinition>, FE = n
       size,
       concurrency
     })
-    /** A connection that is still open, dropping closed ones (at most `size` of them). */
-    const borrow = (dropped: number): Effect.Effect<Handle, Client.ConnectError | ConnectionClosed, Scope.Scope> =>
-      Effect.flatMap(Pool.get(handles), (handle) => {
-        const reason = handle.closed()
-        if (reason === undefined) return Effect.succeed(handle)
-        return Effect.zipRight(Pool.invalidate(handles, handle), dropped < size ? borrow(dropped + 1) : Effect.fail(reason))
-      })
     /** Drops `handle` from the pool when it has closed. */
     const dropIfClosed = (handle: Handle) =>
       Effect.suspend(() => handle.closed() === undefined ? Effect.void : Pool.invalidate(handles, handle))
+    /**
+     * Runs `use` on a borrowed connection that is still open. A closed one is dropped and given
+     * back before the next is borrowed (so that the pool can replace it at once); after `size`
+     * closed ones in a row, the call fails with the last one's `ConnectionClosed`.
+     */
+    const withHandle = <A, E>(use: (handle: Handle) => Effect.Effect<A, E>, dropped = 0): Effect.Effect<A, E | Client.ConnectError | ConnectionClosed> =>
+      Effect.flatMap(
+        Effect.scoped(Effect.flatMap(Pool.get(handles), (handle): Effect.Effect<A | Dropped, E, Scope.Scope> => {
+          const reason = handle.closed()
+          if (reason !== undefined) return Effect.as(Pool.invalidate(handles, handle), new Dropped(reason))
+          return Effect.tapErrorCause(use(handle), () => dropIfClosed(handle))
+        })),
+        (r): Effect.Effect<A, E | Client.ConnectError | ConnectionClosed> =>
+          r instanceof Dropped ? (dropped < size ? withHandle(use, dropped + 1) : Effect.fail(r.reason)) : Effect.succeed(r)
+      )
     // The call's timeout starts once it has its connection: waiting for one is bounded by the
     // other calls' timeouts (a permit frees when one ends) and by `connectTimeout` (and `retry`)
     // when a connection is being made. A timeout around `Pool.get` would cost two fibers and a
     // timer per call.
-    const call = (entry: Entry, params: unknown, millis: number) =>
-      Effect.scoped(
-        Effect.flatMap(borrow(0), (handle) => Effect.tapErrorCause(handle.call(entry, params, millis), () => dropIfClosed(handle)))
-      )
-    const notify = (entry: Entry, params: unknown) =>
-      Effect.scoped(
-        Effect.flatMap(borrow(0), (handle) => Effect.tapErrorCause(handle.notify(entry, params), () => dropIfClosed(handle)))
-      )
+    const call = (entry: Entry, params: unknown, millis: number) => withHandle((handle) => handle.call(entry, params, millis))
+    const notify = (entry: Entry, params: unknown) => withHandle((handle) => handle.notify(entry, params))
     return clientOf<P, Client.ConnectError>(protocol, defaultMillis, { call, notify })
   })
 

@@ -5,12 +5,11 @@
  * closes replaced.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Fiber, Layer, Pool, Queue, Scope } from "effect"
+import { Context, Deferred, Effect, Exit, Fiber, FiberId, Pool, Queue, Scope } from "effect"
 import { Buffer } from "node:buffer"
 import * as Client from "../../src/client/Client.js"
 import * as RpcClient from "../../src/client/RpcClient.js"
 import type * as Connection from "../../src/connection/Connection.js"
-import * as Protocol from "../../src/protocol/Protocol.js"
 import * as RpcServer from "../../src/server/RpcServer.js"
 import * as Server from "../../src/server/Server.js"
 import { Calc, calcHandlers, Gates } from "../rpc/fixtures.js"
@@ -35,7 +34,7 @@ const calcServer = Effect.gen(function*() {
   const killOf = (id: number) => {
     let d = kills.get(id)
     if (d === undefined) {
-      d = Deferred.unsafeMake<void>(undefined as never)
+      d = Deferred.unsafeMake<void>(FiberId.none)
       kills.set(id, d)
     }
     return d
@@ -111,7 +110,7 @@ describe("Client layers", () => {
       const scope = yield* Scope.make()
       const { server } = yield* calcServer.pipe(Scope.extend(scope))
       const port = server.address.port
-      yield* Scope.close(scope, undefined as never)
+      yield* Scope.close(scope, Exit.void)
       const error = yield* Effect.flip(Effect.provide(CalcClient, RpcClient.layer(CalcClient, Calc, { port })))
       expect(error).toMatchObject({ _tag: "ConnectError", code: "ECONNREFUSED" })
     }))
@@ -207,7 +206,3 @@ describe("Client layers", () => {
     expect(() => RpcClient.layer(CalcClient, Calc, { port: 70_000 })).toThrow(/port/)
   })
 })
-
-// A protocol value is all a layer needs: no class, no service definition.
-void Protocol.make
-void Layer.empty
