@@ -23,6 +23,7 @@ import type * as Net from "node:net"
 import type * as Codec from "../protocol/Codec.js"
 import { intOption } from "../protocol/internal/options.js"
 import type { ConnectionError } from "./ConnectionError.js"
+import type * as Tls from "./Tls.js"
 import { SocketDriver } from "./internal/SocketDriver.js"
 import { ConnectionTypeId } from "./internal/typeId.js"
 import { resolutionFor } from "./internal/Watchdog.js"
@@ -175,6 +176,8 @@ export interface Connection {
   readonly id: number
   readonly remoteAddress: Address
   readonly localAddress: Address
+  /** The TLS session (peer certificate, ALPN protocol, cipher…); `undefined` over plain TCP. */
+  readonly tls: Tls.Info | undefined
   readonly config: ConnectionConfig
   /** Up to `n` bytes (default 64 KiB); an empty array at EOF. */
   readonly read: (n?: number) => Effect.Effect<Uint8Array, ConnectionError>

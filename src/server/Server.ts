@@ -40,12 +40,14 @@ import {
 } from "effect"
 import type { ConnectionError } from "../connection/ConnectionError.js"
 import type * as Codec from "../protocol/Codec.js"
-import * as Net from "node:net"
+import type * as Net from "node:net"
 import * as Connection from "../connection/Connection.js"
 import * as Timers from "../connection/Timers.js"
+import * as Tls from "../connection/Tls.js"
 import * as Transport from "../connection/Transport.js"
 import { intOption } from "../protocol/internal/options.js"
 import { respondInOrder, serveInOrder } from "./internal/inOrder.js"
+import * as Listener from "./internal/listener.js"
 import { transportOf } from "./internal/transportOf.js"
 import { ListenError } from "./ServerError.js"
 import { Registry, type ServerStats } from "./internal/Registry.js"
@@ -64,6 +66,21 @@ export interface ServerOptions extends Connection.ConnectionOptions {
   readonly host?: string
   /** Port; 0 (the default) picks a free one, readable from `server.address`. */
   readonly port?: number
+  /**
+   * Listen on this Unix domain socket instead of `host` / `port`. A stale socket file (a dead
+   * server's: connecting to it is refused) is removed at start; a live one fails with
+   * `ListenError` (`EADDRINUSE`), a file that is not a socket is never removed. The file is
+   * removed at shutdown.
+   */
+  readonly path?: string
+  /** With `path`: the socket file's mode (e.g. `0o660` to let the group connect). Default: the umask's. */
+  readonly permissions?: number
+  /**
+   * Serve TLS: the server's key and certificate, and optionally mutual TLS, ALPN, SNI identities
+   * and the handshake timeout (see `Tls.ServerOptions`). Handlers see the session in
+   * `connection.tls`; failed handshakes are counted in `stats.tlsFailures`.
+   */
+  readonly tls?: Tls.ServerOptions
   /** Listen backlog. Default 2048 (the OS may cap it at `net.core.somaxconn`). */
   readonly backlog?: number
   /** Open connections at most; more are closed at once and counted as rejected. Default 1024. */
@@ -93,6 +110,15 @@ export interface Server {
   readonly shutdown: Effect.Effect<void>
   /** Completes when shutdown has started. */
   readonly draining: Effect.Effect<void>
+  /**
+   * Replaces a TLS server's certificate (and SNI identities, if given) without a restart:
+   * connections made from now on get the new one, open connections keep their session. Fails
+   * with `TlsError` when the key or certificate is invalid (the old one stays), or when the server
+   * does not serve TLS.
+   */
+  readonly setSecureContext: (
+    identity: Tls.Identity & { readonly hosts?: Readonly<Record<string, Tls.Identity>> }
+  ) => Effect.Effect<void, Tls.TlsError>
 }
 
 /** The server of the current context, for `Server.layer` users. */
@@ -120,8 +146,8 @@ const lean = <R>(runtime: Runtime.Runtime<R>): Runtime.Runtime<R> => {
   return Runtime.make({ context: runtime.context, runtimeFlags: runtime.runtimeFlags, fiberRefs: values })
 }
 
-const millis = (name: string, d: Duration.DurationInput | undefined, fallback: number): number =>
-  intOption("Server", name, d === undefined ? fallback : Math.ceil(Duration.toMillis(Duration.decode(d))), fallback, 0)
+const millis = (name: string, d: Duration.DurationInput | undefined, fallback: number, min = 0): number =>
+  intOption("Server", name, d === undefined ? fallback : Math.ceil(Duration.toMillis(Duration.decode(d))), fallback, min)
 
 /**
  * Starts a server in the current scope. Closing the scope shuts it down gracefully.
@@ -133,6 +159,15 @@ export const make = <E, R>(
   Effect.gen(function*() {
     const host = options.host ?? "127.0.0.1"
     const port = intOption("Server", "port", options.port, 0, 0, 65_535)
+    const path = options.path
+    if (path !== undefined && (typeof path !== "string" || path.length === 0)) {
+      throw new RangeError(`Server: path must be a non-empty string, got ${JSON.stringify(path)}`)
+    }
+    const permissions = options.permissions === undefined
+      ? undefined
+      : intOption("Server", "permissions", options.permissions, 0, 0, 0o777)
+    const tls = options.tls
+    const handshakeMillis = tls === undefined ? 0 : millis("tls.handshakeTimeout", tls.handshakeTimeout, 10_000, 1)
     const backlog = intOption("Server", "backlog", options.backlog, 2048, 1, 65_535)
     const maxConnections = intOption("Server", "maxConnections", options.maxConnections, 1024, 1)
     const deadlineMillis = millis("shutdownDeadline", options.shutdownDeadline, 30_000)
@@ -152,7 +187,13 @@ export const make = <E, R>(
     /** Completed when `drivers` is empty after shutdown started. */
     const emptied = Deferred.unsafeMake<void>(FiberId.none)
     const drainStarted = yield* Deferred.make<void>()
-    const net = Net.createServer({ allowHalfOpen: true, pauseOnConnect: false, noDelay: true })
+    // A handshake that fails or times out (a plaintext client, an untrusted certificate, a
+    // slowloris peer) never reaches a handler: its socket is destroyed, and counted.
+    const listener = tls === undefined ? Listener.plain() : Listener.secure(tls, handshakeMillis, (error) => {
+      registry.tlsFailed()
+      fork(Effect.logDebug("effect-wire: TLS handshake failed", error.message))
+    })
+    const net = listener.net
     const clock = yield* Effect.clock
     const served = (handler as Served<E, R>)[SERVES]
 
@@ -186,7 +227,8 @@ export const make = <E, R>(
       })
     }
 
-    net.on("connection", (socket: Net.Socket) => {
+    net.on(listener.accepted, (socket: Net.Socket) => {
+      listener.handedOver(socket)
       if (registry.draining || registry.active >= maxConnections) {
         registry.connectionRejected()
         socket.on("error", () => {})
@@ -204,19 +246,14 @@ export const make = <E, R>(
       fiber.addObserver(() => ended(driver))
     })
 
-    yield* Effect.async<void, ListenError>((resume) => {
-      const onError = (error: NodeJS.ErrnoException) =>
-        resume(Effect.fail(new ListenError({ host, port, code: error.code, detail: error.message })))
-      net.once("error", onError)
-      net.listen({ host, port, backlog }, () => {
-        net.off("error", onError)
-        resume(Effect.void)
-      })
-    })
+    if (tls !== undefined) {
+      // Connections still in their handshake count toward `maxConnections` too.
+      net.maxConnections = maxConnections
+      net.on("drop", () => registry.connectionRejected())
+    }
+    const address = yield* Listener.listen(net, { host, port, path, backlog, permissions })
     net.on("error", () => {})
-    const bound = net.address() as Net.AddressInfo
-    const address: Connection.Address = { host: bound.address, port: bound.port, family: bound.family }
-    registry.label(`${address.host}:${address.port}`)
+    registry.label(path ?? `${address.host}:${address.port}`)
 
     const destroyAll = Effect.sync(() => {
       for (const d of drivers) d.socket.destroy()
@@ -239,6 +276,7 @@ export const make = <E, R>(
       const listenerClosed = yield* Deferred.make<void>()
       net.close(() => Deferred.unsafeDone(listenerClosed, Effect.void))
       yield* Deferred.succeed(drainStarted, undefined)
+      listener.destroyPending()
       for (const d of drivers) d.startDrain()
       const drained = yield* within(deadlineMillis)(awaitEmpty)
       if (drained._tag === "None") {
@@ -259,7 +297,18 @@ export const make = <E, R>(
       address,
       stats: Effect.sync(() => registry.snapshot(drivers, drivers.size)),
       shutdown,
-      draining: Deferred.await(drainStarted)
+      draining: Deferred.await(drainStarted),
+      setSecureContext: (identity) =>
+        Effect.try({
+          try: () => listener.setSecureContext(identity),
+          catch: (e) =>
+            new Tls.TlsError({
+              side: "server",
+              peer: path ?? `${address.host}:${address.port}`,
+              code: (e as NodeJS.ErrnoException).code,
+              detail: `certificate not replaced: ${e instanceof Error ? e.message : String(e)}`
+            })
+        })
     } satisfies Server
   })
 

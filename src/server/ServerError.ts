@@ -13,7 +13,9 @@ export class ListenError extends Data.TaggedError("ListenError")<{
   readonly detail: string
 }> {
   override get message(): string {
-    return `cannot listen on ${this.host}:${this.port}${this.code === undefined ? "" : ` (${this.code})`}: ${this.detail}`
+    // A Unix socket's path is its whole address (port 0).
+    const where = this.port === 0 && this.host.includes("/") ? this.host : `${this.host}:${this.port}`
+    return `cannot listen on ${where}${this.code === undefined ? "" : ` (${this.code})`}: ${this.detail}`
   }
 }
 

@@ -14,10 +14,12 @@ import type * as Net from "node:net"
 import type * as Codec from "../../protocol/Codec.js"
 import type { Address, ConnectionConfig, ConnectionStats, Framed, FramedOptions } from "../Connection.js"
 import type { ConnectionError } from "../ConnectionError.js"
+import type { Info as TlsInfo } from "../Tls.js"
 import type { InlineReader, Transport } from "../Transport.js"
 import type { Crash } from "./Crash.js"
 import { ConnectionTypeId, TransportTypeId } from "./typeId.js"
 import * as Reads from "./SocketReads.js"
+import { tlsInfo } from "./tlsInfo.js"
 import { SocketState } from "./SocketState.js"
 import * as Writes from "./SocketWrites.js"
 
@@ -96,6 +98,10 @@ export class SocketDriver implements Transport {
   get localAddress(): Address {
     const local = this.sockname
     return address(local.address, local.port, local.family)
+  }
+
+  get tls(): TlsInfo | undefined {
+    return tlsInfo(this.socket)
   }
 
   // ---- state a server reads or sets ------------------------------------------------------

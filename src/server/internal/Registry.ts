@@ -18,6 +18,11 @@ export interface ServerStats {
   readonly closed: number
   /** Connections closed at once because of `maxConnections` or shutdown. */
   readonly rejected: number
+  /**
+   * TLS handshakes that failed or timed out (a plaintext client, an untrusted certificate, a
+   * peer that never finished): those connections were closed before any handler saw them.
+   */
+  readonly tlsFailures: number
   /** Frames (requests) handled by framed handlers. */
   readonly frames: number
   /** Connection handlers that ended with an error (bad input, timeouts, reset peers…). */
@@ -43,6 +48,7 @@ export const metrics = {
   accepted: Metric.counter("effect_wire_connections_accepted", { description: "connections accepted" }),
   closed: Metric.counter("effect_wire_connections_closed", { description: "connections closed" }),
   rejected: Metric.counter("effect_wire_connections_rejected", { description: "connections refused at accept" }),
+  tlsFailures: Metric.counter("effect_wire_tls_failures", { description: "TLS handshakes failed or timed out" }),
   active: Metric.gauge("effect_wire_connections_active", { description: "connections open" }),
   frames: Metric.counter("effect_wire_frames_handled", { description: "frames (requests) handled" }),
   errors: Metric.counter("effect_wire_handler_errors", { description: "connection handlers that failed" }),
@@ -60,6 +66,7 @@ export class Registry implements Timed {
   active = 0
   closed = 0
   rejected = 0
+  tlsFailures = 0
   frames = 0
   errors = 0
   interruptedAtDeadline = 0
@@ -85,6 +92,11 @@ export class Registry implements Timed {
   connectionRejected(): void {
     this.rejected++
     metrics.rejected.unsafeUpdate(1, this.tags)
+  }
+
+  tlsFailed(): void {
+    this.tlsFailures++
+    metrics.tlsFailures.unsafeUpdate(1, this.tags)
   }
 
   connectionClosed(traffic: Traffic): void {
@@ -141,6 +153,7 @@ export class Registry implements Timed {
       active: this.active,
       closed: this.closed,
       rejected: this.rejected,
+      tlsFailures: this.tlsFailures,
       frames: this.frames,
       errors: this.errors,
       interruptedAtDeadline: this.interruptedAtDeadline,
