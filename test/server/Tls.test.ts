@@ -4,7 +4,7 @@
  * `node:tls` / `node:net` sockets; certificates are made at test time.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Deferred, Effect, Fiber } from "effect"
 import { Buffer } from "node:buffer"
 import * as Net from "node:net"
 import * as NodeTls from "node:tls"
@@ -55,6 +55,98 @@ describe("Server over TLS", () => {
       expect(yield* readLines(socket, 2)).toEqual(["ECHO: a", "ECHO: b"])
       expect(seen).toMatchObject({ version: "TLSv1.3", peerCertificate: undefined, servername: "localhost" })
       expect(seen?.cipher).toMatch(/^TLS_/)
+    }).pipe(Effect.scoped))
+
+  it.live("mutual TLS: a client's certificate reaches the handler; a client without one is refused and counted", () =>
+    Effect.gen(function*() {
+      let seen: Tls.Info | undefined
+      const handler = Server.respond(Framing.lines(), (line, conn: Connection.Connection) =>
+        Effect.sync(() => {
+          seen = conn.tls
+          return line
+        }))
+      const server = yield* Server.make({ port: 0, tls: { ...certs.server, ca: certs.ca, requestCert: true } }, handler)
+      const socket = yield* tlsConnect(server.address.port, certs.client)
+      socket.write("hi\n")
+      expect(yield* readLines(socket, 1)).toEqual(["hi"])
+      expect(seen).toMatchObject({ authorized: true, authorizationError: undefined })
+      expect(seen?.peerCertificate?.subject.CN).toBe("test client")
+      expect(seen?.peerCertificate?.fingerprint256).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/)
+      // Without a certificate: TLS 1.3 finishes the client's side first, then the server's alert
+      // closes the connection before any byte is served.
+      const anonymous = yield* tlsConnect(server.address.port)
+      anonymous.write("let me in\n")
+      const outcome = yield* readToEnd(anonymous)
+      expect(outcome.text).toBe("")
+      expect(yield* server.stats).toMatchObject({ accepted: 1, tlsFailures: 1 })
+    }).pipe(Effect.scoped))
+
+  it.live("mutual TLS with rejectUnauthorized false lets an unverified client in and says so", () =>
+    Effect.gen(function*() {
+      let seen: Tls.Info | undefined
+      const handler = Server.respond(Framing.lines(), (line, conn: Connection.Connection) =>
+        Effect.sync(() => {
+          seen = conn.tls
+          return line
+        }))
+      const server = yield* Server.make({
+        port: 0,
+        tls: { ...certs.server, ca: certs.ca, requestCert: true, rejectUnauthorized: false }
+      }, handler)
+      const socket = yield* tlsConnect(server.address.port, certs.selfSigned)
+      socket.write("hi\n")
+      expect(yield* readLines(socket, 1)).toEqual(["hi"])
+      expect(seen?.authorized).toBe(false)
+      expect(seen?.authorizationError).toBeDefined()
+    }).pipe(Effect.scoped))
+
+  it.live("SNI: a client asking for another host name gets that host's certificate", () =>
+    Effect.gen(function*() {
+      const server = yield* Server.make({
+        port: 0,
+        tls: { ...certs.server, hosts: { "elsewhere.test": certs.wrongHost } }
+      }, echo)
+      const other = yield* tlsConnect(server.address.port, { servername: "elsewhere.test" })
+      expect(other.getPeerCertificate().subject.CN).toBe("elsewhere.test")
+      const local = yield* tlsConnect(server.address.port)
+      expect(local.getPeerCertificate().subject.CN).toBe("localhost")
+    }).pipe(Effect.scoped))
+
+  it.live("ALPN: the protocol agreed is in connection.tls", () =>
+    Effect.gen(function*() {
+      let seen: Tls.Info | undefined
+      const handler = Server.respond(Framing.lines(), (line, conn: Connection.Connection) =>
+        Effect.sync(() => {
+          seen = conn.tls
+          return line
+        }))
+      const server = yield* Server.make({ port: 0, tls: { ...certs.server, alpnProtocols: ["wire/2", "wire/1"] } }, handler)
+      const socket = yield* tlsConnect(server.address.port, { ALPNProtocols: ["wire/1"] })
+      expect(socket.alpnProtocol).toBe("wire/1")
+      socket.write("x\n")
+      yield* readLines(socket, 1)
+      expect(seen?.alpnProtocol).toBe("wire/1")
+    }).pipe(Effect.scoped))
+
+  it.live("graceful shutdown over TLS: replies in flight are delivered before the session ends", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const started = yield* Deferred.make<void>()
+      const handler = Server.respond(Framing.lines(), (line) =>
+        Effect.zipRight(
+          Effect.zipRight(Deferred.succeed(started, undefined), Deferred.await(gate)),
+          Effect.succeed(Buffer.concat([Buffer.from("late "), line]))
+        ))
+      const server = yield* Server.make({ port: 0, tls: certs.server }, handler)
+      const socket = yield* tlsConnect(server.address.port)
+      socket.write("answer\n")
+      yield* Deferred.await(started)
+      const ending = yield* Effect.fork(server.shutdown)
+      yield* server.draining
+      yield* Deferred.succeed(gate, undefined)
+      const outcome = yield* readToEnd(socket)
+      expect(outcome).toEqual({ text: "late answer\n", ended: "fin" })
+      yield* Fiber.join(ending)
     }).pipe(Effect.scoped))
 
   it.live("closes and counts a plaintext client, and goes on serving TLS ones", () =>
