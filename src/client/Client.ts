@@ -19,8 +19,10 @@
  */
 import { type Context, Data, Duration, Effect, Layer, Pool, type Schedule, type Scope } from "effect"
 import * as Net from "node:net"
+import * as NodeTls from "node:tls"
 import * as Connection from "../connection/Connection.js"
 import * as TimersModule from "../connection/Timers.js"
+import * as Tls from "../connection/Tls.js"
 import { intOption } from "../protocol/internal/options.js"
 
 /** The connection could not be made; `code` is the OS error (`ECONNREFUSED`, `ETIMEDOUT`…). */
@@ -36,18 +38,41 @@ export class ConnectError extends Data.TaggedError("ConnectError")<{
       : this.code === "ETIMEDOUT"
       ? " (no answer in time: check the host, the port and any firewall)"
       : ""
-    return `cannot connect to ${this.host}:${this.port}: ${this.detail}${hint}`
+    // A Unix socket's path is its whole address (port 0).
+    const where = this.port === 0 && this.host.includes("/") ? this.host : `${this.host}:${this.port}`
+    return `cannot connect to ${where}: ${this.detail}${hint}`
   }
 }
+
+/**
+ * Why `connect` failed: the server could not be reached (`ConnectError`), or, over TLS, the
+ * handshake failed (`Tls.TlsError`: an untrusted or expired certificate, another host's, a server
+ * that speaks no TLS).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type ConnectFailure = ConnectError | Tls.TlsError
 
 /** Options of `connect`. */
 export interface ConnectOptions extends Connection.ConnectionOptions {
   /** Default `127.0.0.1`. */
   readonly host?: string
-  readonly port: number
-  /** How long one attempt may take. Default 10 s. */
+  /** The server's port; not with `path`. */
+  readonly port?: number
+  /** Connect to this Unix domain socket instead of `host` / `port`. */
+  readonly path?: string
+  /**
+   * Speak TLS (see `Tls.ClientOptions`; `true` for the defaults: the system's CAs, `host` as the
+   * server name). The connect timeout covers the handshake; a failed handshake is a `TlsError`.
+   */
+  readonly tls?: Tls.ClientOptions | true
+  /** How long one attempt may take (the TLS handshake included). Default 10 s. */
   readonly connectTimeout?: Duration.DurationInput
-  /** Retry failed attempts on this schedule (e.g. `Schedule.exponential("100 millis").pipe(Schedule.upTo("5 seconds"))`). */
+  /**
+   * Retry failed attempts on this schedule (e.g. `Schedule.exponential("100 millis").pipe(Schedule.upTo("5 seconds"))`).
+   * A TLS handshake that fails is not retried: a certificate does not fix itself.
+   */
   readonly retry?: Schedule.Schedule<unknown, ConnectError>
   /**
    * Keep our side open when the server half-closes, for protocols where the client still writes
@@ -58,20 +83,63 @@ export interface ConnectOptions extends Connection.ConnectionOptions {
   readonly allowHalfOpen?: boolean
 }
 
-const attempt = (
-  host: string,
-  port: number,
-  timeoutMillis: number,
-  allowHalfOpen: boolean
-): Effect.Effect<Net.Socket, ConnectError> =>
-  Effect.async<Net.Socket, ConnectError>((resume) => {
-    const socket = Net.connect({ host, port, allowHalfOpen, noDelay: true })
+/** Where a client connects, and how. */
+interface Target {
+  readonly host: string
+  readonly port: number
+  readonly path: string | undefined
+  readonly tls: Tls.ClientOptions | undefined
+  readonly allowHalfOpen: boolean
+}
+
+const nodePem = (p: Tls.Pem | undefined): string | Buffer | Array<string | Buffer> | undefined => {
+  if (p === undefined || typeof p === "string") return p
+  if (p instanceof Uint8Array) return Buffer.from(p.buffer, p.byteOffset, p.byteLength)
+  return p.map((x) => typeof x === "string" ? x : Buffer.from(x.buffer, x.byteOffset, x.byteLength))
+}
+
+const tlsOptions = (target: Target, tls: Tls.ClientOptions): NodeTls.ConnectionOptions => {
+  const out: NodeTls.ConnectionOptions = {
+    rejectUnauthorized: tls.rejectUnauthorized ?? true,
+    minVersion: tls.minVersion ?? "TLSv1.2"
+  }
+  // SNI takes host names only: for an IP address the certificate is checked against the IP.
+  const servername = tls.servername ?? (Net.isIP(target.host) === 0 ? target.host : undefined)
+  if (servername !== undefined) out.servername = servername
+  const ca = nodePem(tls.ca)
+  if (ca !== undefined) out.ca = ca
+  const cert = nodePem(tls.cert)
+  if (cert !== undefined) out.cert = cert
+  const key = nodePem(tls.key)
+  if (key !== undefined) out.key = key
+  if (tls.passphrase !== undefined) out.passphrase = tls.passphrase
+  if (tls.checkServerIdentity !== undefined) out.checkServerIdentity = tls.checkServerIdentity
+  if (tls.alpnProtocols !== undefined) out.ALPNProtocols = [...tls.alpnProtocols]
+  return out
+}
+
+const where = (target: Target): string => target.path ?? `${target.host}:${target.port}`
+
+/** Connection-level codes (nothing answered) stay `ConnectError`; the rest of a TLS socket's errors are the handshake's. */
+const isReachError = (code: string | undefined): boolean =>
+  code === "ECONNREFUSED" || code === "ENOENT" || code === "EHOSTUNREACH" || code === "ENETUNREACH" ||
+  code === "EADDRNOTAVAIL" || code === "ENOTFOUND" || code === "EAI_AGAIN" || code === "EACCES"
+
+const attempt = (target: Target, timeoutMillis: number): Effect.Effect<Net.Socket, ConnectFailure> =>
+  Effect.async<Net.Socket, ConnectFailure>((resume) => {
+    const { allowHalfOpen, host, path, port, tls } = target
+    const base = path === undefined ? { host, port, allowHalfOpen, noDelay: true } : { path, allowHalfOpen }
+    const socket = tls === undefined ? Net.connect(base) : NodeTls.connect({ ...base, ...tlsOptions(target, tls) })
     const onError = (error: NodeJS.ErrnoException) => {
       socket.destroy()
-      resume(Effect.fail(new ConnectError({ host, port, code: error.code, detail: error.message })))
+      resume(Effect.fail(
+        tls !== undefined && !isReachError(error.code)
+          ? new Tls.TlsError({ side: "client", peer: where(target), code: error.code, detail: error.message })
+          : new ConnectError({ host: path ?? host, port: path === undefined ? port : 0, code: error.code, detail: error.message })
+      ))
     }
     socket.once("error", onError)
-    socket.once("connect", () => {
+    socket.once(tls === undefined ? "connect" : "secureConnect", () => {
       socket.off("error", onError)
       resume(Effect.succeed(socket))
     })
@@ -79,31 +147,63 @@ const attempt = (
   }).pipe(
     Effect.timeoutFail({
       duration: Duration.millis(timeoutMillis),
-      onTimeout: () => new ConnectError({ host, port, code: "ETIMEDOUT", detail: `no connection after ${timeoutMillis} ms` })
+      onTimeout: () =>
+        new ConnectError({
+          host: target.path ?? target.host,
+          port: target.path === undefined ? target.port : 0,
+          code: "ETIMEDOUT",
+          detail: `no connection${target.tls === undefined ? "" : " (TLS handshake included)"} after ${timeoutMillis} ms`
+        })
     })
   )
 
 /**
  * Connects to a TCP server; the connection is closed gracefully when the scope closes.
  */
-export const connect = (options: ConnectOptions): Effect.Effect<Connection.Connection, ConnectError, Scope.Scope> =>
+export const connect = (options: ConnectOptions): Effect.Effect<Connection.Connection, ConnectFailure, Scope.Scope> =>
   Effect.gen(function*() {
-    const host = options.host ?? "127.0.0.1"
-    const port = intOption("Client", "port", options.port, 0, 1, 65_535)
+    const target = targetOf("Client", options)
     const timeout = options.connectTimeout === undefined
       ? 10_000
       : Math.ceil(Duration.toMillis(Duration.decode(options.connectTimeout)))
     const config = Connection.config(options)
-    const once = attempt(host, port, timeout, options.allowHalfOpen === true)
+    const once = attempt(target, timeout)
     const socket = yield* Effect.acquireRelease(
       // `acquire` runs uninterruptibly: without this, the connect timeout (an interruption of the
       // attempt) could not fire, nor could a caller cancel a connect or its retries.
-      Effect.interruptible(options.retry === undefined ? once : Effect.retry(once, options.retry)),
+      Effect.interruptible(
+        options.retry === undefined
+          ? once
+          : Effect.retry(once, {
+            schedule: options.retry as Schedule.Schedule<unknown, ConnectFailure>,
+            while: (e) => e._tag === "ConnectError"
+          })
+      ),
       (s) => Effect.sync(() => s.destroy())
     )
     // Its timeouts: the `Timers` of the context, or its own (see `Connection.make`).
     return yield* Connection.make(socket, config)
   })
+
+/** The target of `options`, checked (a bad one throws `RangeError`). */
+const targetOf = (what: string, options: ConnectOptions): Target => {
+  const path = options.path
+  if (path !== undefined) {
+    if (typeof path !== "string" || path.length === 0) {
+      throw new RangeError(`${what}: path must be a non-empty string, got ${JSON.stringify(path)}`)
+    }
+    if (options.port !== undefined) throw new RangeError(`${what}: give either port or path, not both`)
+  } else if (options.port === undefined) {
+    throw new RangeError(`${what}: port (or path) is required`)
+  }
+  return {
+    host: options.host ?? "127.0.0.1",
+    port: path === undefined ? intOption(what, "port", options.port, 0, 1, 65_535) : 0,
+    path,
+    tls: options.tls === undefined ? undefined : options.tls === true ? {} : options.tls,
+    allowHalfOpen: options.allowHalfOpen === true
+  }
+}
 
 /**
  * The timers of `connect`'s connections: an alias of `Timers.Timers` (the connection module's),
@@ -148,7 +248,7 @@ export interface PoolOptions extends ConnectOptions {
  * call it when they are built, so a bad option is found before anything connects).
  */
 const checked = (what: string, options: ConnectOptions): void => {
-  intOption(what, "port", options.port, 0, 1, 65_535)
+  targetOf(what, options)
   Connection.config(options)
 }
 
@@ -159,7 +259,7 @@ const checked = (what: string, options: ConnectOptions): void => {
  * @since 0.1.0
  * @category constructors
  */
-export const pool = (options: PoolOptions): Effect.Effect<Pool.Pool<Connection.Connection, ConnectError>, never, Scope.Scope> =>
+export const pool = (options: PoolOptions): Effect.Effect<Pool.Pool<Connection.Connection, ConnectFailure>, never, Scope.Scope> =>
   Effect.gen(function*() {
     const size = intOption("Client.pool", "size", options.size, 4, 1, 65_536)
     // The pool's connections share one timer.
@@ -185,7 +285,7 @@ export const pool = (options: PoolOptions): Effect.Effect<Pool.Pool<Connection.C
 export const layer = <I>(
   tag: Context.Tag<I, Connection.Connection>,
   options: ConnectOptions
-): Layer.Layer<I, ConnectError> => {
+): Layer.Layer<I, ConnectFailure> => {
   checked("Client.layer", options)
   return Layer.scoped(tag, connect(options))
 }
@@ -198,7 +298,7 @@ export const layer = <I>(
  *
  * @example
  * ```ts
- * class Backends extends Context.Tag("Backends")<Backends, Pool.Pool<Connection.Connection, Client.ConnectError>>() {}
+ * class Backends extends Context.Tag("Backends")<Backends, Pool.Pool<Connection.Connection, Client.ConnectFailure>>() {}
  * const BackendsLive = Client.layerPool(Backends, { port: 8888, size: 8 })
  * ```
  *
@@ -206,7 +306,7 @@ export const layer = <I>(
  * @category layers
  */
 export const layerPool = <I>(
-  tag: Context.Tag<I, Pool.Pool<Connection.Connection, ConnectError>>,
+  tag: Context.Tag<I, Pool.Pool<Connection.Connection, ConnectFailure>>,
   options: PoolOptions
 ): Layer.Layer<I> => {
   checked("Client.layerPool", options)

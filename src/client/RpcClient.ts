@@ -111,7 +111,7 @@ export interface CallOptions {
 
 /**
  * The function calling one method; `E` is what getting a connection may fail with besides
- * (`Client.ConnectError` for a pool-backed client, nothing for one connection).
+ * (`Client.ConnectFailure` for a pool-backed client, nothing for one connection).
  *
  * @since 0.1.0
  * @category models
@@ -133,7 +133,7 @@ export type Notify<D extends Protocol.AnyNotification, E = never> = [Protocol.Pa
 /**
  * A typed client of protocol `P`: one function per definition. `E` is the extra error of every
  * call: `never` for a client over one connection (`make`, `connect`, `layer`),
- * `Client.ConnectError` for a pool-backed one (`pool`, `layerPool`), whose calls may have to
+ * `Client.ConnectFailure` for a pool-backed one (`pool`, `layerPool`), whose calls may have to
  * wait for a connection to be made.
  *
  * @since 0.1.0
@@ -591,7 +591,7 @@ export interface ConnectOptions<FE> extends Client.ConnectOptions, RpcClientOpti
 export const connect = <P extends Protocol.Protocol<Protocol.AnyDefinition>, FE = never>(
   protocol: P,
   options: ConnectOptions<FE>
-): Effect.Effect<RpcClient<P>, Client.ConnectError, Scope.Scope> =>
+): Effect.Effect<RpcClient<P>, Client.ConnectFailure, Scope.Scope> =>
   Effect.flatMap(Client.connect(options), (connection) => make(protocol, connection, options))
 
 /** Checks the options a layer is made with: throws `IllegalArgumentException` on a bad one. */
@@ -603,7 +603,7 @@ const checkConnect = (what: string, options: ConnectOptions<unknown>): number =>
 
 /**
  * A layer providing a typed client under your own tag, over one connection that lives as long as
- * the layer (closed when the layer's scope closes). Building it fails with `ConnectError` when
+ * the layer (closed when the layer's scope closes). Building it fails with `ConnectError` (or `TlsError`) when
  * the server cannot be reached (after `retry`, if given); a bad option throws
  * `IllegalArgumentException` when the layer is made.
  *
@@ -621,7 +621,7 @@ export const layer = <I, P extends Protocol.Protocol<Protocol.AnyDefinition>, FE
   tag: Context.Tag<I, RpcClient<P>>,
   protocol: P,
   options: ConnectOptions<FE>
-): Layer.Layer<I, Client.ConnectError> => {
+): Layer.Layer<I, Client.ConnectFailure> => {
   checkConnect("RpcClient.layer", options)
   return Layer.scoped(tag, connect(protocol, options))
 }
@@ -654,7 +654,7 @@ const poolSizes = (what: string, options: PoolOptions<unknown>) => ({
  * it, a reset) is dropped from the pool and replaced in the background; a call that finds it
  * already closed goes to another connection. A call in flight when its connection drops fails
  * with `ConnectionClosed` as on a single connection (the server may have run it): it is not
- * sent again. Connections are made in the background; a call fails with `ConnectError` when the
+ * sent again. Connections are made in the background; a call fails with `ConnectError` (or `TlsError`) when the
  * connection it waited for could not be made. A call's timeout starts once it has a connection:
  * the wait for one is bounded by `connectTimeout` (and `retry`) and by the timeouts of the calls
  * it waits behind. Everything closes with the scope.
@@ -671,7 +671,7 @@ const poolSizes = (what: string, options: PoolOptions<unknown>) => ({
 export const pool = <P extends Protocol.Protocol<Protocol.AnyDefinition>, FE = never>(
   protocol: P,
   options: PoolOptions<FE>
-): Effect.Effect<RpcClient<P, Client.ConnectError>, never, Scope.Scope> =>
+): Effect.Effect<RpcClient<P, Client.ConnectFailure>, never, Scope.Scope> =>
   Effect.gen(function*() {
     const defaultMillis = checkConnect("RpcClient.pool", options)
     const { concurrency, size } = poolSizes("RpcClient.pool", options)
@@ -693,14 +693,14 @@ export const pool = <P extends Protocol.Protocol<Protocol.AnyDefinition>, FE = n
      * back before the next is borrowed (so that the pool can replace it at once); after `size`
      * closed ones in a row, the call fails with the last one's `ConnectionClosed`.
      */
-    const withHandle = <A, E>(use: (handle: Handle) => Effect.Effect<A, E>, dropped = 0): Effect.Effect<A, E | Client.ConnectError | ConnectionClosed> =>
+    const withHandle = <A, E>(use: (handle: Handle) => Effect.Effect<A, E>, dropped = 0): Effect.Effect<A, E | Client.ConnectFailure | ConnectionClosed> =>
       Effect.flatMap(
         Effect.scoped(Effect.flatMap(Pool.get(handles), (handle): Effect.Effect<A | Dropped, E, Scope.Scope> => {
           const reason = handle.closed()
           if (reason !== undefined) return Effect.as(Pool.invalidate(handles, handle), new Dropped(reason))
           return Effect.tapErrorCause(use(handle), () => dropIfClosed(handle))
         })),
-        (r): Effect.Effect<A, E | Client.ConnectError | ConnectionClosed> =>
+        (r): Effect.Effect<A, E | Client.ConnectFailure | ConnectionClosed> =>
           r instanceof Dropped ? (dropped < size ? withHandle(use, dropped + 1) : Effect.fail(r.reason)) : Effect.succeed(r)
       )
     // The call's timeout starts once it has its connection: waiting for one is bounded by the
@@ -709,7 +709,7 @@ export const pool = <P extends Protocol.Protocol<Protocol.AnyDefinition>, FE = n
     // timer per call.
     const call = (entry: Entry, params: unknown, millis: number) => withHandle((handle) => handle.call(entry, params, millis))
     const notify = (entry: Entry, params: unknown) => withHandle((handle) => handle.notify(entry, params))
-    return clientOf<P, Client.ConnectError>(protocol, defaultMillis, { call, notify })
+    return clientOf<P, Client.ConnectFailure>(protocol, defaultMillis, { call, notify })
   })
 
 /**
@@ -719,7 +719,7 @@ export const pool = <P extends Protocol.Protocol<Protocol.AnyDefinition>, FE = n
  *
  * @example
  * ```ts
- * class Calc8 extends Context.Tag("Calc8")<Calc8, RpcClient.RpcClient<typeof Calc, Client.ConnectError>>() {}
+ * class Calc8 extends Context.Tag("Calc8")<Calc8, RpcClient.RpcClient<typeof Calc, Client.ConnectFailure>>() {}
  * const Calc8Live = RpcClient.layerPool(Calc8, Calc, { port: 4000, size: 8 })
  * ```
  *
@@ -727,7 +727,7 @@ export const pool = <P extends Protocol.Protocol<Protocol.AnyDefinition>, FE = n
  * @category layers
  */
 export const layerPool = <I, P extends Protocol.Protocol<Protocol.AnyDefinition>, FE = never>(
-  tag: Context.Tag<I, RpcClient<P, Client.ConnectError>>,
+  tag: Context.Tag<I, RpcClient<P, Client.ConnectFailure>>,
   protocol: P,
   options: PoolOptions<FE>
 ): Layer.Layer<I> => {

@@ -15,9 +15,9 @@ import * as Server from "../../src/server/Server.js"
 import { Calc, calcHandlers, Gates } from "../rpc/fixtures.js"
 
 class CalcClient extends Context.Tag("test/CalcClient")<CalcClient, RpcClient.RpcClient<typeof Calc>>() {}
-class PooledCalc extends Context.Tag("test/PooledCalc")<PooledCalc, RpcClient.RpcClient<typeof Calc, Client.ConnectError>>() {}
+class PooledCalc extends Context.Tag("test/PooledCalc")<PooledCalc, RpcClient.RpcClient<typeof Calc, Client.ConnectFailure>>() {}
 class Conn extends Context.Tag("test/Conn")<Conn, Connection.Connection>() {}
-class Conns extends Context.Tag("test/Conns")<Conns, Pool.Pool<Connection.Connection, Client.ConnectError>>() {}
+class Conns extends Context.Tag("test/Conns")<Conns, Pool.Pool<Connection.Connection, Client.ConnectFailure>>() {}
 
 /**
  * An RpcServer of `Calc` whose `wait` handler records which connection ran it, that reports
