@@ -212,11 +212,10 @@ const errorOf = (entry: Entry, error: ErrorObject): unknown => {
 
 const closedBy = (e: unknown): ConnectionClosed => {
   if (e instanceof ConnectionClosed) return e
-  const tag = typeof e === "object" && e !== null ? (e as { readonly _tag?: unknown })._tag : undefined
   const detail = typeof e === "object" && e !== null && typeof (e as { readonly message?: unknown }).message === "string"
     ? (e as { readonly message: string }).message
     : String(e)
-  return new ConnectionClosed({ reason: tag === "SocketError" ? "reset" : "closed", detail })
+  return new ConnectionClosed({ reason: isConnectionError(e) && e._tag === "ConnectionFailed" ? "reset" : "closed", detail })
 }
 
 type Resume = (effect: Effect.Effect<unknown, unknown>) => void

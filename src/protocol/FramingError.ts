@@ -12,12 +12,29 @@
  *
  * @since 0.1.0
  */
-import { Data } from "effect"
+import { Data, Predicate } from "effect"
 import { preview } from "./internal/bytes.js"
+
+/**
+ * The mark of every framing error (see `isFramingError`).
+ *
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = Symbol.for("effect-wire/FramingError")
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
 
 /**
  * Whether the error was found while decoding bytes from a peer or while encoding a frame
  * to send.
+ *
+ * @since 0.1.0
+ * @category models
  */
 export type Direction = "decode" | "encode"
 
@@ -26,6 +43,9 @@ export type Direction = "decode" | "encode"
  * (from a length header, before any allocation) or as soon as the buffered content passes the
  * limit (delimiter-based codecs). `size` is the announced length when a header gave it, or the
  * number of bytes seen so far otherwise.
+ *
+ * @since 0.1.0
+ * @category errors
  */
 export class FrameTooLarge extends Data.TaggedError("FrameTooLarge")<{
   readonly codec: string
@@ -36,6 +56,8 @@ export class FrameTooLarge extends Data.TaggedError("FrameTooLarge")<{
   readonly offset: number
   readonly preview: string
 }> {
+  readonly [TypeId]: TypeId = TypeId
+
   /** A frame the encoder refuses because it is over `limit` (nothing is written). */
   static toEncode(codec: string, limit: number, size: number, offset: number, frame: Uint8Array): FrameTooLarge {
     return new FrameTooLarge({
@@ -55,7 +77,12 @@ export class FrameTooLarge extends Data.TaggedError("FrameTooLarge")<{
   }
 }
 
-/** The bytes do not follow the codec's format (bad header, negative length, stray delimiter…). */
+/**
+ * The bytes do not follow the codec's format (bad header, negative length, stray delimiter…).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class MalformedFrame extends Data.TaggedError("MalformedFrame")<{
   readonly codec: string
   readonly direction: Direction
@@ -63,17 +90,27 @@ export class MalformedFrame extends Data.TaggedError("MalformedFrame")<{
   readonly offset: number
   readonly preview: string
 }> {
+  readonly [TypeId]: TypeId = TypeId
+
   override get message(): string {
     return `${this.codec} frame at offset ${this.offset} is malformed: ${this.reason}${bytesSuffix(this.preview)}`
   }
 }
 
-/** An unsigned LEB128 length prefix is over-long (non-canonical), longer than 10 bytes or above 2^53 - 1. */
+/**
+ * An unsigned LEB128 length prefix is over-long (non-canonical), longer than 10 bytes or above
+ * 2^53 - 1.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class InvalidVarint extends Data.TaggedError("InvalidVarint")<{
   readonly reason: "non-canonical" | "too-long" | "unsafe-integer"
   readonly offset: number
   readonly preview: string
 }> {
+  readonly [TypeId]: TypeId = TypeId
+
   override get message(): string {
     return `varint at offset ${this.offset} is invalid (${this.reason})${bytesSuffix(this.preview)}`
   }
@@ -82,6 +119,9 @@ export class InvalidVarint extends Data.TaggedError("InvalidVarint")<{
 /**
  * The input ended inside a frame. `offset` is where the unfinished frame starts, `buffered`
  * how many of its bytes arrived and `expected` how many the frame needs in all, when known.
+ *
+ * @since 0.1.0
+ * @category errors
  */
 export class UnexpectedEof extends Data.TaggedError("UnexpectedEof")<{
   readonly codec: string
@@ -90,6 +130,8 @@ export class UnexpectedEof extends Data.TaggedError("UnexpectedEof")<{
   readonly expected: number | undefined
   readonly preview: string
 }> {
+  readonly [TypeId]: TypeId = TypeId
+
   override get message(): string {
     const need = this.expected === undefined ? "" : ` of ${this.expected}`
     return `${this.codec} input ended inside the frame at offset ${this.offset} (${this.buffered}${need} bytes received)${
@@ -98,20 +140,38 @@ export class UnexpectedEof extends Data.TaggedError("UnexpectedEof")<{
   }
 }
 
-/** A frame that must be UTF-8 text is not valid UTF-8. `offset` is where the frame starts. */
+/**
+ * A frame that must be UTF-8 text is not valid UTF-8. `offset` is where the frame starts.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class InvalidUtf8 extends Data.TaggedError("InvalidUtf8")<{
   readonly offset: number
   readonly preview: string
 }> {
+  readonly [TypeId]: TypeId = TypeId
+
   override get message(): string {
     return `frame at offset ${this.offset} is not valid UTF-8${bytesSuffix(this.preview)}`
   }
 }
 
-/** Every error a framing codec reports. */
+/**
+ * Every error a framing codec reports.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export type FramingError = FrameTooLarge | MalformedFrame | InvalidVarint | UnexpectedEof | InvalidUtf8
 
-/** @internal builds a preview of `bytes[start, start + 16)` for an error. */
-export const previewOf = (bytes: Uint8Array, start = 0, end = bytes.length): string => preview(bytes, start, end)
+/**
+ * Whether `u` is a framing error (any member of `FramingError`), by its `TypeId`: a plain object
+ * with a framing error's `_tag` is not one.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isFramingError = (u: unknown): u is FramingError => Predicate.hasProperty(u, TypeId)
 
 const bytesSuffix = (p: string): string => (p.length === 0 ? "" : ` (bytes: ${p})`)

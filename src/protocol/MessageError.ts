@@ -15,15 +15,37 @@
  *
  * @since 0.1.0
  */
-import { Data } from "effect"
+import { Data, Predicate } from "effect"
 
-/** What a message could not be read or written as. */
+/**
+ * The mark of every message error (see `isMessageError`).
+ *
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = Symbol.for("effect-wire/MessageError")
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
+
+/**
+ * What a message could not be read or written as.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type MessageFailure = "json" | "msgpack" | "schema" | "text"
 
 /**
  * A frame's bytes are not a valid message: not JSON or MessagePack (`reason` names the format,
  * `detail` is the parser's message), or a well-formed value the schema rejects (`reason:
  * "schema"`, `detail` is the schema's formatted error and `path` where the first issue is).
+ *
+ * @since 0.1.0
+ * @category errors
  */
 export class MessageDecodeError extends Data.TaggedError("MessageDecodeError")<{
   readonly codec: string
@@ -38,6 +60,8 @@ export class MessageDecodeError extends Data.TaggedError("MessageDecodeError")<{
   readonly preview: string
   readonly cause: unknown
 }> {
+  readonly [TypeId]: TypeId = TypeId
+
   override get message(): string {
     const what = this.reason === "schema"
       ? `does not match the schema${pathSuffix(this.path)}`
@@ -52,6 +76,9 @@ export class MessageDecodeError extends Data.TaggedError("MessageDecodeError")<{
  * encoded value cannot be serialized (`"json"`: BigInt, cycles, `undefined`…; `"msgpack"`;
  * `"text"`: a string with a lone surrogate, which UTF-8 cannot carry). Nothing was written.
  * `offset` is where the frame would have started in the output stream.
+ *
+ * @since 0.1.0
+ * @category errors
  */
 export class MessageEncodeError extends Data.TaggedError("MessageEncodeError")<{
   readonly codec: string
@@ -63,6 +90,8 @@ export class MessageEncodeError extends Data.TaggedError("MessageEncodeError")<{
   readonly path: ReadonlyArray<PropertyKey>
   readonly cause: unknown
 }> {
+  readonly [TypeId]: TypeId = TypeId
+
   override get message(): string {
     const what = this.reason === "schema"
       ? `does not match the schema${pathSuffix(this.path)}`
@@ -71,8 +100,22 @@ export class MessageEncodeError extends Data.TaggedError("MessageEncodeError")<{
   }
 }
 
-/** Every error a message codec adds to its framing's errors. */
+/**
+ * Every error a message codec adds to its framing's errors.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export type MessageError = MessageDecodeError | MessageEncodeError
+
+/**
+ * Whether `u` is a message error (`MessageDecodeError` or `MessageEncodeError`), by its `TypeId`.
+ * A message codec also fails with its framing's errors: see `FramingError.isFramingError`.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isMessageError = (u: unknown): u is MessageError => Predicate.hasProperty(u, TypeId)
 
 const pathSuffix = (path: ReadonlyArray<PropertyKey>): string =>
   path.length === 0 ? "" : ` at ${

@@ -107,7 +107,7 @@ export const chatServer = (
           Effect.catchAll((e) =>
             Effect.zipRight(
               Effect.sync(() => {
-                how = e._tag === "SocketError" && e.code === "ECONNRESET" ? "reset" : "error"
+                how = e._tag === "ConnectionFailed" && e.code === "ECONNRESET" ? "reset" : "error"
               }),
               reportFirstFrameError(who, framing, e)
             )

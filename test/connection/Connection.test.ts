@@ -343,7 +343,7 @@ describe("Connection", () => {
         expect(error).toMatchObject({ _tag: "ConnectionClosed", reason: "write-ended" })
       }).pipe(Effect.scoped))
 
-    it.live("a write to a peer that reset the connection fails with a typed SocketError, not a defect", () =>
+    it.live("a write to a peer that reset the connection fails with a typed ConnectionFailed, not a defect", () =>
       Effect.gen(function*() {
         const { conn, ourSocketClosed, peer } = yield* pair()
         peer.resetAndDestroy()
@@ -351,7 +351,7 @@ describe("Connection", () => {
         const exit = yield* Effect.exit(conn.write("anyone there?"))
         expect(Exit.isFailure(exit) && !Cause.isDie(exit.cause)).toBe(true)
         const error = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
-        expect(error).toMatchObject(Option.some({ _tag: "SocketError", code: "ECONNRESET" }))
+        expect(error).toMatchObject(Option.some({ _tag: "ConnectionFailed", code: "ECONNRESET" }))
       }).pipe(Effect.scoped))
 
     it.live("a write issued right after the peer reset fails with a typed error, whenever the reset is noticed", () =>
@@ -364,21 +364,21 @@ describe("Connection", () => {
         const exit = yield* Effect.exit(conn.write(Buffer.alloc(32 * 1024 * 1024)))
         expect(Exit.isFailure(exit) && !Cause.isDie(exit.cause)).toBe(true)
         const error = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
-        expect(Option.map(error, (e) => e._tag)).toEqual(Option.some("SocketError"))
+        expect(Option.map(error, (e) => e._tag)).toEqual(Option.some("ConnectionFailed"))
       }).pipe(Effect.scoped))
 
     // `TestClock.adjust` first waits until every forked fiber is suspended: here, until the write
     // is parked waiting for the peer to read. The clock itself does not move.
     const parked = TestClock.adjust("0 millis")
 
-    it.effect("a write waiting on a peer that does not read fails with SocketError when the peer resets", () =>
+    it.effect("a write waiting on a peer that does not read fails with ConnectionFailed when the peer resets", () =>
       Effect.gen(function*() {
         const { conn, peer } = yield* pair({ maxOutboundBytes: 64 * 1024 * 1024 })
         peer.pause()
         const writing = yield* Effect.fork(Effect.flip(conn.write(Buffer.alloc(32 * 1024 * 1024))))
         yield* parked
         peer.resetAndDestroy()
-        expect(yield* Fiber.join(writing)).toMatchObject({ _tag: "SocketError", code: "ECONNRESET" })
+        expect(yield* Fiber.join(writing)).toMatchObject({ _tag: "ConnectionFailed", code: "ECONNRESET" })
       }).pipe(Effect.scoped))
 
     it.effect("a write waiting on a peer that does not read fails with ConnectionClosed when we abort", () =>

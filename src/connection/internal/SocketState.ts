@@ -12,7 +12,7 @@ import { type Clock, Deferred, Effect, type Fiber, FiberId } from "effect"
 import type * as Net from "node:net"
 import { EMPTY } from "../../protocol/internal/bytes.js"
 import type { ConnectionConfig, ConnectionStats } from "../Connection.js"
-import { type ConnectionError, ConnectionTimeout, SocketError } from "../ConnectionError.js"
+import { type ConnectionError, ConnectionFailed, ConnectionTimeout } from "../ConnectionError.js"
 import type { InlineReader } from "../Transport.js"
 import { Crash } from "./Crash.js"
 import { ReadQueue } from "./ReadQueue.js"
@@ -97,7 +97,7 @@ export class SocketState {
   }
 
   socketFailed(cause: NodeJS.ErrnoException): void {
-    if (!isOwnCancel(cause)) this.failure ??= new SocketError({ code: cause.code, detail: cause.message, cause })
+    if (!isOwnCancel(cause)) this.failure ??= new ConnectionFailed({ code: cause.code, detail: cause.message, cause })
     this.wake()
   }
 

@@ -8,7 +8,7 @@ import { Effect } from "effect"
 import { Buffer } from "node:buffer"
 import * as Codec from "../../protocol/Codec.js"
 import { EMPTY } from "../../protocol/internal/bytes.js"
-import { ConnectionClosed, type ConnectionError, OutboundLimitExceeded, SocketError } from "../ConnectionError.js"
+import { ConnectionClosed, type ConnectionError, ConnectionFailed, OutboundLimitExceeded } from "../ConnectionError.js"
 import { isOwnCancel, type SocketState } from "./SocketState.js"
 
 export const toBytes = (data: Uint8Array | string): Uint8Array =>
@@ -69,7 +69,7 @@ export const writeNow = (d: SocketState, bytes: Uint8Array): ConnectionError | u
 /** Why a destroyed socket lost its writes: its socket error, else `ConnectionClosed`. */
 const lost = (d: SocketState): ConnectionError => {
   const cause = d.socket.errored as NodeJS.ErrnoException | null
-  if (cause !== null && !isOwnCancel(cause)) d.failure ??= new SocketError({ code: cause.code, detail: cause.message, cause })
+  if (cause !== null && !isOwnCancel(cause)) d.failure ??= new ConnectionFailed({ code: cause.code, detail: cause.message, cause })
   return d.failure ?? new ConnectionClosed({ reason: "closed", detail: "socket closed" })
 }
 
