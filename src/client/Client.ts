@@ -17,7 +17,7 @@
  *
  * @since 0.1.0
  */
-import { type Context, Data, Duration, Effect, Layer, Pool, type Schedule, type Scope } from "effect"
+import { type Context, Data, Duration, Effect, Layer, Pool, Predicate, type Schedule, type Scope } from "effect"
 import * as Net from "node:net"
 import * as NodeTls from "node:tls"
 import * as Connection from "../connection/Connection.js"
@@ -25,13 +25,34 @@ import * as TimersModule from "../connection/Timers.js"
 import * as Tls from "../connection/Tls.js"
 import { intOption } from "../protocol/internal/options.js"
 
-/** The connection could not be made; `code` is the OS error (`ECONNREFUSED`, `ETIMEDOUT`…). */
+/**
+ * The mark of a `ConnectError` (see `isConnectError`).
+ *
+ * @since 0.1.0
+ * @category type ids
+ */
+export const ConnectErrorTypeId: unique symbol = Symbol.for("effect-wire/ConnectError")
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type ConnectErrorTypeId = typeof ConnectErrorTypeId
+
+/**
+ * The connection could not be made; `code` is the OS error (`ECONNREFUSED`, `ETIMEDOUT`…).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class ConnectError extends Data.TaggedError("ConnectError")<{
   readonly host: string
   readonly port: number
   readonly code: string | undefined
   readonly detail: string
 }> {
+  readonly [ConnectErrorTypeId]: ConnectErrorTypeId = ConnectErrorTypeId
+
   override get message(): string {
     const hint = this.code === "ECONNREFUSED"
       ? " (nothing is listening there: is the server running, and on this port?)"
@@ -54,7 +75,20 @@ export class ConnectError extends Data.TaggedError("ConnectError")<{
  */
 export type ConnectFailure = ConnectError | Tls.TlsError
 
-/** Options of `connect`. */
+/**
+ * Whether `u` is a `ConnectError`, by its `TypeId` (a `Tls.TlsError` is not: see `Tls.isTlsError`).
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isConnectError = (u: unknown): u is ConnectError => Predicate.hasProperty(u, ConnectErrorTypeId)
+
+/**
+ * Options of `connect`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ConnectOptions extends Connection.ConnectionOptions {
   /** Default `127.0.0.1`. */
   readonly host?: string
@@ -159,6 +193,9 @@ const attempt = (target: Target, timeoutMillis: number): Effect.Effect<Net.Socke
 
 /**
  * Connects to a TCP server; the connection is closed gracefully when the scope closes.
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const connect = (options: ConnectOptions): Effect.Effect<Connection.Connection, ConnectFailure, Scope.Scope> =>
   Effect.gen(function*() {
@@ -176,7 +213,7 @@ export const connect = (options: ConnectOptions): Effect.Effect<Connection.Conne
           ? once
           : Effect.retry(once, {
             schedule: options.retry as Schedule.Schedule<unknown, ConnectFailure>,
-            while: (e) => e._tag === "ConnectError"
+            while: isConnectError
           })
       ),
       (s) => Effect.sync(() => s.destroy())
@@ -206,19 +243,8 @@ const targetOf = (what: string, options: ConnectOptions): Target => {
 }
 
 /**
- * The timers of `connect`'s connections: an alias of `Timers.Timers` (the connection module's),
- * kept for existing code.
- *
- * @since 0.1.0
- * @category tags
- */
-export const Timers = TimersModule.Timers
-/** @since 0.1.0 */
-export type Timers = TimersModule.Timers
-
-/**
- * `Timers.layer`, kept for existing code: one timer for every connection `connect` makes in its
- * context. Without it each connection runs its own: provide it when a program holds many client
+ * `Timers.layer`, kept for existing code: one timer (the `Timers.Timers` service) for every
+ * connection `connect` makes in its context. Without it each connection runs its own: provide it when a program holds many client
  * connections.
  *
  * @example

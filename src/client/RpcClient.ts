@@ -34,6 +34,7 @@ import {
   Layer,
   ParseResult,
   Pool,
+  Predicate,
   Schema,
   type Scope,
   Stream
@@ -52,15 +53,35 @@ import type * as Protocol from "../protocol/Protocol.js"
 import type { ErrorObject, RpcFormat } from "../protocol/RpcFormat.js"
 import * as Client from "./Client.js"
 
-export { ConnectionClosed } from "../connection/ConnectionError.js"
+/**
+ * The mark of the errors this module defines (`RpcRemoteError`, `RpcTimeout`, `RpcEncodeError`,
+ * `RpcDecodeError`; see `isRpcClientError`).
+ *
+ * @since 0.1.0
+ * @category type ids
+ */
+export const RpcClientErrorTypeId: unique symbol = Symbol.for("effect-wire/RpcClientError")
 
-/** The server answered with an error that is not the method's typed error (`code` says which). */
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type RpcClientErrorTypeId = typeof RpcClientErrorTypeId
+
+/**
+ * The server answered with an error that is not the method's typed error (`code` says which).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class RpcRemoteError extends Data.TaggedError("RpcRemoteError")<{
   readonly method: string
   readonly code: number
   readonly detail: string
   readonly data: unknown
 }> {
+  readonly [RpcClientErrorTypeId]: RpcClientErrorTypeId = RpcClientErrorTypeId
+
   /** Whether the request was not processed and may be sent again (shutting down, overloaded). */
   get retryable(): boolean {
     return JsonRpc.isRetryable(this.code)
@@ -70,40 +91,82 @@ export class RpcRemoteError extends Data.TaggedError("RpcRemoteError")<{
   }
 }
 
-/** The call's timeout ran out; the server was told to cancel it. */
+/**
+ * The call's timeout ran out; the server was told to cancel it.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class RpcTimeout extends Data.TaggedError("RpcTimeout")<{
   readonly method: string
   readonly millis: number
 }> {
+  readonly [RpcClientErrorTypeId]: RpcClientErrorTypeId = RpcClientErrorTypeId
+
   override get message(): string {
     return `${this.method}: no reply within ${this.millis} ms`
   }
 }
 
-/** The params could not be encoded by their Schema (nothing was sent). */
+/**
+ * The params could not be encoded by their Schema (nothing was sent).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class RpcEncodeError extends Data.TaggedError("RpcEncodeError")<{
   readonly method: string
   readonly detail: string
 }> {
+  readonly [RpcClientErrorTypeId]: RpcClientErrorTypeId = RpcClientErrorTypeId
+
   override get message(): string {
     return `${this.method}: the params do not match their Schema: ${this.detail}`
   }
 }
 
-/** The reply does not match the method's success or error Schema. */
+/**
+ * The reply does not match the method's success or error Schema.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class RpcDecodeError extends Data.TaggedError("RpcDecodeError")<{
   readonly method: string
   readonly detail: string
 }> {
+  readonly [RpcClientErrorTypeId]: RpcClientErrorTypeId = RpcClientErrorTypeId
+
   override get message(): string {
     return `${this.method}: the reply does not match its Schema: ${this.detail}`
   }
 }
 
-/** Every error of a call besides the method's typed error. */
+/**
+ * Every error of a call besides the method's typed error: this module's, and the connection's
+ * `ConnectionError.ConnectionClosed`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export type RpcClientError = RpcRemoteError | RpcTimeout | ConnectionClosed | RpcEncodeError | RpcDecodeError
 
-/** Options of one call. */
+/**
+ * Whether `u` is an `RpcClientError`: one of this module's errors (by `RpcClientErrorTypeId`) or
+ * a `ConnectionError.ConnectionClosed` (by the connection errors' `TypeId`).
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isRpcClientError = (u: unknown): u is RpcClientError =>
+  Predicate.hasProperty(u, RpcClientErrorTypeId) || (isConnectionError(u) && u._tag === "ConnectionClosed")
+
+/**
+ * Options of one call.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface CallOptions {
   /** Overrides the client's timeout for this call. */
   readonly timeout?: Duration.DurationInput
@@ -145,7 +208,12 @@ export type RpcClient<P extends Protocol.Protocol<Protocol.AnyDefinition>, E = n
     : never
 }
 
-/** Options of `make`. */
+/**
+ * Options of `make`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface RpcClientOptions<FE> {
   /** The wire format. Default `JsonRpc.format`. */
   readonly format?: RpcFormat

@@ -26,21 +26,50 @@
  *
  * @since 0.1.0
  */
-import { Data, Either, FastCheck as fc } from "effect"
+import { Data, Either, FastCheck as fc, Predicate } from "effect"
 import { Buffer } from "node:buffer"
 import { isDeepStrictEqual } from "node:util"
 import { type Codec, decodeAll, encodeAll } from "./Codec.js"
 import { EMPTY } from "./internal/bytes.js"
 
-/** A codec broke one of its laws; `message` says which and on what input. */
+/**
+ * The mark of a `LawViolation` (see `isLawViolation`).
+ *
+ * @since 0.1.0
+ * @category type ids
+ */
+export const LawViolationTypeId: unique symbol = Symbol.for("effect-wire/LawViolation")
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type LawViolationTypeId = typeof LawViolationTypeId
+
+/**
+ * A codec broke one of its laws; `message` says which and on what input.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
 export class LawViolation extends Data.TaggedError("LawViolation")<{
   readonly law: "roundTrip" | "errorInvariance" | "poisoning" | "texts" | "batches"
   readonly details: string
 }> {
+  readonly [LawViolationTypeId]: LawViolationTypeId = LawViolationTypeId
+
   override get message(): string {
     return `${this.law} law violated: ${this.details}`
   }
 }
+
+/**
+ * Whether `u` is a `LawViolation`, by its `TypeId`.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isLawViolation = (u: unknown): u is LawViolation => Predicate.hasProperty(u, LawViolationTypeId)
 
 /** Frame equality used by the laws: byte-wise for byte arrays, deep equality otherwise. */
 export const defaultEquals = (a: unknown, b: unknown): boolean =>

@@ -6,6 +6,7 @@ import { Worker } from "node:worker_threads"
 import * as Client from "../../src/client/Client.js"
 import * as RpcClient from "../../src/client/RpcClient.js"
 import * as Connection from "../../src/connection/Connection.js"
+import * as Timers from "../../src/connection/Timers.js"
 import * as Transport from "../../src/connection/Transport.js"
 import { Framing } from "../../src/index.js"
 import * as RpcServer from "../../src/server/RpcServer.js"
@@ -310,7 +311,7 @@ describe("Client", () => {
           Client.connect({ port: server.address.port, idleTimeout: "10 seconds" }),
           Client.connect({ port: server.address.port, idleTimeout: "20 seconds" })
         ])
-        const timers = yield* Client.Timers
+        const timers = yield* Timers.Timers
         expect(timers.size).toBe(2)
         const readA = yield* Effect.fork(Effect.either(a.read()))
         const readB = yield* Effect.fork(Effect.either(b.read()))
