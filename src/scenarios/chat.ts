@@ -23,8 +23,10 @@ import * as Framing from "../protocol/Framing.js"
 import type { FramingError } from "../protocol/FramingError.js"
 import * as Message from "../protocol/Message.js"
 import * as Server from "../server/Server.js"
+import * as ServerError from "../server/ServerError.js"
 import { reportFirstFrameError } from "./internal/framing.js"
 import { framedPeer, hostPort } from "./internal/peer.js"
+import { Wire } from "./internal/wire.js"
 import * as Output from "./Output.js"
 import * as Scenario from "./Scenario.js"
 
@@ -74,7 +76,7 @@ export interface ChatServerOptions extends Server.ServerOptions {
 /** Starts a chat server in the current scope. */
 export const chatServer = (
   options: ChatServerOptions = {}
-): Effect.Effect<ChatServer, Server.ListenError, Scope.Scope | Output.Output> =>
+): Effect.Effect<ChatServer, ServerError.ListenError, Scope.Scope | Output.Output> =>
   Effect.gen(function*() {
     const verbose = options.verbose ?? true
     const framing = options.framing ?? Framing.lines()
@@ -176,7 +178,8 @@ const isSaid = (line: string) => line.startsWith("[")
 export const run = Effect.scoped(
   Effect.gen(function*() {
     yield* Output.heading("chat: a broadcast chat server with three concurrent clients")
-    const chat = yield* chatServer({ port: 0 })
+    const wire = yield* Wire
+    const chat = yield* chatServer({ ...wire.server, port: 0 })
     const port = chat.server.address.port
     yield* Output.line(`chat server listening on ${hostPort(chat.server.address)}`)
 
@@ -208,7 +211,7 @@ export const run = Effect.scoped(
       Effect.scoped(
         Effect.gen(function*() {
           const { name, messages } = CLIENTS[index]!
-          const conn = yield* Client.connect({ port })
+          const conn = yield* Client.connect({ ...wire.client, port })
           const id = hostPort(conn.localAddress)
           names.set(id, name)
           yield* Deferred.succeed(ids[index]!, id)

@@ -12,8 +12,10 @@ import * as Framing from "../protocol/Framing.js"
 import type { FramingError } from "../protocol/FramingError.js"
 import * as Message from "../protocol/Message.js"
 import * as Server from "../server/Server.js"
+import * as ServerError from "../server/ServerError.js"
 import { reportFirstFrameError } from "./internal/framing.js"
 import { framedPeer, hostPort } from "./internal/peer.js"
+import { Wire } from "./internal/wire.js"
 import * as Output from "./Output.js"
 import * as Scenario from "./Scenario.js"
 
@@ -28,7 +30,7 @@ export interface EchoServerOptions extends Server.ServerOptions {
 /** A text echo server: every frame comes back prefixed with `ECHO: `. */
 export const echoServer = (
   options: EchoServerOptions = {}
-): Effect.Effect<Server.Server, Server.ListenError, Scope.Scope | Output.Output> => {
+): Effect.Effect<Server.Server, ServerError.ListenError, Scope.Scope | Output.Output> => {
   const verbose = options.verbose ?? true
   const say = (text: string) => (verbose ? Output.line(text, "dim") : Effect.void)
   const framing = options.framing ?? Framing.lines()
@@ -60,14 +62,16 @@ export const run = (messages: ReadonlyArray<string> = MESSAGES) =>
   Effect.scoped(
     Effect.gen(function*() {
       yield* Output.heading("echo: a line-based echo server and client")
-      const server = yield* echoServer({ port: 0 })
+      const wire = yield* Wire
+      const server = yield* echoServer({ ...wire.server, port: 0 })
       yield* Output.line(`server listening on ${hostPort(server.address)}`)
       const received: Array<string> = []
       yield* Effect.scoped(
         Effect.gen(function*() {
-          const conn = yield* Client.connect({ port: server.address.port })
+          const conn = yield* Client.connect({ ...wire.client, port: server.address.port })
           const peer = yield* framedPeer(conn, Message.text(Framing.lines()))
-          yield* Output.line(`  [client] connected from ${hostPort(conn.localAddress)}`, "dim")
+          const session = conn.tls === undefined ? "" : ` over ${conn.tls.version} (${conn.tls.cipher})`
+          yield* Output.line(`  [client] connected from ${hostPort(conn.localAddress)}${session}`, "dim")
           for (const message of messages) {
             yield* peer.send(message)
             const reply = yield* peer.next

@@ -7,12 +7,12 @@
  * @since 0.1.0
  */
 import { Deferred, Effect, Fiber } from "effect"
-import * as Net from "node:net"
 import * as Framing from "../protocol/Framing.js"
 import * as Message from "../protocol/Message.js"
 import * as Server from "../server/Server.js"
 import { hostPort } from "./internal/peer.js"
 import { rawRequest } from "./internal/rawClient.js"
+import { Wire } from "./internal/wire.js"
 import * as Output from "./Output.js"
 import * as Scenario from "./Scenario.js"
 
@@ -32,15 +32,16 @@ export interface GracefulShutdownResult {
 }
 
 const connectOutcome = (port: number) =>
+  Effect.flatMap(Wire, (wire) =>
   Effect.async<"refused" | "accepted" | "other">((resume) => {
-    const socket = Net.connect({ host: "127.0.0.1", port })
-    socket.once("connect", () => {
+    const { ready, socket } = wire.connect(port)
+    socket.once(ready, () => {
       socket.destroy()
       resume(Effect.succeed("accepted"))
     })
     socket.once("error", (e: NodeJS.ErrnoException) => resume(Effect.succeed(e.code === "ECONNREFUSED" ? "refused" : "other")))
     return Effect.sync(() => socket.destroy())
-  })
+  }))
 
 /** Runs the scenario. */
 export const run = Effect.scoped(
@@ -49,7 +50,7 @@ export const run = Effect.scoped(
     const allBusy = yield* Deferred.make<void>()
     let started = 0
     const server = yield* Server.make(
-      { port: 0, shutdownDeadline: "10 seconds" },
+      { ...(yield* Wire).server, port: 0, shutdownDeadline: "10 seconds" },
       Server.respond(Message.text(Framing.lines()), (message: string) =>
         Effect.gen(function*() {
           if (++started === CLIENTS) yield* Deferred.succeed(allBusy, undefined)

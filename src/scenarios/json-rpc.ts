@@ -30,8 +30,10 @@ import * as Protocol from "../protocol/Protocol.js"
 import type { Id, Incoming, Parsed, RpcFormat } from "../protocol/RpcFormat.js"
 import * as RpcServer from "../server/RpcServer.js"
 import * as Server from "../server/Server.js"
+import * as ServerError from "../server/ServerError.js"
 import { reportFirstFrameError } from "./internal/framing.js"
 import { hostPort } from "./internal/peer.js"
+import { Wire } from "./internal/wire.js"
 import * as Output from "./Output.js"
 import * as Scenario from "./Scenario.js"
 
@@ -169,7 +171,7 @@ export interface JsonRpcServerOptions extends Server.ServerOptions {
 /** Starts the chapter's typed RPC server (`Chapter` with `handlers`) in the current scope. */
 export const jsonRpcServer = (
   options: JsonRpcServerOptions = {}
-): Effect.Effect<Server.Server, Server.ListenError, Scope.Scope | Output.Output> => {
+): Effect.Effect<Server.Server, ServerError.ListenError, Scope.Scope | Output.Output> => {
   const framing = options.framing ?? ChapterRpc.framing()
   const verbose = options.verbose ?? true
   if (!verbose && options.jsonRpc2 !== true) {
@@ -241,7 +243,8 @@ export interface JsonRpcResult {
 export const run = Effect.scoped(
   Effect.gen(function*() {
     yield* Output.heading("json-rpc: length-prefixed JSON requests and responses, typed")
-    const server = yield* jsonRpcServer({ port: 0, verbose: false })
+    const wire = yield* Wire
+    const server = yield* jsonRpcServer({ ...wire.server, port: 0, verbose: false })
     yield* Output.line(
       `typed RPC server (add, greet, echo) listening on ${hostPort(server.address)} ` +
         `(the chapter's format: 4-byte big-endian length + JSON)`
@@ -265,6 +268,7 @@ export const run = Effect.scoped(
     const exchanges = yield* Effect.scoped(
       Effect.gen(function*() {
         const client = yield* RpcClient.connect(Caller, {
+          ...wire.client,
           port: server.address.port,
           format,
           framing: ChapterRpc.framing(),

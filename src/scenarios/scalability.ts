@@ -17,6 +17,7 @@ import * as Server from "../server/Server.js"
 import { renderChart } from "./internal/chart.js"
 import { rawRequest } from "./internal/rawClient.js"
 import { count, megabytes, timed } from "./internal/peer.js"
+import { Wire } from "./internal/wire.js"
 import * as Output from "./Output.js"
 import type { RunOptions } from "./Scenario.js"
 import * as Scenario from "./Scenario.js"
@@ -94,7 +95,7 @@ export const run = (options: RunOptions = {}) =>
       )
       let handled = 0
       const server = yield* Server.make(
-        { port: 0, maxConnections: Math.max(...sizes, 1) + 64, backlog: 4096, shutdownDeadline: "5 seconds" },
+        { ...(yield* Wire).server, port: 0, maxConnections: Math.max(...sizes, 1) + 64, backlog: 4096, shutdownDeadline: "5 seconds" },
         (conn) =>
           Effect.gen(function*() {
             const line = yield* conn.readLine()

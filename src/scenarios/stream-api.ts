@@ -11,6 +11,7 @@ import * as Client from "../client/Client.js"
 import type { Address } from "../connection/Connection.js"
 import * as Server from "../server/Server.js"
 import { hostPort, textOf } from "./internal/peer.js"
+import { Wire } from "./internal/wire.js"
 import * as Output from "./Output.js"
 import * as Scenario from "./Scenario.js"
 
@@ -41,7 +42,8 @@ export const run = Effect.scoped(
   Effect.gen(function*() {
     yield* Output.heading("stream-api: readExactly, readLine, read, writeAll, endWrite, readAll")
     const seen = yield* Deferred.make<Omit<StreamApiResult, "response" | "clientLocal" | "complete">>()
-    const server = yield* Server.make({ port: 0 }, (conn) =>
+    const wire = yield* Wire
+    const server = yield* Server.make({ ...wire.server, port: 0 }, (conn) =>
       Effect.gen(function*() {
         const header = yield* conn.readExactly(4)
         yield* Output.line(`  [server] readExactly(4) → ${show(header)}`)
@@ -62,7 +64,7 @@ export const run = Effect.scoped(
       }))
     const { clientLocal, response } = yield* Effect.scoped(
       Effect.gen(function*() {
-        const conn = yield* Client.connect({ port: server.address.port })
+        const conn = yield* Client.connect({ ...wire.client, port: server.address.port })
         // One write of three parts, each meant for one of the server's reads.
         yield* conn.writeAll(["HDR!", "A line of text\n", "Remaining data"])
         yield* conn.endWrite

@@ -18,6 +18,7 @@ import { Worker } from "node:worker_threads"
 import * as Server from "../server/Server.js"
 import { megabytes, timed } from "./internal/peer.js"
 import { rawRequest, type RequestFailed } from "./internal/rawClient.js"
+import { Wire } from "./internal/wire.js"
 import * as Output from "./Output.js"
 import * as Scenario from "./Scenario.js"
 
@@ -37,12 +38,12 @@ parentPort.once("message", () => {
 /** A thread-per-connection server: each connection gets a worker thread that does its work. */
 const threadServer = (millis: number) =>
   Effect.acquireRelease(
-    Effect.async<{ readonly server: Net.Server; readonly port: number; readonly peakThreads: () => number; readonly workers: Set<Worker>; readonly stop: () => void }>(
+    Effect.flatMap(Wire, (wire) => Effect.async<{ readonly server: Net.Server; readonly port: number; readonly peakThreads: () => number; readonly workers: Set<Worker>; readonly stop: () => void }>(
       (resume) => {
         const workers = new Set<Worker>()
         let peak = 0
         let stopped = false
-        const server = Net.createServer((socket) => {
+        const server = wire.createServer((socket) => {
           if (stopped) {
             socket.destroy()
             return
@@ -70,7 +71,7 @@ const threadServer = (millis: number) =>
           resume(Effect.succeed({ server, port, peakThreads: () => peak, workers, stop: () => void (stopped = true) }))
         })
       }
-    ),
+    )),
     ({ server, stop, workers }) =>
       Effect.sync(stop).pipe(
         Effect.zipRight(Effect.promise(() => Promise.all([...workers].map((w) => w.terminate())))),
@@ -82,13 +83,13 @@ const threadServer = (millis: number) =>
 
 /** A fiber-per-connection server doing the same work without blocking. */
 const fiberServer = (millis: number) =>
-  Server.make({ port: 0, backlog: 4096, maxConnections: 10_000 }, (conn) =>
+  Effect.flatMap(Wire, (wire) => Server.make({ ...wire.server, port: 0, backlog: 4096, maxConnections: 10_000 }, (conn) =>
     Effect.gen(function*() {
       const data = yield* conn.read()
       if (data.length === 0) return
       yield* Effect.sleep(millis)
       yield* conn.write("OK")
-    }))
+    })))
 
 /** One measured run. */
 export interface Run {

@@ -9,7 +9,9 @@ import * as Client from "../../client/Client.js"
 import * as Framing from "../../protocol/Framing.js"
 import * as Message from "../../protocol/Message.js"
 import * as Server from "../../server/Server.js"
+import * as ServerError from "../../server/ServerError.js"
 import { framedPeer } from "./peer.js"
+import { Wire } from "./wire.js"
 
 /** A simulated remote API call's answer, as the client measured it. */
 export interface CallResult {
@@ -26,9 +28,10 @@ export class BadReply extends Data.TaggedError("BadReply")<{ readonly reply: str
   }
 }
 
-/** Starts the delay server in the current scope. */
-export const delayServer: Effect.Effect<Server.Server, Server.ListenError, Scope.Scope> = Server.make(
-  { port: 0, shutdownDeadline: "2 seconds" },
+/** Starts the delay server in the current scope (on the scenarios' `Wire`). */
+export const delayServer: Effect.Effect<Server.Server, ServerError.ListenError, Scope.Scope> = Effect.flatMap(Wire, (wire) =>
+  Server.make(
+  { ...wire.server, port: 0, shutdownDeadline: "2 seconds" },
   Server.respond(Message.text(Framing.lines()), (request: string, conn) => {
     const space = request.lastIndexOf(" ")
     const endpoint = space === -1 ? request : request.slice(0, space)
@@ -39,14 +42,14 @@ export const delayServer: Effect.Effect<Server.Server, Server.ListenError, Scope
       Effect.as(conn.draining, JSON.stringify({ endpoint, status: "abandoned" }))
     )
   }, { concurrency: 16 })
-)
+))
 
 /** Calls `endpoint` on the delay server at `port`, asking for `millis` of work. */
 export const call = (port: number, endpoint: string, millis: number) =>
   Effect.scoped(
     Effect.gen(function*() {
       const start = yield* Clock.currentTimeMillis
-      const conn = yield* Client.connect({ port })
+      const conn = yield* Client.connect({ ...(yield* Wire).client, port })
       const peer = yield* framedPeer(conn, Message.text(Framing.lines()))
       // An abandoned call resets its connection: a graceful close would wait (up to the linger
       // time) for a server that is still working on the answer.

@@ -1,10 +1,11 @@
 /**
  * A bare `node:net` request, for load-generating clients: connect, write `payload`, collect the
  * answer until `complete(answer)` holds, half-close. As cheap as a client gets, so that the
- * server is what a scenario measures. Interruption destroys the socket.
+ * server is what a scenario measures. Interruption destroys the socket. Over TLS when the
+ * scenarios' `Wire` is (a `node:tls` socket, written once its handshake is done).
  */
 import { Data, Effect } from "effect"
-import * as Net from "node:net"
+import { Wire } from "./wire.js"
 
 /** A load client's request failed (refused, reset, closed early) or took too long. */
 export class RequestFailed extends Data.TaggedError("RequestFailed")<{ readonly detail: string }> {
@@ -19,8 +20,9 @@ export const rawRequest = (
   complete: (answer: string) => boolean,
   timeoutMillis = 20_000
 ): Effect.Effect<string, RequestFailed> =>
+  Effect.flatMap(Wire, (wire) =>
   Effect.async<string, RequestFailed>((resume) => {
-    const socket = Net.connect({ host: "127.0.0.1", port, noDelay: true })
+    const { ready, socket } = wire.connect(port)
     let answer = ""
     let settled = false
     const settle = (effect: Effect.Effect<string, RequestFailed>) => {
@@ -29,7 +31,7 @@ export const rawRequest = (
       resume(effect)
     }
     socket.setEncoding("utf8")
-    socket.once("connect", () => socket.write(payload))
+    socket.once(ready, () => socket.write(payload))
     socket.on("data", (d: string) => {
       answer += d
       if (complete(answer)) {
@@ -43,7 +45,7 @@ export const rawRequest = (
     })
     socket.once("close", () => settle(Effect.fail(new RequestFailed({ detail: `closed after ${JSON.stringify(answer)}` }))))
     return Effect.sync(() => socket.destroy())
-  }).pipe(
+  })).pipe(
     Effect.timeoutFail({
       duration: timeoutMillis,
       onTimeout: () => new RequestFailed({ detail: `no answer within ${timeoutMillis} ms` })
