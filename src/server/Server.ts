@@ -52,7 +52,6 @@ import { transportOf } from "./internal/transportOf.js"
 import { ListenError } from "./ServerError.js"
 import { Registry, type ServerStats } from "./internal/Registry.js"
 
-export { ListenError } from "./ServerError.js"
 export type { ServerStats } from "./internal/Registry.js"
 /**
  * The Effect `Metric`s every server updates, tagged `server` = its `host:port`: connections
