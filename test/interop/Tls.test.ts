@@ -145,8 +145,11 @@ const sServer = (args: ReadonlyArray<string>) =>
     return { peer, port: Number(port) }
   })
 
-/** `openssl s_client` to our server at `port`, verifying it against the test CA as `localhost`. */
-const sClient = (port: number, args: ReadonlyArray<string> = []) =>
+/**
+ * `openssl s_client` to our server at `port`, verifying it against the test CA as `name`
+ * (`localhost` unless told), which it also asks for by SNI.
+ */
+const sClient = (port: number, args: ReadonlyArray<string> = [], name = "localhost") =>
   spawn("openssl", [
     "s_client",
     "-connect",
@@ -154,9 +157,9 @@ const sClient = (port: number, args: ReadonlyArray<string> = []) =>
     "-CAfile",
     file("ca.crt"),
     "-servername",
-    "localhost",
+    name,
     "-verify_hostname",
-    "localhost",
+    name,
     "-verify_return_error",
     ...args
   ])
@@ -235,6 +238,81 @@ describe("TLS interop: openssl s_client against our server", () => {
       expect(anonymous.stdout()).not.toContain("says")
       expect(yield* server.stats).toMatchObject({ accepted: 1, tlsFailures: 1 })
     }).pipe(Effect.scoped))
+  it.live("SNI: s_client asking for another host name gets (and verifies) that host's certificate", () =>
+    Effect.gen(function*() {
+      let seen: string | undefined
+      const handler = Server.respond(Framing.lines(), (line, conn: Connection.Connection) =>
+        Effect.sync(() => {
+          seen = conn.tls?.servername
+          return line
+        }))
+      const server = yield* Server.make({ port: 0, tls: { ...certs.server, hosts: { "elsewhere.test": certs.wrongHost } } }, handler)
+      const client = yield* sClient(server.address.port, [], "elsewhere.test")
+      yield* say(client, "sni check\n", /sni check$/)
+      client.child.stdin!.end()
+      expect(yield* client.exit).toBe(0)
+      expect(client.stdout()).toMatch(/subject=CN ?= ?elsewhere\.test/)
+      expect(client.stdout()).toContain("Verify return code: 0 (ok)")
+      expect(seen).toBe("elsewhere.test")
+    }).pipe(Effect.scoped))
+
+  it.live("TLS 1.2: s_client -tls1_2 is served and the handler sees TLSv1.2; a minVersion TLSv1.3 server refuses it", () =>
+    Effect.gen(function*() {
+      let seen: string | undefined
+      const handler = Server.respond(Framing.lines(), (line, conn: Connection.Connection) =>
+        Effect.sync(() => {
+          seen = conn.tls?.version
+          return line
+        }))
+      const server = yield* Server.make({ port: 0, tls: certs.server }, handler)
+      const client = yield* sClient(server.address.port, ["-tls1_2"])
+      yield* say(client, "old but fine\n", /old but fine$/)
+      client.child.stdin!.end()
+      expect(yield* client.exit).toBe(0)
+      expect(client.stdout()).toMatch(/^New, TLSv1\.2, Cipher is ECDHE-/m)
+      expect(seen).toBe("TLSv1.2")
+
+      const strict = yield* Server.make({ port: 0, tls: { ...certs.server, minVersion: "TLSv1.3" } }, handler)
+      const old = yield* sClient(strict.address.port, ["-tls1_2"])
+      old.child.stdin!.end()
+      expect(yield* old.exit).not.toBe(0)
+      expect(old.stderr()).toMatch(/alert protocol version/)
+      expect(yield* strict.stats).toMatchObject({ accepted: 0, tlsFailures: 1 })
+    }).pipe(Effect.scoped))
+
+  it.live("session resumption: s_client -sess_in resumes, and under mutual TLS the handler still sees the client's CN", () =>
+    Effect.gen(function*() {
+      const server = yield* Server.make({ port: 0, tls: { ...certs.server, ca: certs.ca, requestCert: true } }, whoAmI)
+      const session = file("session.pem")
+      const mtls = ["-cert", file("client.crt"), "-key", file("client.key")]
+      const first = yield* sClient(server.address.port, [...mtls, "-sess_out", session])
+      yield* say(first, "first\n", /test client says first$/)
+      first.child.stdin!.end()
+      expect(yield* first.exit).toBe(0)
+      expect(first.stdout()).toMatch(/^New, TLSv1\.3/m)
+
+      const second = yield* sClient(server.address.port, [...mtls, "-sess_in", session])
+      yield* say(second, "again\n", /test client says again$/)
+      second.child.stdin!.end()
+      expect(yield* second.exit).toBe(0)
+      expect(second.stdout()).toMatch(/^Reused, TLSv1\.3/m)
+      expect(yield* server.stats).toMatchObject({ accepted: 2, tlsFailures: 0 })
+    }).pipe(Effect.scoped))
+
+  it.live("mutual TLS with rejectUnauthorized false: s_client's self-signed certificate gets in, flagged unverified", () =>
+    Effect.gen(function*() {
+      const handler = Server.respond(Framing.lines(), (_line, conn: Connection.Connection) =>
+        Effect.succeed(
+          Buffer.from(`authorized=${conn.tls?.authorized} error=${conn.tls?.authorizationError} cn=${conn.tls?.peerCertificate?.subject.CN}`)
+        ))
+      const server = yield* Server.make({
+        port: 0,
+        tls: { ...certs.server, ca: certs.ca, requestCert: true, rejectUnauthorized: false }
+      }, handler)
+      const client = yield* sClient(server.address.port, ["-cert", file("self.crt"), "-key", file("self.key")])
+      const [reply] = yield* say(client, "who\n", /authorized=.*$/)
+      expect(reply).toBe("authorized=false error=DEPTH_ZERO_SELF_SIGNED_CERT cn=localhost")
+    }).pipe(Effect.scoped))
 })
 
 describe("TLS interop: our client against openssl s_server", () => {
@@ -286,6 +364,45 @@ describe("TLS interop: our client against openssl s_server", () => {
       expect(peer.stderr()).toMatch(/^Peer certificate: CN ?= ?test client$/m)
       expect(peer.stderr()).toMatch(/^Verification: OK$/m)
       expect(peer.stdout()).toMatch(/^ALPN protocols selected: wire\/1$/m)
+    }).pipe(Effect.scoped))
+
+  it.live("s_server limited to TLS 1.2: Client.connect negotiates it; with minVersion TLSv1.3 it fails with a TlsError", () =>
+    Effect.gen(function*() {
+      const { port } = yield* sServer(["-cert", file("server.crt"), "-key", file("server.key"), "-rev", "-tls1_2"])
+      // s_server serves one connection at a time: the first is closed before the second.
+      yield* Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Client.connect({ port, tls: { ca: certs.ca, servername: "localhost" } })
+        expect(yield* lineOf(conn, "tls12")).toBe("21slt")
+        expect(conn.tls?.version).toBe("TLSv1.2")
+      }))
+      const error = yield* Effect.flip(Client.connect({ port, tls: { ca: certs.ca, servername: "localhost", minVersion: "TLSv1.3" } }))
+      expect(Tls.isTlsError(error)).toBe(true)
+      expect(error).toMatchObject({ _tag: "TlsError", side: "client" })
+      expect(error.message).toContain("no TLS version in common")
+    }).pipe(Effect.scoped))
+
+  it.live("s_server requiring a client certificate (-Verify): without one, connect succeeds (TLS 1.3) and the first read fails with the server's alert", () =>
+    Effect.gen(function*() {
+      const { peer, port } = yield* sServer([
+        "-cert",
+        file("server.crt"),
+        "-key",
+        file("server.key"),
+        "-Verify",
+        "1",
+        "-verifyCAfile",
+        file("ca.crt"),
+        "-verify_return_error",
+        "-rev"
+      ])
+      const conn = yield* Client.connect({ port, tls: { ca: certs.ca, servername: "localhost" } })
+      // Nothing written: s_server closes with its alert and a FIN (not a reset for unread data).
+      const read = yield* Effect.either(conn.readLine())
+      expect(read._tag).toBe("Left")
+      if (read._tag === "Left") {
+        expect(read.left).toMatchObject({ _tag: "ConnectionFailed", code: "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED" })
+      }
+      yield* peer.line(/^ACCEPT/)
     }).pipe(Effect.scoped))
 
   it.live("s_server presenting an expired certificate: Client.connect fails with TlsError CERT_HAS_EXPIRED", () =>
@@ -346,7 +463,7 @@ describe("TLS interop: Python asyncio with ssl.create_default_context()", () => 
       })
     }).pipe(Effect.scoped))
 
-  it.live("Client.connect talks to a Python asyncio TLS server, and presents its certificate to one that requires it", () =>
+  it.live("Client.connect talks to a Python asyncio TLS server, presents its certificate to one that requires it, and gets no reply without one", () =>
     Effect.gen(function*() {
       const port = yield* pythonServer(["line-server", file("server.crt"), file("server.key")])
       const conn = yield* Client.connect({ port, tls: { ca: certs.ca, servername: "localhost" } })
@@ -357,6 +474,12 @@ describe("TLS interop: Python asyncio with ssl.create_default_context()", () => 
       const mutual = yield* pythonServer(["line-server", file("server.crt"), file("server.key"), file("ca.crt")])
       const withCert = yield* Client.connect({ port: mutual, tls: { ca: certs.ca, servername: "localhost", ...certs.client } })
       expect(yield* lineOf(withCert, "hi")).toBe("PY test client hi")
+      // Without one, TLS 1.3 completes our side of the handshake; the server then drops us, so
+      // the first read ends the connection (EOF, or the alert as a ConnectionFailed): no reply.
+      const anonymous = yield* Client.connect({ port: mutual, tls: { ca: certs.ca, servername: "localhost" } })
+      const read = yield* Effect.either(anonymous.readLine())
+      if (read._tag === "Right") expect(read.right).toEqual(new Uint8Array(0))
+      else expect(read.left).toMatchObject({ _tag: "ConnectionFailed" })
     }).pipe(Effect.scoped))
 
   it.live("RpcClient makes 500 calls to a Python asyncio chapter-format server over TLS", () =>
@@ -392,6 +515,14 @@ describe("TLS interop: plaintext peers", () => {
       const tls = yield* python(["client", String(server.address.port), file("ca.crt"), "--", "still here"])
       expect(tls).toMatchObject({ replies: ["ECHO: still here"] })
       expect(yield* server.stats).toMatchObject({ accepted: 1, tlsFailures: 1 })
+    }).pipe(Effect.scoped))
+
+  it.live("a peer that connects and never starts its handshake is closed at handshakeTimeout and counted", () =>
+    Effect.gen(function*() {
+      const server = yield* Server.make({ port: 0, tls: { ...certs.server, handshakeTimeout: "300 millis" } }, echo)
+      const silent = yield* python(["silent", String(server.address.port)])
+      expect(silent).toEqual({ received: "", ended: expect.stringMatching(/^(eof|reset)$/) })
+      expect(yield* server.stats).toMatchObject({ accepted: 0, tlsFailures: 1 })
     }).pipe(Effect.scoped))
 
   it.live("nc sending plaintext is closed by the server, and s_client is still served", () =>

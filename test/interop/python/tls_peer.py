@@ -12,6 +12,9 @@ first, then serve until stdin closes).
   tls_peer.py plain PORT
       Plain TCP, no TLS: writes a line and reads until the server closes; prints
       {"received": HEX, "ended": "eof" | "reset"}.
+  tls_peer.py silent PORT
+      Plain TCP that sends nothing (a peer that never starts its handshake): reads until the
+      server closes; prints the same as `plain`.
   tls_peer.py line-server CERT KEY [CAFILE]
       A TLS line server: answers each line with "PY <cn> <line>" (<cn>: the client
       certificate's CN, or "-"); with CAFILE a client certificate is required (mutual TLS).
@@ -106,9 +109,9 @@ async def rpc_client(port: int, cafile: str, count: int) -> dict:
     return {"missing": len(expected), "mismatched": mismatched, "errors": errors, "extra": extra, "version": version}
 
 
-async def plain_client(port: int) -> dict:
+async def plain_client(port: int, greeting: bytes) -> dict:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"hello, this is not TLS\n")
+    writer.write(greeting)
     received = b""
     ended = "eof"
     try:
@@ -183,7 +186,9 @@ def main(argv) -> None:
     elif mode == "rpc-client":
         print(json.dumps(asyncio.run(rpc_client(int(argv[1]), argv[2], int(argv[3])))), flush=True)
     elif mode == "plain":
-        print(json.dumps(asyncio.run(plain_client(int(argv[1])))), flush=True)
+        print(json.dumps(asyncio.run(plain_client(int(argv[1]), b"hello, this is not TLS\n"))), flush=True)
+    elif mode == "silent":
+        print(json.dumps(asyncio.run(plain_client(int(argv[1]), b""))), flush=True)
     elif mode == "line-server":
         asyncio.run(serve(serve_lines, server_context(argv[1], argv[2], argv[3] if len(argv) > 3 else None)))
     elif mode == "rpc-server":
