@@ -76,6 +76,11 @@ export interface RpcServerOptions<Names extends string, FE> {
   readonly spans?: boolean
   /** Update `metrics` per request. Default true. */
   readonly metrics?: boolean
+  /**
+   * Log a handler's defect (a bug: it died, or its reply could not be built) at `Error`, with its
+   * cause, at most 10 lines a second. Default true.
+   */
+  readonly logFailures?: boolean
 }
 
 /** Forbids handlers for names the protocol does not define. */

@@ -20,6 +20,7 @@ import {
   type Tracer
 } from "effect"
 import { TextDecoder } from "node:util"
+import { FailureLog } from "./FailureLog.js"
 import { capText } from "../../protocol/internal/jsonLimits.js"
 import { intOption, oneOf } from "../../protocol/internal/options.js"
 import * as JsonRpc from "../../protocol/JsonRpc.js"
@@ -182,6 +183,8 @@ export interface Settings {
   readonly maxBatch: number
   readonly spans: boolean | undefined
   readonly metrics: boolean
+  /** The log of handlers' defects (shared by the connections of one handler, so rate-limited together). */
+  readonly failures: FailureLog
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
@@ -518,7 +521,7 @@ export class Session<R> {
     try {
       settle()
     } catch (defect) {
-      this.run(Effect.logError("effect-wire: building an RPC reply threw", Cause.die(defect)))
+      this.run(this.settings.failures.failed("building an RPC reply", Cause.die(defect)))
       sink(answer ? this.settings.format.failure(id, JsonRpc.error(JsonRpc.INTERNAL_ERROR)) : undefined)
     }
   }
@@ -556,7 +559,7 @@ export class Session<R> {
         error = JsonRpc.error(cancelled ? JsonRpc.REQUEST_CANCELLED : JsonRpc.DEADLINE_EXCEEDED)
       } else {
         error = JsonRpc.error(JsonRpc.INTERNAL_ERROR)
-        this.run(Effect.logError(`effect-wire: the handler of ${entry.definition.name} died`, exit.cause))
+        this.run(this.settings.failures.failed(`the handler of ${entry.definition.name}`, exit.cause))
       }
     }
     if (this.settings.metrics) {
@@ -609,6 +612,7 @@ export const settingsOf = <Names extends string, FE>(
   reject: oneOf("RpcServer", "onOverload", options.onOverload, "backpressure", ["backpressure", "reject"]) === "reject",
   maxBatch: intOption("RpcServer", "maxBatch", options.maxBatch, 1024, 1, 1_048_576),
   spans: options.spans,
-  metrics: options.metrics ?? true
+  metrics: options.metrics ?? true,
+  failures: new FailureLog(options.logFailures ?? true, Date.now)
 })
 
