@@ -9,6 +9,16 @@
  * (`Server.ServerOptions`: connections, timeouts, buffers, shutdown) and the framing's; a limit
  * not given is left to the library's default, which help shows.
  *
+ * TLS and Unix domain sockets: `serve --tls-cert FILE --tls-key FILE [--tls-ca FILE
+ * --tls-require-client-cert]` (the startup line names the certificate and its SHA-256
+ * fingerprint), `call` / `send --tls [--tls-ca FILE] [--tls-cert FILE --tls-key FILE]
+ * [--servername NAME] [--insecure]`, `--path FILE` instead of `--host` / `--port` on all three
+ * (`serve --socket-mode 660`), and `scenario … --tls`, every scenario's servers and clients over
+ * TLS with a self-signed certificate made for the run by the `openssl` command line. The TLS
+ * files are read and checked before anything listens or connects (a missing file, one that is no
+ * certificate or key, a key that is not the certificate's: one line, exit 2); a failed handshake
+ * is the `Tls.TlsError`'s line with its hint, exit 3.
+ *
  * Exit codes (`EXIT_CODES`): 0 success · 1 a scenario failed (or an unexpected error) · 2 bad
  * usage · 3 cannot connect or listen · 4 the peer misbehaved (closed early, bad frame, no answer
  * in time) or `call` got an error reply (a JSON reply with an `error` object, e.g. JSON-RPC's).
@@ -25,6 +35,7 @@ import { Args, Command } from "@effect/cli"
 import { Cause, Data, Duration, Effect, Option } from "effect"
 import * as Client from "../client/Client.js"
 import * as Connection from "../connection/Connection.js"
+import * as Tls from "../connection/Tls.js"
 import type { Codec } from "../protocol/Codec.js"
 import * as Message from "../protocol/Message.js"
 import type * as Server from "../server/Server.js"
@@ -44,6 +55,8 @@ import {
 } from "./internal/framing.js"
 import * as Flags from "./internal/flags.js"
 import { type FramedPeer, framedPeer, hostPort } from "./internal/peer.js"
+import * as TlsFiles from "./internal/tlsFiles.js"
+import * as Wire from "./internal/wire.js"
 import { jsonRpcServer } from "./json-rpc.js"
 import * as Output from "./Output.js"
 import { DEFAULT_BUDGET_SECONDS } from "./scalability.js"
@@ -68,7 +81,7 @@ export const EXIT_CODES = [
   "1  a scenario failed, or an unexpected error",
   "2  bad usage: an unknown command or flag, a missing or invalid value, a flag that does not apply " +
   "(one line on stderr names the flag, the value and what is allowed)",
-  "3  cannot connect (call, send) or listen (serve: port in use, no permission, unknown host)",
+  "3  cannot connect (call, send; a failed TLS handshake too) or listen (serve: port in use, no permission, unknown host)",
   "4  the peer misbehaved: closed early, sent a bad frame or another framing, or gave no answer " +
   "within --timeout; or call got an error reply (a JSON reply with an error object), printed first"
 ].join("\n")
@@ -85,7 +98,12 @@ const scenarioFlags = {
   budget: Flags.duration("budget", {
     help: "scalability: how long the rounds may take in all; a larger N the measured rate says would not fit is skipped, with a note",
     default: `${DEFAULT_BUDGET_SECONDS}s`
-  })
+  }),
+  tls: Flags.toggle(
+    "tls",
+    "run every server and client over TLS, with a self-signed certificate for localhost / 127.0.0.1 made for the run " +
+      "by the openssl command line (its SHA-256 fingerprint is printed); clients trust exactly it"
+  )
 }
 
 const scenarioSpec: Flags.CommandSpec = {
@@ -101,7 +119,7 @@ const scenarioSpec: Flags.CommandSpec = {
     min: 1,
     max: 1
   },
-  sections: [{ title: "FLAGS", flags: [scenarioFlags.chart, scenarioFlags.budget] }],
+  sections: [{ title: "FLAGS", flags: [scenarioFlags.tls, scenarioFlags.chart, scenarioFlags.budget] }],
   check: ({ flags, positionals }) => {
     for (const flag of ["chart", "budget"]) {
       if (flags.has(flag) && !isScalability(positionals[0])) {
@@ -118,17 +136,21 @@ const scenarioCommand = Command.make(
   {
     name: Args.choice(All.NAMES.map((n) => [n, n] as [string, string]), { name: "name" }),
     chart: Flags.optional(scenarioFlags.chart),
-    budget: Flags.withDefault(scenarioFlags.budget)
+    budget: Flags.withDefault(scenarioFlags.budget),
+    tls: Flags.switchOption(scenarioFlags.tls)
   },
-  ({ budget, chart, name }) =>
+  ({ budget, chart, name, tls }) =>
     Effect.gen(function*() {
       const options = {
         ...(Option.isSome(chart) ? { chart: chart.value } : {}),
         budgetSeconds: budget / 1000
       }
-      const summaries = name === "all"
-        ? yield* All.run(options)
-        : [yield* All.runOne(All.SCENARIOS.find((s) => s.name === name)!, options)]
+      const wire = tls ? Wire.tls(yield* scenarioCertificate) : Wire.plain
+      const summaries = yield* (name === "all"
+        ? All.run(options)
+        : Effect.map(All.runOne(All.SCENARIOS.find((s) => s.name === name)!, options), (s) => [s])).pipe(
+          Effect.provideService(Wire.Wire, wire)
+        )
       if (name !== "all") {
         const s = summaries[0]!
         yield* Output.line(`${s.ok ? "✔" : "✘"} ${s.name}: ${s.summary}`, s.ok ? "ok" : "error")
@@ -137,6 +159,18 @@ const scenarioCommand = Command.make(
       if (failed > 0) return yield* new CliFailure({ message: `${failed} scenario(s) failed`, code: EXIT.failed })
     })
 ).pipe(Command.withDescription(scenarioSpec.summary))
+
+/** The self-signed certificate of `scenario --tls`, made and announced once for the run. */
+const scenarioCertificate = Wire.selfSigned.pipe(
+  Effect.mapError((e) => new CliFailure({ message: e.message, code: EXIT.usage })),
+  Effect.tap((c) =>
+    Output.line(
+      `TLS: every server presents a self-signed certificate made for this run (${c.subjectAltName}), ` +
+        `SHA-256 fingerprint ${c.fingerprint256}; every client trusts exactly it`,
+      "accent"
+    )
+  )
+)
 
 // ---- serve ----------------------------------------------------------------------------------
 
@@ -159,6 +193,25 @@ const serveFlags = {
     defaultText: "lines for echo and chat, length-prefixed for json-rpc"
   }),
   quiet: Flags.toggle("quiet", "do not print each connection and request"),
+  path: Flags.text("path", {
+    metavar: "FILE",
+    help: "listen on this Unix domain socket instead of --host / --port (a socket file left by a dead server is replaced, " +
+      "a live server's is not)"
+  }),
+  socketMode: Flags.fileMode("socket-mode", { help: "with --path: the socket file's mode, e.g. 660 to let the group connect (default: the umask's)" }),
+  tlsCert: Flags.text("tls-cert", {
+    metavar: "FILE",
+    help: "serve over TLS with this certificate (PEM; intermediate CAs after it); its SHA-256 fingerprint is printed at startup"
+  }),
+  tlsKey: Flags.text("tls-key", { metavar: "FILE", help: "the certificate's private key (PEM, unencrypted)" }),
+  tlsCa: Flags.text("tls-ca", {
+    metavar: "FILE",
+    help: "with --tls-require-client-cert: the CA certificates (PEM) client certificates must be signed by"
+  }),
+  tlsRequireClientCert: Flags.toggle(
+    "tls-require-client-cert",
+    "mutual TLS: ask every client for a certificate signed by --tls-ca, and refuse a client without one"
+  ),
   // The server's defaults are those of `Server.make` (src/server/Server.ts).
   maxConnections: Flags.integer("max-connections", {
     min: 1,
@@ -263,10 +316,14 @@ const serveSpec: Flags.CommandSpec = {
         serveFlags.writeHighWaterMark
       ]
     },
+    { title: "UNIX DOMAIN SOCKET", flags: [serveFlags.path, serveFlags.socketMode] },
+    { title: "TLS", flags: [serveFlags.tlsCert, serveFlags.tlsKey, serveFlags.tlsCa, serveFlags.tlsRequireClientCert] },
     { title: "FRAME LIMITS", flags: [serveFlags.maxFrameBytes, serveFlags.maxHeaderBytes] },
     { title: "SHUTDOWN", flags: [serveFlags.shutdownDeadline, serveFlags.flushTimeout] }
   ],
   check: ({ flags, positionals }) => {
+    const placement = serveAddressProblem(flags) ?? serveTlsProblem(flags)
+    if (placement !== undefined) return placement
     const kind = positionals[0] as "echo" | "chat" | "json-rpc"
     const framingName = (flags.get("framing") as FramingName | undefined) ?? defaultFraming(kind)
     if (flags.has("max-header-bytes") && framingName !== "content-length") {
@@ -289,6 +346,34 @@ const serveSpec: Flags.CommandSpec = {
   notes: [["VALUES", VALUES_NOTE]]
 }
 
+/** `--path` is instead of `--host` / `--port`, and `--socket-mode` goes with it. */
+const serveAddressProblem = (flags: ReadonlyMap<string, string | true>): string | undefined => {
+  for (const other of ["port", "host"]) {
+    if (flags.has("path") && flags.has(other)) {
+      return `--path and --${other} are exclusive: listen on a Unix domain socket (--path) or on --host / --port`
+    }
+  }
+  if (flags.has("socket-mode") && !flags.has("path")) return "--socket-mode applies only with --path (a Unix domain socket)"
+  return undefined
+}
+
+/** A TLS server needs a certificate and its key; client certificates need the CA that signs them. */
+const serveTlsProblem = (flags: ReadonlyMap<string, string | true>): string | undefined => {
+  if (flags.has("tls-cert") && !flags.has("tls-key")) return "--tls-cert needs --tls-key FILE: the certificate's private key"
+  if (flags.has("tls-key") && !flags.has("tls-cert")) return "--tls-key needs --tls-cert FILE: the certificate it is the key of"
+  for (const flag of ["tls-ca", "tls-require-client-cert"]) {
+    if (flags.has(flag) && !flags.has("tls-cert")) return `--${flag} applies only to a TLS server: give --tls-cert FILE and --tls-key FILE`
+  }
+  if (flags.has("tls-require-client-cert") && !flags.has("tls-ca")) {
+    return "--tls-require-client-cert needs --tls-ca FILE: the CA certificates client certificates must be signed by"
+  }
+  return undefined
+}
+
+/** A bad TLS file is bad usage: one line naming the flag and the file. */
+const usage = <A, R>(effect: Effect.Effect<A, TlsFiles.BadTlsFile, R>): Effect.Effect<A, CliFailure, R> =>
+  Effect.mapError(effect, (e) => new CliFailure({ message: e.message, code: EXIT.usage }))
+
 /** `{ [key]: f(value) }` for each given option, nothing for the absent ones (the library's defaults apply). */
 const given = <A, B>(options: Record<string, Option.Option<A>>, f: (a: A) => B): Record<string, B> =>
   Object.fromEntries(Object.entries(options).flatMap(([k, o]) => (Option.isSome(o) ? [[k, f(o.value)]] : [])))
@@ -301,6 +386,14 @@ const serveCommand = Command.make(
     port: Flags.withDefault(serveFlags.port),
     framing: Flags.optional(serveFlags.framing),
     quiet: Flags.switchOption(serveFlags.quiet),
+    path: Flags.optional(serveFlags.path),
+    socketMode: Flags.optional(serveFlags.socketMode),
+    tls: {
+      cert: Flags.optional(serveFlags.tlsCert),
+      key: Flags.optional(serveFlags.tlsKey),
+      ca: Flags.optional(serveFlags.tlsCa),
+      requireClientCert: Flags.switchOption(serveFlags.tlsRequireClientCert)
+    },
     counts: {
       maxConnections: Flags.optional(serveFlags.maxConnections),
       backlog: Flags.optional(serveFlags.backlog),
@@ -322,15 +415,22 @@ const serveCommand = Command.make(
       maxHeaderBytes: Flags.optional(serveFlags.maxHeaderBytes)
     }
   },
-  ({ counts, durations, frames, framing, host, kind, port, quiet }) =>
+  ({ counts, durations, frames, framing, host, kind, path, port, quiet, socketMode, tls }) =>
     Effect.scoped(
       Effect.gen(function*() {
         const framingName: FramingName = Option.getOrElse(framing, () => defaultFraming(kind))
         const limits: Partial<Server.ServerOptions> = { ...given(counts, (n) => n), ...given(durations, Duration.millis) }
+        // The TLS files are read and checked before listening (the argv check saw the pairs).
+        const identity = Option.isSome(tls.cert) && Option.isSome(tls.key)
+          ? yield* usage(TlsFiles.identity({ cert: tls.cert.value, key: tls.key.value }))
+          : undefined
+        const ca = Option.isSome(tls.ca) ? yield* usage(TlsFiles.authorities(tls.ca.value)) : undefined
         const options = {
           ...limits,
-          host,
-          port,
+          ...(Option.isSome(path)
+            ? { path: path.value, ...(Option.isSome(socketMode) ? { permissions: socketMode.value } : {}) }
+            : { host, port }),
+          ...(identity === undefined ? {} : { tls: TlsFiles.serverOptions(identity, ca, tls.requireClientCert) }),
           framing: framingCodec(framingName, given(frames, (n) => n)),
           verbose: !quiet
         }
@@ -342,12 +442,22 @@ const serveCommand = Command.make(
         const server = yield* started.pipe(
           Effect.catchTag("ListenError", (e) =>
             new CliFailure({
-              message: `${e.message}${e.code === "EADDRINUSE" ? " (another process uses this port: pick another with --port, or --port 0)" : ""}`,
+              message: `${e.message}${
+                e.code !== "EADDRINUSE"
+                  ? ""
+                  : Option.isSome(path)
+                  ? " (a server is listening on this socket: stop it, or pick another --path)"
+                  : " (another process uses this port: pick another with --port, or --port 0)"
+              }`,
               code: EXIT.connect
             }))
         )
+        const where = Option.isSome(path) ? server.address.host : hostPort(server.address)
+        const secured = identity === undefined
+          ? ""
+          : `, TLS: ${TlsFiles.describe(identity.certificate)}${tls.requireClientCert ? ", client certificates required" : ""}`
         yield* Output.line(
-          `listening on ${hostPort(server.address)} (${kind}, ${framingName} framing); Ctrl-C or SIGTERM stops it gracefully`
+          `listening on ${where} (${kind}, ${framingName} framing${secured}); Ctrl-C or SIGTERM stops it gracefully`
         )
         return yield* Effect.never.pipe(
           Effect.onInterrupt(() =>
@@ -356,7 +466,8 @@ const serveCommand = Command.make(
               Effect.flatMap((s) =>
                 Output.line(
                   `stopped: ${s.accepted} connection(s) accepted, ${s.active} active, ${s.frames} request(s), ` +
-                    `${s.errors} error(s), ${s.rejected} rejected, ${s.bytesIn} bytes in, ${s.bytesOut} bytes out`
+                    `${s.errors} error(s), ${s.rejected} rejected, ` +
+                    `${identity === undefined ? "" : `${s.tlsFailures} failed TLS handshake(s), `}${s.bytesIn} bytes in, ${s.bytesOut} bytes out`
                 )
               )
             )
@@ -385,12 +496,35 @@ const clientFlags = {
   }),
   json: Flags.toggle("json", "print machine-readable JSON lines instead of text"),
   timeout: Flags.duration("timeout", { help: "how long to wait for the server: to connect, and for the whole exchange", default: "10s" }),
-  maxFrameBytes
+  maxFrameBytes,
+  path: Flags.text("path", { metavar: "FILE", help: "connect to this Unix domain socket instead of --host / --port" }),
+  tls: Flags.toggle(
+    "tls",
+    "connect over TLS, verifying the server's certificate against the system's CAs (or --tls-ca) and the host name"
+  ),
+  tlsCa: Flags.text("tls-ca", {
+    metavar: "FILE",
+    help: "with --tls: trust the CA certificates in this PEM file instead of the system's (a self-signed server's own certificate works)"
+  }),
+  tlsCert: Flags.text("tls-cert", { metavar: "FILE", help: "with --tls: a client certificate (PEM), for servers that ask for one (mutual TLS)" }),
+  tlsKey: Flags.text("tls-key", { metavar: "FILE", help: "with --tls-cert: its private key (PEM, unencrypted)" }),
+  servername: Flags.text("servername", {
+    metavar: "NAME",
+    help: "with --tls: the server name to ask for (SNI) and to check the certificate against (default: --host, unless an IP address)"
+  }),
+  insecure: Flags.toggle("insecure", "with --tls: do not verify the server's certificate (encrypted, not authenticated: for tests only)")
 }
 
 const clientOptions = {
   host: Flags.withDefault(clientFlags.host),
-  port: Flags.required(clientFlags.port),
+  port: Flags.optional(clientFlags.port),
+  path: Flags.optional(clientFlags.path),
+  tls: Flags.switchOption(clientFlags.tls),
+  tlsCa: Flags.optional(clientFlags.tlsCa),
+  tlsCert: Flags.optional(clientFlags.tlsCert),
+  tlsKey: Flags.optional(clientFlags.tlsKey),
+  servername: Flags.optional(clientFlags.servername),
+  insecure: Flags.switchOption(clientFlags.insecure),
   framing: Flags.optional(clientFlags.framing),
   format: Flags.withDefault(clientFlags.format),
   json: Flags.switchOption(clientFlags.json),
@@ -403,13 +537,37 @@ const clientSpec = (name: string, summary: string, description: string): Flags.C
   summary,
   description: [description],
   positional: { name: "message", help: "the frames to send, one per argument", min: 0, max: Number.POSITIVE_INFINITY },
-  sections: [{
-    title: "FLAGS",
-    flags: [clientFlags.host, clientFlags.port, clientFlags.framing, clientFlags.format, clientFlags.json, clientFlags.timeout, clientFlags.maxFrameBytes]
-  }],
-  required: ["port"],
+  sections: [
+    {
+      title: "FLAGS",
+      flags: [clientFlags.host, clientFlags.port, clientFlags.path, clientFlags.framing, clientFlags.format, clientFlags.json, clientFlags.timeout, clientFlags.maxFrameBytes]
+    },
+    { title: "TLS", flags: [clientFlags.tls, clientFlags.tlsCa, clientFlags.tlsCert, clientFlags.tlsKey, clientFlags.servername, clientFlags.insecure] }
+  ],
+  check: ({ flags }) => clientProblem(name, flags),
   notes: [["VALUES", VALUES_NOTE]]
 })
+
+/** `--port` or `--path`, not both; the TLS flags only with `--tls`, a certificate with its key. */
+const clientProblem = (command: string, flags: ReadonlyMap<string, string | true>): string | undefined => {
+  if (!flags.has("port") && !flags.has("path")) {
+    return `${command} needs --port PORT: ${clientFlags.port.expected} (or --path FILE, a Unix domain socket)`
+  }
+  for (const other of ["port", "host"]) {
+    if (flags.has("path") && flags.has(other)) {
+      return `--path and --${other} are exclusive: connect to a Unix domain socket (--path) or to --host / --port`
+    }
+  }
+  for (const flag of ["tls-ca", "tls-cert", "tls-key", "servername", "insecure"]) {
+    if (flags.has(flag) && !flags.has("tls")) return `--${flag} applies only with --tls`
+  }
+  if (flags.has("tls-cert") && !flags.has("tls-key")) return "--tls-cert needs --tls-key FILE: the certificate's private key"
+  if (flags.has("tls-key") && !flags.has("tls-cert")) return "--tls-key needs --tls-cert FILE: the certificate it is the key of"
+  if (flags.has("insecure") && flags.has("tls-ca")) {
+    return "--insecure does not verify the server's certificate, so --tls-ca would not be used: give one of them"
+  }
+  return undefined
+}
 
 const callSpec = clientSpec(
   "call",
@@ -455,6 +613,21 @@ const explain = (where: string, timeout: number, framingName: FramingName) =>
   const tag = typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : ""
   if (error instanceof CliFailure) return Effect.fail(error)
   if (tag === "ConnectError") return Effect.fail(new CliFailure({ message: (error as Error).message, code: EXIT.connect }))
+  if (Tls.isTlsError(error)) {
+    // A certificate that does not verify: say how to trust it, or (for tests) not to check.
+    const verify = error.code !== undefined && VERIFY_CODES.has(error.code) ? "; --insecure skips the check, for tests only" : ""
+    return Effect.fail(new CliFailure({ message: `${error.message}${verify}`, code: EXIT.connect }))
+  }
+  // TLS 1.3 ends the handshake before the server checks the client: its refusal comes as an alert on the first read.
+  const alert = typeof error === "object" && error !== null && "code" in error ? error.code : undefined
+  if (typeof alert === "string" && alert.startsWith("ERR_SSL") && Tls.hint(alert) !== undefined) {
+    return Effect.fail(
+      new CliFailure({
+        message: `${where}: the server ended the TLS session (${alert}): ${Tls.hint(alert)!.replace("`cert` / `key`", "--tls-cert / --tls-key")}`,
+        code: EXIT.connect
+      })
+    )
+  }
   if (tag === "TimeoutException") {
     return Effect.fail(
       new CliFailure({
@@ -473,6 +646,17 @@ const explain = (where: string, timeout: number, framingName: FramingName) =>
   return Effect.fail(new CliFailure({ message: `${where}: ${message}`, code: EXIT.protocol }))
 }
 
+/** Verification failures `--insecure` would let through. */
+const VERIFY_CODES: ReadonlySet<string> = new Set([
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "ERR_TLS_CERT_ALTNAME_INVALID"
+])
+
 const clientCodec = (framingName: FramingName, format: Format, limits: FramingLimits): Codec<unknown, unknown> =>
   format === "text"
     ? Message.text(framingCodec(framingName, limits)) as Codec<unknown, unknown>
@@ -484,7 +668,15 @@ interface ClientArgs {
   readonly host: string
   readonly maxFrameBytes: Option.Option<number>
   readonly messages: ReadonlyArray<string>
-  readonly port: number
+  /** One of them (the argv check saw to it). */
+  readonly port: Option.Option<number>
+  readonly path: Option.Option<string>
+  readonly tls: boolean
+  readonly tlsCa: Option.Option<string>
+  readonly tlsCert: Option.Option<string>
+  readonly tlsKey: Option.Option<string>
+  readonly servername: Option.Option<string>
+  readonly insecure: boolean
   /** Milliseconds. */
   readonly timeout: number
 }
@@ -497,18 +689,43 @@ const withPeer = <A, E, R>(
   Effect.gen(function*() {
     const frames = yield* framesFor(args.format, args.messages)
     const framingName = Option.getOrElse(args.framing, () => defaultFraming(args.format))
+    const tls = args.tls ? yield* clientTls(args) : undefined
+    const address = Option.isSome(args.path) ? { path: args.path.value } : { host: args.host, port: Option.getOrElse(args.port, () => 0) }
     return yield* Effect.scoped(
       Effect.gen(function*() {
-        const conn = yield* Client.connect({ host: args.host, port: args.port, connectTimeout: Duration.millis(args.timeout) })
+        const conn = yield* Client.connect({
+          ...address,
+          ...(tls === undefined ? {} : { tls }),
+          connectTimeout: Duration.millis(args.timeout)
+        })
         const limits = Option.isSome(args.maxFrameBytes) ? { maxFrameBytes: args.maxFrameBytes.value } : {}
         const peer = yield* framedPeer(conn, clientCodec(framingName, args.format, limits))
         return yield* talk(frames, peer)
       })
     ).pipe(
       Effect.timeout(Duration.millis(args.timeout)),
-      Effect.catchAllCause(explain(`${args.host}:${args.port}`, args.timeout, framingName))
+      Effect.catchAllCause(explain(whereOf(args), args.timeout, framingName))
     )
   })
+
+/** What the messages call the server: `host:port`, or the socket's path. */
+const whereOf = (args: ClientArgs): string =>
+  Option.isSome(args.path) ? args.path.value : hostPort({ host: args.host, port: Option.getOrElse(args.port, () => 0) })
+
+/** The client's TLS options from its flags, the files read and checked first (bad usage if not). */
+const clientTls = (args: ClientArgs): Effect.Effect<Tls.ClientOptions, CliFailure> =>
+  usage(Effect.gen(function*() {
+    const ca = Option.isSome(args.tlsCa) ? yield* TlsFiles.authorities(args.tlsCa.value) : undefined
+    const id = Option.isSome(args.tlsCert) && Option.isSome(args.tlsKey)
+      ? yield* TlsFiles.identity({ cert: args.tlsCert.value, key: args.tlsKey.value })
+      : undefined
+    return {
+      ...(ca === undefined ? {} : { ca }),
+      ...(id === undefined ? {} : { cert: id.cert, key: id.key }),
+      ...(Option.isSome(args.servername) ? { servername: args.servername.value } : {}),
+      ...(args.insecure ? { rejectUnauthorized: false } : {})
+    }
+  }))
 
 /** The error of a reply that is one (JSON-RPC's `{"error": {"code", "message"}}`), else undefined. */
 const errorOf = (reply: unknown): { readonly code: unknown; readonly message?: unknown } | undefined => {
@@ -541,7 +758,7 @@ const callCommand = Command.make(
       // Every reply is printed first; then an error reply makes the exit code say so (scripts).
       if (errors.length > 0) {
         return yield* new CliFailure({
-          message: `${args.host}:${args.port} answered with ${errors.length === 1 ? "error" : `${errors.length} errors:`} ${errors.join("; ")}`,
+          message: `${whereOf(args)} answered with ${errors.length === 1 ? "error" : `${errors.length} errors:`} ${errors.join("; ")}`,
           code: EXIT.protocol
         })
       }

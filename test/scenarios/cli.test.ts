@@ -3,11 +3,15 @@
  * `nc` (netcat-openbsd) and by a Python client; `call` / `send` against in-test servers; exit
  * codes and one-line errors. Children announce readiness with their "listening on" line.
  */
-import { describe, expect, it } from "@effect/vitest"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { Buffer } from "node:buffer"
 import { type ChildProcess, execFile, spawn } from "node:child_process"
+import { X509Certificate } from "node:crypto"
+import * as Fs from "node:fs"
 import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Connection from "../../src/connection/Connection.js"
 import * as Framing from "../../src/protocol/Framing.js"
@@ -15,6 +19,7 @@ import * as Message from "../../src/protocol/Message.js"
 import * as Server from "../../src/server/Server.js"
 import { jsonRpcServer } from "../../src/scenarios/json-rpc.js"
 import * as Output from "../../src/scenarios/Output.js"
+import { type Certs, makeCerts, removeCerts } from "../connection/certs.js"
 
 const root = fileURLToPath(new URL("../..", import.meta.url))
 const CLI = ["--import", "tsx", "src/scenarios/cli.ts"]
@@ -89,12 +94,16 @@ const exchangeOn = (socket: Net.Socket, text: string, expected: string) =>
     socket.write(text)
   })
 
-/** Starts `serve …` and waits for its "listening on host:port" line; SIGTERMs it when the scope closes. */
-const serve = (args: ReadonlyArray<string>) =>
+/**
+ * Starts `serve …` (with `--port 0` unless `at` is `"as given"`, e.g. with `--path`) and waits for
+ * its "listening on host:port" (or "listening on PATH") line; kills it when the scope closes.
+ */
+const serve = (args: ReadonlyArray<string>, at: "port 0" | "as given" = "port 0") =>
   Effect.acquireRelease(
     Effect.async<{ readonly child: ChildProcess; readonly port: number; readonly output: () => string; readonly exited: Promise<Done> }, Error>(
       (resume) => {
-        const child = spawn(process.execPath, [...CLI, "serve", ...args, "--port", "0"], { cwd: root, env: { ...process.env, NO_COLOR: "1" } })
+        const argv = [...CLI, "serve", ...args, ...(at === "port 0" ? ["--port", "0"] : [])]
+        const child = spawn(process.execPath, argv, { cwd: root, env: { ...process.env, NO_COLOR: "1" } })
         let stdout = ""
         let stderr = ""
         let ready = false
@@ -102,10 +111,10 @@ const serve = (args: ReadonlyArray<string>) =>
         child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
         child.stdout.on("data", (d: Buffer) => {
           stdout += d.toString()
-          const m = /listening on 127\.0\.0\.1:(\d+)/.exec(stdout)
+          const m = /listening on (?:127\.0\.0\.1:(\d+)|\/\S+)/.exec(stdout)
           if (m !== null && !ready) {
             ready = true
-            resume(Effect.succeed({ child, port: Number(m[1]), output: () => stdout, exited }))
+            resume(Effect.succeed({ child, port: Number(m[1] ?? 0), output: () => stdout, exited }))
           }
         })
         void exited.then((d) => {
@@ -466,4 +475,149 @@ describe("effect-wire CLI", { timeout: 90_000 }, () => {
       expect(done.code).toBe(0)
       expect(done.stdout).toMatch(/stopped: 2 connection\(s\) accepted, 0 active/)
     }).pipe(Effect.scoped))
+})
+
+describe("effect-wire CLI over TLS and Unix domain sockets", { timeout: 90_000 }, () => {
+  let certs: Certs
+  beforeAll(() => {
+    certs = makeCerts()
+  })
+  afterAll(() => removeCerts(certs))
+  const file = (name: string) => Path.join(certs.dir, name)
+  const fingerprintOf = (name: string) => new X509Certificate(Fs.readFileSync(file(name))).fingerprint256
+
+  it.live("serve --tls-cert/--tls-key prints the certificate's SHA-256 fingerprint; call and send --tls --tls-ca get their answers", () =>
+    Effect.gen(function*() {
+      const s = yield* serve(["echo", "--tls-cert", file("server.crt"), "--tls-key", file("server.key"), "--quiet"])
+      const startup = s.output().split("\n")[0]!
+      expect(startup).toContain("TLS")
+      expect(startup).toContain(`SHA-256 ${fingerprintOf("server.crt")}`)
+      const port = String(s.port)
+      const call = yield* runCli(["call", "--tls", "--tls-ca", file("ca.crt"), "--port", port, "over tls", "again"])
+      expect(call).toMatchObject({ code: 0, stdout: "ECHO: over tls\nECHO: again\n", stderr: "" })
+      // The certificate names localhost too: --servername checks it against that name.
+      const named = yield* runCli(["send", "--tls", "--tls-ca", file("ca.crt"), "--servername", "localhost", "--port", port, "a", "b"])
+      expect(named).toMatchObject({ code: 0, stdout: "ECHO: a\nECHO: b\n", stderr: "" })
+      const done = yield* stop(s)
+      expect(done.code).toBe(0)
+      expect(done.stdout).toMatch(/stopped: 2 connection\(s\) accepted, 0 active, 4 request\(s\), 0 error\(s\)/)
+    }).pipe(Effect.scoped))
+
+  it.live("call --tls against a plain TCP server: one line with the TLS error and its hint, exit 3", () =>
+    Effect.gen(function*() {
+      const server = yield* Server.make({ port: 0 }, (conn) => conn.write("hello, this is not TLS\n"))
+      const port = server.address.port
+      const done = yield* runCli(["call", "--tls", "--port", String(port), "x"])
+      expect(done.code).toBe(3)
+      expect(done.stdout).toBe("")
+      expect(done.stderr.trimEnd().split("\n")).toHaveLength(1)
+      expect(done.stderr).toContain(`TLS handshake with 127.0.0.1:${port} failed`)
+      expect(done.stderr).toContain("is the server speaking plain TCP?")
+    }).pipe(Effect.scoped))
+
+  it.live("call --tls to a self-signed server: without --tls-ca exit 3 naming DEPTH_ZERO_SELF_SIGNED_CERT and --tls-ca; --insecure and --tls-ca CERT succeed", () =>
+    Effect.gen(function*() {
+      const s = yield* serve(["echo", "--tls-cert", file("self.crt"), "--tls-key", file("self.key"), "--quiet"])
+      const port = String(s.port)
+      const refused = yield* runCli(["call", "--tls", "--port", port, "x"])
+      expect(refused.code).toBe(3)
+      expect(refused.stdout).toBe("")
+      expect(refused.stderr.trimEnd().split("\n")).toHaveLength(1)
+      expect(refused.stderr).toContain("DEPTH_ZERO_SELF_SIGNED_CERT")
+      expect(refused.stderr).toContain("the certificate is self-signed: trust it with `ca` (--tls-ca)")
+      expect(refused.stderr).toContain("--insecure")
+      const insecure = yield* runCli(["call", "--tls", "--insecure", "--port", port, "x"])
+      expect(insecure).toMatchObject({ code: 0, stdout: "ECHO: x\n" })
+      const trusted = yield* runCli(["call", "--tls", "--tls-ca", file("self.crt"), "--port", port, "y"])
+      expect(trusted).toMatchObject({ code: 0, stdout: "ECHO: y\n", stderr: "" })
+    }).pipe(Effect.scoped))
+
+  it.live("serve --tls-ca --tls-require-client-cert: call with --tls-cert/--tls-key is answered, without a certificate exit 3 with the hint", () =>
+    Effect.gen(function*() {
+      const s = yield* serve([
+        "echo", "--quiet", "--tls-cert", file("server.crt"), "--tls-key", file("server.key"),
+        "--tls-ca", file("ca.crt"), "--tls-require-client-cert"
+      ])
+      const port = String(s.port)
+      const withCert = yield* runCli([
+        "call", "--tls", "--tls-ca", file("ca.crt"), "--tls-cert", file("client.crt"), "--tls-key", file("client.key"), "--port", port, "me"
+      ])
+      expect(withCert).toMatchObject({ code: 0, stdout: "ECHO: me\n", stderr: "" })
+      const without = yield* runCli(["call", "--tls", "--tls-ca", file("ca.crt"), "--port", port, "anonymous"])
+      expect(without.code).toBe(3)
+      expect(without.stdout).toBe("")
+      expect(without.stderr.trimEnd().split("\n")).toHaveLength(1)
+      expect(without.stderr).toContain("the server wants a client certificate (--tls-cert / --tls-key)")
+      const done = yield* stop(s)
+      expect(done.code).toBe(0)
+      expect(done.stdout).toMatch(/stopped: 1 connection\(s\) accepted, .* 1 failed TLS handshake\(s\)/)
+    }).pipe(Effect.scoped))
+
+  it.live("serve json-rpc over TLS: the Python client with ssl.create_default_context(cafile=…) gets every answer", () =>
+    Effect.gen(function*() {
+      const s = yield* serve(["json-rpc", "--quiet", "--tls-cert", file("server.crt"), "--tls-key", file("server.key")])
+      const py = yield* pipeThrough("python3", ["test/scenarios/python/json_rpc_client.py", String(s.port), "--cafile", file("ca.crt")], "")
+      expect(py.stderr).toBe("")
+      expect(py.stdout.trimEnd().split("\n").map((l) => JSON.parse(l))[0]).toEqual({ id: 1, result: 42 })
+      expect(py.stdout.trimEnd().split("\n")).toHaveLength(5)
+      expect((yield* stop(s)).code).toBe(0)
+    }).pipe(Effect.scoped))
+
+  it.live("serve --path --socket-mode 600 listens on a Unix domain socket with that mode; call and send --path talk to it; a missing socket is exit 3", () =>
+    Effect.gen(function*() {
+      const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-wire-cli-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true })))
+      const socket = Path.join(dir, "echo.sock")
+      const s = yield* serve(["echo", "--quiet", "--path", socket, "--socket-mode", "600"], "as given")
+      expect(s.output()).toContain(`listening on ${socket} (`)
+      expect(Fs.statSync(socket).mode & 0o777).toBe(0o600)
+      const call = yield* runCli(["call", "--path", socket, "over unix"])
+      expect(call).toMatchObject({ code: 0, stdout: "ECHO: over unix\n", stderr: "" })
+      const send = yield* runCli(["send", "--path", socket, "a", "b"])
+      expect(send).toMatchObject({ code: 0, stdout: "ECHO: a\nECHO: b\n", stderr: "" })
+      expect((yield* stop(s)).code).toBe(0)
+      const missing = yield* runCli(["call", "--path", Path.join(dir, "nobody.sock"), "x"])
+      expect(missing.code).toBe(3)
+      expect(missing.stderr.trimEnd().split("\n")).toHaveLength(1)
+      expect(missing.stderr).toContain(Path.join(dir, "nobody.sock"))
+    }).pipe(Effect.scoped))
+
+  it.live("scenario echo --tls runs over TLS with a certificate made for the run, and prints its fingerprint once", () =>
+    Effect.gen(function*() {
+      const done = yield* runCli(["scenario", "echo", "--tls"])
+      expect(done.stderr).toBe("")
+      expect(done.code).toBe(0)
+      expect(done.stdout).toContain("✔ echo: 3/3 echoes correct")
+      expect(done.stdout.match(/SHA-256 fingerprint [0-9A-F]{2}(:[0-9A-F]{2}){31}/g)).toHaveLength(1)
+      expect(done.stdout).toContain("TLSv1.3")
+    }))
+
+  it.live("scenario --tls without openssl on PATH is one line, exit 2", () =>
+    Effect.gen(function*() {
+      const done = yield* runCli(["scenario", "echo", "--tls"], { NO_COLOR: "1", PATH: "/nonexistent" })
+      expectUsageError(done, "--tls", "openssl")
+    }))
+
+  it.live("TLS and socket flags that are missing a partner, do not apply or name unreadable files are one line each, exit 2", () =>
+    expectUsageErrors([
+      [["serve", "echo", "--tls-cert", file("server.crt")], "--tls-cert", "--tls-key"],
+      [["serve", "echo", "--tls-key", file("server.key")], "--tls-key", "--tls-cert"],
+      [["serve", "echo", "--tls-ca", file("ca.crt")], "--tls-ca", "--tls-cert"],
+      [["serve", "echo", "--tls-cert", file("server.crt"), "--tls-key", file("server.key"), "--tls-require-client-cert"], "--tls-require-client-cert", "--tls-ca"],
+      [["serve", "echo", "--tls-cert", "/nonexistent/server.crt", "--tls-key", file("server.key")], "--tls-cert", "/nonexistent/server.crt"],
+      [["serve", "echo", "--tls-cert", file("server.crt"), "--tls-key", "/nonexistent/server.key"], "--tls-key", "/nonexistent/server.key"],
+      [["serve", "echo", "--tls-cert", "package.json", "--tls-key", file("server.key")], "--tls-cert", "package.json", "certificate"],
+      [["serve", "echo", "--tls-cert", file("server.crt"), "--tls-key", file("client.key")], "--tls-key", "does not match", "--tls-cert"],
+      [["serve", "echo", "--path", "/tmp/x.sock", "--port", "1"], "--path", "--port"],
+      [["serve", "echo", "--path", "/tmp/x.sock", "--host", "0.0.0.0"], "--path", "--host"],
+      [["serve", "echo", "--socket-mode", "660"], "--socket-mode", "--path"],
+      [["serve", "echo", "--path", "/tmp/x.sock", "--socket-mode", "999"], "--socket-mode", "999", "octal"],
+      [["call", "--port", "1", "--tls-ca", file("ca.crt"), "x"], "--tls-ca", "--tls"],
+      [["send", "--port", "1", "--insecure", "x"], "--insecure", "--tls"],
+      [["call", "--port", "1", "--tls", "--tls-cert", file("client.crt"), "x"], "--tls-cert", "--tls-key"],
+      [["call", "--port", "1", "--tls", "--tls-ca", "/nonexistent/ca.crt", "x"], "--tls-ca", "/nonexistent/ca.crt"],
+      [["call", "--port", "1", "--path", "/tmp/x.sock", "x"], "--path", "--port"],
+      [["send", "x"], "--port", "--path"],
+      [["scenario", "echo", "--tls=yes"], "--tls", "takes no value"]
+    ]), SPAWNS_MANY)
 })

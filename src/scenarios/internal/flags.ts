@@ -172,6 +172,21 @@ export const text = (name: string, options: { readonly metavar: string; readonly
   ...(options.default === undefined ? {} : { default: options.default })
 })
 
+const MODE = /^(?:0o?)?([0-7]{3})$/i
+
+/** A file mode in octal, as `chmod` takes it: `660`, `0660` or `0o660`. */
+export const fileMode = (name: string, options: { readonly help: string }): ValueFlag<number> => ({
+  _tag: "Value",
+  name,
+  metavar: "MODE",
+  help: options.help,
+  expected: "an octal file mode from 000 to 777, as chmod takes it (660, 0660)",
+  parse: (raw) => {
+    const m = MODE.exec(raw)
+    return m === null ? undefined : parseInt(m[1]!, 8)
+  }
+})
+
 /** A flag without a value. */
 export const toggle = (name: string, help: string): SwitchFlag => ({ _tag: "Switch", name, help })
 
