@@ -42,8 +42,6 @@
 import { DEFAULT_MAX_DEPTH, depthBeyond, depthMessage, maxDepthOption } from "./internal/jsonLimits.js"
 import type { ErrorObject, FormatOptions, Id, Incoming, Invalid, Parsed, Response, RpcFormat } from "./RpcFormat.js"
 
-export type { ErrorObject, Id, Incoming, Parsed, Response, RpcFormat } from "./RpcFormat.js"
-
 /** Invalid JSON was received. */
 export const PARSE_ERROR = -32700
 /** The JSON sent is not a valid Request object. */

@@ -43,8 +43,6 @@ import { capText, DEFAULT_MAX_DEPTH, depthBeyond, depthMessage, maxDepthOption }
 import { oneOf } from "./internal/options.js"
 import { MessageDecodeError, MessageEncodeError, type MessageError, type MessageFailure } from "./MessageError.js"
 
-export { MessageDecodeError, MessageEncodeError, type MessageError, type MessageFailure } from "./MessageError.js"
-
 /** A codec of typed messages over a framing whose errors are `E`. */
 export interface MessageCodec<A, E> extends Codec<A, E | InvalidUtf8 | MessageError> {
   /** The framing the messages travel in. */

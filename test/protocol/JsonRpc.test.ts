@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, FastCheck as fc } from "effect"
 import * as ChapterRpc from "../../src/protocol/ChapterRpc.js"
 import * as JsonRpc from "../../src/protocol/JsonRpc.js"
+import type * as RpcFormat from "../../src/protocol/RpcFormat.js"
 import * as RpcServer from "../../src/server/RpcServer.js"
 import { Calc, calcHandlers, Gates, Spec, specHandlers } from "../rpc/fixtures.js"
 
@@ -150,7 +151,7 @@ describe("JsonRpc", () => {
     })
 
     it("rejects what the specification forbids, keeping a valid id", () => {
-      const invalid = (text: string, id: JsonRpc.Id = null) =>
+      const invalid = (text: string, id: RpcFormat.Id = null) =>
         expect(JsonRpc.parse(text)).toEqual({ _tag: "Invalid", id, error: { code: -32600, message: "Invalid Request" } })
       invalid(`{"id":1,"method":"m"}`, 1) // no jsonrpc member
       invalid(`{"jsonrpc":"1.0","id":1,"method":"m"}`, 1)
@@ -372,8 +373,8 @@ describe("JsonRpc", () => {
     )
 
     /** Every reply `format` could build for `parsed` (a request's params echoed as its result, or as error data). */
-    const replies = (format: JsonRpc.RpcFormat, parsed: JsonRpc.Parsed): Array<string> => {
-      const one = (m: JsonRpc.Incoming): Array<string> => {
+    const replies = (format: RpcFormat.RpcFormat, parsed: RpcFormat.Parsed): Array<string> => {
+      const one = (m: RpcFormat.Incoming): Array<string> => {
         switch (m._tag) {
           case "Invalid":
             return [format.failure(m.id, m.error)]

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Cause, Chunk, Effect, Either, Exit, FastCheck as fc, Schema, Stream } from "effect"
 import { Buffer } from "node:buffer"
 import { isDeepStrictEqual } from "node:util"
-import { Codec, Framing, FramingError, Laws } from "../../src/index.js"
+import { Codec, Framing, FramingError, Laws, MessageError } from "../../src/index.js"
 import * as Message from "../../src/protocol/Message.js"
 import { bytes, hex } from "./helpers.js"
 
@@ -369,7 +369,7 @@ describe("Message.json", () => {
       const big = Message.json(Framing.lines({ maxLineBytes: 2_000_000 }), Person)
       const { errors } = decodeLines(big, [`{"id":"${"x".repeat(1_000_000)}","name":"a","tags":[]}`])
       expect(errors).toMatchObject([{ reason: "schema", path: ["id"] }])
-      const error = errors[0] as Message.MessageDecodeError
+      const error = errors[0] as MessageError.MessageDecodeError
       expect(error.detail).toHaveLength(1000)
       expect(error.detail).toMatch(/\["id"\]\n[^]*Expected number, actual "xxx/)
       expect(error.detail.endsWith("…")).toBe(true)

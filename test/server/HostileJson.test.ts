@@ -12,6 +12,7 @@ import type { Codec } from "../../src/protocol/Codec.js"
 import * as ChapterRpc from "../../src/protocol/ChapterRpc.js"
 import * as Framing from "../../src/protocol/Framing.js"
 import * as JsonRpc from "../../src/protocol/JsonRpc.js"
+import type * as RpcFormat from "../../src/protocol/RpcFormat.js"
 import * as Message from "../../src/protocol/Message.js"
 import * as RpcServer from "../../src/server/RpcServer.js"
 import * as Server from "../../src/server/Server.js"
@@ -66,7 +67,7 @@ const framedPeer = (socket: Net.Socket, framing: Codec<Uint8Array, unknown>) => 
 interface RpcCase {
   readonly name: string
   readonly framing: Codec<Uint8Array, unknown>
-  readonly format: JsonRpc.RpcFormat
+  readonly format: RpcFormat.RpcFormat
   readonly request: (id: number, method: string, params: string) => string
 }
 

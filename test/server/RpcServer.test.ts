@@ -9,12 +9,13 @@ import { serveConnection } from "../../src/server/internal/rpcConnection.js"
 import { decodeParams, settingsOf } from "../../src/server/internal/rpcSession.js"
 import * as ChapterRpc from "../../src/protocol/ChapterRpc.js"
 import * as JsonRpc from "../../src/protocol/JsonRpc.js"
+import type * as RpcFormat from "../../src/protocol/RpcFormat.js"
 import * as RpcServer from "../../src/server/RpcServer.js"
 import * as Server from "../../src/server/Server.js"
 import { Calc, calcHandlers, Gates } from "../rpc/fixtures.js"
 import { rawConnect, readLines, readToEnd, scriptedConnection } from "./helpers.js"
 
-const req = (id: JsonRpc.Id, method: string, params?: unknown) =>
+const req = (id: RpcFormat.Id, method: string, params?: unknown) =>
   JSON.stringify(params === undefined ? { jsonrpc: "2.0", id, method } : { jsonrpc: "2.0", id, method, params }) + "\n"
 
 const serve = (gates: Gates, options: RpcServer.RpcServerOptions<"add", never> & Server.ServerOptions = {}) =>

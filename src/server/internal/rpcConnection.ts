@@ -14,6 +14,7 @@ import { Buffer } from "node:buffer"
 import type { InlineReader, Transport } from "../../connection/Transport.js"
 import { type ConnectionError, isConnectionError } from "../../connection/ConnectionError.js"
 import { type Codec, type Decoder, type Encoder, joinParts } from "../../protocol/Codec.js"
+import { isFramingError } from "../../protocol/FramingError.js"
 import { asBuffer, EMPTY } from "../../protocol/internal/bytes.js"
 import * as JsonRpc from "../../protocol/JsonRpc.js"
 import type { Id, RpcFormat } from "../../protocol/RpcFormat.js"
@@ -36,16 +37,21 @@ const idOf = (reply: Uint8Array): Id => {
   }
 }
 
-/** What to answer a framing error with before closing (nothing for connection errors). */
+/**
+ * What to answer a framing error with before closing: nothing for connection errors, for input
+ * that ended inside a frame, or for an error without a `_tag`. (A custom codec's own tagged
+ * errors are answered as framing errors too.)
+ */
 const framingReply = (format: RpcFormat, e: unknown): string | undefined => {
-  const tag = tagOf(e)
-  if (tag === undefined || isConnectionError(e) || tag === "UnexpectedEof") return undefined
+  if (tagOf(e) === undefined || isConnectionError(e) || (isFramingError(e) && e._tag === "UnexpectedEof")) {
+    return undefined
+  }
   const message = typeof (e as { readonly message?: unknown }).message === "string"
     ? (e as { readonly message: string }).message
     : undefined
   return format.failure(
     null,
-    JsonRpc.error(tag === "FrameTooLarge" ? JsonRpc.FRAME_TOO_LARGE : JsonRpc.FRAMING_ERROR, message)
+    JsonRpc.error(isFramingError(e) && e._tag === "FrameTooLarge" ? JsonRpc.FRAME_TOO_LARGE : JsonRpc.FRAMING_ERROR, message)
   )
 }
 
