@@ -134,6 +134,49 @@ describe("PlatformSocket", () => {
         expect(yield* readLines(socket, 3)).toEqual(["ECHO: a", "ECHO: b", "ECHO: c"])
       }).pipe(Effect.scoped))
 
+    it.live("the connection's idle timeout closes a silent WebSocket peer", () =>
+      Effect.gen(function*() {
+        const done = yield* Deferred.make<Exit.Exit<unknown, unknown>>()
+        const url = yield* wsServer((socket) =>
+          PlatformSocket.serve(socket, echo, { messages: Framing.lines(), idleTimeout: "100 millis" }).pipe(
+            Effect.exit,
+            Effect.flatMap((exit) => Deferred.succeed(done, exit))
+          ))
+        const client = yield* messagesOf(yield* wsClient(url))
+        const exit = yield* Deferred.await(done)
+        expect(Exit.isFailure(exit) ? String(exit.cause) : "").toContain("ConnectionTimeout")
+        // The server closed the WebSocket: the client's run ends.
+        expect(Exit.isExit(yield* Fiber.await(client.run))).toBe(true)
+      }).pipe(Effect.scoped))
+
+    it.live("input that cannot be paused (TCP through NodeSocketServer) is bounded by maxInboundBytes", () =>
+      Effect.gen(function*() {
+        const gate = yield* Deferred.make<void>()
+        const result = yield* Deferred.make<Exit.Exit<void, unknown>>()
+        const server = yield* NodeSocketServer.make({ port: 0, host: "127.0.0.1" })
+        yield* Effect.forkScoped(server.run((socket) =>
+          PlatformSocket.serve(socket, (connection) => {
+            const drain: Effect.Effect<void, unknown> = Effect.flatMap(
+              connection.read(),
+              (bytes) => bytes.length === 0 ? Effect.void : drain
+            )
+            return Effect.zipRight(Deferred.await(gate), drain).pipe(
+              Effect.exit,
+              Effect.flatMap((exit) => Deferred.succeed(result, exit))
+            )
+          }, { readHighWaterMark: 1024, maxInboundBytes: 4096 })
+        ))
+        const socket = yield* rawConnect((server.address as SocketServer.TcpAddress).port)
+        const closed = yield* Effect.fork(readToEnd(socket))
+        // More than one read's chunk: what the driver has not taken waits in the adapter.
+        for (let i = 0; i < 16; i++) socket.write(Buffer.alloc(64 * 1024, 120))
+        // The adapter gives up on the flood and closes the socket while the handler is not reading.
+        yield* Fiber.join(closed)
+        yield* Deferred.succeed(gate, undefined)
+        const exit = yield* Deferred.await(result)
+        expect(Exit.isFailure(exit) ? String(exit.cause) : "").toContain("ERR_INBOUND_LIMIT")
+      }).pipe(Effect.scoped))
+
     it.live("the connection reports the addresses it is given", () =>
       Effect.gen(function*() {
         const seen = yield* Deferred.make<string>()
