@@ -9,6 +9,8 @@
  */
 import { Buffer } from "node:buffer"
 import * as Net from "node:net"
+import { dial } from "./dial.js"
+import { runHandshakes } from "./handshakes.js"
 import { Histogram } from "./histogram.js"
 import type {
   HoldCommand,
@@ -96,7 +98,7 @@ const runLoad = (cmd: LoadCommand): Promise<void> =>
       let done = false // primed or failed
       let answered = false // the first request's reply arrived
       const connectAt = nowNs()
-      const socket = Net.connect({ host: HOST, port: cmd.port, noDelay: true })
+      const { ready, socket } = dial(cmd.port, cmd.target)
       sockets.push(socket)
       const send = (k: number, at: number): void => {
         let tail = (head + inFlight) % depth
@@ -113,7 +115,7 @@ const runLoad = (cmd: LoadCommand): Promise<void> =>
         settled++
         if (settled === cmd.conns) start()
       }
-      socket.once("connect", () => {
+      socket.once(ready, () => {
         connected++
         const at = nowNs()
         connectHist.record(at - connectAt)
@@ -361,6 +363,7 @@ process.on("message", (raw: unknown) => {
     try {
       if (cmd.type === "load") await runLoad(cmd)
       else if (cmd.type === "storm") await runStorm(cmd)
+      else if (cmd.type === "handshakes") await runHandshakes(cmd, emit)
       else await runHold(cmd)
     } catch (e) {
       emit({ event: "error", id: cmd.id, detail: String(e) })

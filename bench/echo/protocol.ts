@@ -21,6 +21,44 @@ export interface LoadCommand {
    * the measured latencies). Default true.
    */
   readonly prime?: boolean
+  /** Where to connect instead of 127.0.0.1:port: a Unix socket path, or TLS (see `./dial.ts`). */
+  readonly target?: Target
+}
+
+/** A Unix domain socket (`path`), or TLS to 127.0.0.1:port trusting the CA in the PEM file `caFile`. */
+export interface Target {
+  readonly path?: string
+  readonly caFile?: string
+}
+
+/**
+ * Fresh connections, `concurrency` at a time, `count` in all: each connects (TLS: the handshake),
+ * sends one request, reads its reply and closes (see `./handshakes.ts`).
+ */
+export interface HandshakesCommand {
+  readonly type: "handshakes"
+  readonly id: number
+  readonly port: number
+  readonly target?: Target
+  readonly count: number
+  readonly concurrency: number
+  readonly timeoutMs: number
+  readonly payload: string
+}
+
+export interface HandshakesResult {
+  readonly event: "handshakes-result"
+  readonly id: number
+  readonly count: number
+  readonly ok: number
+  readonly failed: number
+  readonly totalMs: number
+  /** Per connection: connect start to the handshake done, and to the reply, µs. */
+  readonly handshake: Latency
+  readonly reply: Latency
+  readonly timedOut: boolean
+  /** CPU use of the load generator over the run, in % of one core. */
+  readonly loadgenCpuPct: number
 }
 
 /** `clients` connect at once, each sends one request, reads the reply and closes. */
@@ -55,7 +93,7 @@ export interface ExitCommand {
   readonly type: "exit"
 }
 
-export type LoadgenCommand = LoadCommand | StormCommand | HoldCommand | ReleaseCommand | ExitCommand
+export type LoadgenCommand = LoadCommand | StormCommand | HoldCommand | ReleaseCommand | ExitCommand | HandshakesCommand
 
 /** Latency summary in microseconds. */
 export interface Latency {
@@ -125,6 +163,7 @@ export type LoadgenEvent =
   | LoadResult
   | StormResult
   | HoldResult
+  | HandshakesResult
 
 /** Commands to a server child (IPC), each answered by a message with the same `id`. */
 export type ServerCommand =
