@@ -31,7 +31,12 @@ import { DEFAULT_MAX_DEPTH, depthBeyond, depthMessage, maxDepthOption } from "./
 import { error, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR } from "./JsonRpc.js"
 import type { ErrorObject, FormatOptions, Id, Incoming, Parsed, Response, RpcFormat } from "./RpcFormat.js"
 
-/** The chapter's framing: a 4-byte big-endian length, then the payload (1 MiB at most by default). */
+/**
+ * The chapter's framing: a 4-byte big-endian length, then the payload (1 MiB at most by default).
+ *
+ * @since 0.1.0
+ * @category instances
+ */
 export const framing = (options: { readonly maxFrameBytes?: number } = {}): Framing.LengthPrefixedCodec =>
   Framing.lengthPrefixed({ lengthFieldBytes: 4, byteOrder: "big", ...options })
 
@@ -63,25 +68,50 @@ const parseWithin = (text: string, maxDepth: number): Parsed => {
   return request
 }
 
-/** Parses one frame as the chapter's server does (see the module doc), with the default `maxDepth` (128). */
+/**
+ * Parses one frame as the chapter's server does (see the module doc), with the default `maxDepth` (128).
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
 export const parse = (text: string): Parsed => parseWithin(text, DEFAULT_MAX_DEPTH)
 
 // Replies are JSON whatever they are given: `String(Infinity)` is not, `JSON.stringify` writes null.
 const idText = (id: Id): string =>
   typeof id === "number" ? (Number.isFinite(id) ? String(id) : "null") : JSON.stringify(id) ?? "null"
 
-/** The reply of a successful request: `{"id":…,"result":…}`. */
+/**
+ * The reply of a successful request: `{"id":…,"result":…}`.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
 export const success = (id: Id, result: unknown): string =>
   `{"id":${idText(id)},"result":${JSON.stringify(result) ?? "null"}}`
 
-/** The reply of a failed request: `{"id":…,"error":{"code","message","data"}}`. */
+/**
+ * The reply of a failed request: `{"id":…,"error":{"code","message","data"}}`.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
 export const failure = (id: Id, error: ErrorObject): string => `{"id":${idText(id)},"error":${JSON.stringify(error)}}`
 
-/** The chapter's reply to an unknown method: `{"id":…,"result":{"error":"Unknown method: …"}}`. */
+/**
+ * The chapter's reply to an unknown method: `{"id":…,"result":{"error":"Unknown method: …"}}`.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
 export const methodNotFound = (id: Id, method: string): string =>
   `{"id":${idText(id)},"result":{"error":${JSON.stringify(UNKNOWN_PREFIX + method)}}}`
 
-/** The text of a request. */
+/**
+ * The text of a request.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
 export const request = (id: number, method: string, params: unknown): string =>
   params === undefined
     ? `{"id":${id},"method":${JSON.stringify(method)}}`
@@ -118,6 +148,9 @@ const parseResponsesWithin = (text: string, maxDepth: number): ReadonlyArray<Res
 /**
  * Parses one reply as a client (see the module doc for how "Unknown method" is recognised); none
  * when the frame nests deeper than the default `maxDepth` (128).
+ *
+ * @since 0.1.0
+ * @category parsing
  */
 export const parseResponses = (text: string): ReadonlyArray<Response> => parseResponsesWithin(text, DEFAULT_MAX_DEPTH)
 
@@ -130,6 +163,7 @@ export const parseResponses = (text: string): ReadonlyArray<Response> => parseRe
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const make = (options: FormatOptions = {}): RpcFormat => {
   const maxDepth = maxDepthOption("ChapterRpc", options.maxDepth)
@@ -153,5 +187,10 @@ export const make = (options: FormatOptions = {}): RpcFormat => {
   }
 }
 
-/** The chapter's format as an `RpcFormat` (frames at most 128 levels deep). Use it with `ChapterRpc.framing()`. */
+/**
+ * The chapter's format as an `RpcFormat` (frames at most 128 levels deep). Use it with `ChapterRpc.framing()`.
+ *
+ * @since 0.1.0
+ * @category instances
+ */
 export const format: RpcFormat = make()

@@ -25,7 +25,12 @@ import { Cause, Channel, Chunk, Either, Stream } from "effect"
 import { dual } from "effect/Function"
 import { concat, EMPTY } from "./internal/bytes.js"
 
-/** The stateful decoding half of a codec. Get a fresh one per stream from `Codec.decoder()`. */
+/**
+ * The stateful decoding half of a codec. Get a fresh one per stream from `Codec.decoder()`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Decoder<A, E> {
   /**
    * Feeds one chunk. Every frame it completes is appended to `out`. Returns `undefined`, or the
@@ -40,7 +45,12 @@ export interface Decoder<A, E> {
   readonly buffered: number
 }
 
-/** The stateful encoding half of a codec. Get one per stream from `Codec.encoder()`. */
+/**
+ * The stateful encoding half of a codec. Get one per stream from `Codec.encoder()`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Encoder<A, E> {
   /**
    * Encodes one frame, appending its bytes (one or more parts, to be written in order) to `out`.
@@ -70,6 +80,9 @@ export interface Encoder<A, E> {
 /**
  * A value that both decodes and encodes frames of type `A`, failing with `E`, with one set of
  * limits that both directions enforce.
+ *
+ * @since 0.1.0
+ * @category models
  */
 export interface Codec<A, E> {
   /** A short name used in error messages, e.g. `lines` or `lengthPrefixed(u32be)`. */
@@ -78,12 +91,27 @@ export interface Codec<A, E> {
   readonly encoder: () => Encoder<A, E>
 }
 
-/** The frame type of a codec. */
+/**
+ * The frame type of a codec.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
 export type Frame<C> = C extends Codec<infer A, infer _E> ? A : never
-/** The error type of a codec. */
+/**
+ * The error type of a codec.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
 export type ErrorOf<C> = C extends Codec<infer _A, infer E> ? E : never
 
-/** What `decodeAll` returns: the frames decoded before the first error, and that error. */
+/**
+ * What `decodeAll` returns: the frames decoded before the first error, and that error.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Decoded<A, E> {
   readonly frames: Array<A>
   readonly error: E | undefined
@@ -97,6 +125,9 @@ export interface Decoded<A, E> {
  * ```ts
  * Codec.decodeAll(Framing.lines(), [bytes("a\nb"), bytes("\n")]) // { frames: [a, b], error: undefined }
  * ```
+ *
+ * @since 0.1.0
+ * @category decoding
  */
 export const decodeAll = <A, E>(codec: Codec<A, E>, chunks: Iterable<Uint8Array>): Decoded<A, E> => {
   const decoder = codec.decoder()
@@ -122,6 +153,7 @@ export const decodeAll = <A, E>(codec: Codec<A, E>, chunks: Iterable<Uint8Array>
  * ```
  *
  * @since 0.1.0
+ * @category encoding
  */
 export const pushAll = <A, E>(
   encoder: Encoder<A, E>,
@@ -136,7 +168,12 @@ export const pushAll = <A, E>(
   return undefined
 }
 
-/** Encodes frames into one byte array, or fails with the first frame that cannot be encoded. */
+/**
+ * Encodes frames into one byte array, or fails with the first frame that cannot be encoded.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
 export const encodeAll = <A, E>(codec: Codec<A, E>, frames: Iterable<A>): Either.Either<Uint8Array, E> => {
   const parts: Array<Uint8Array> = []
   const error = pushAll(codec.encoder(), Array.isArray(frames) ? frames : Array.from(frames), parts)
@@ -146,6 +183,9 @@ export const encodeAll = <A, E>(codec: Codec<A, E>, frames: Iterable<A>): Either
 /**
  * A `Channel` from byte chunks to frames: fails with the first error, emitting the frames
  * decoded before it.
+ *
+ * @since 0.1.0
+ * @category decoding
  */
 export const decodeChannel = <A, E, IE = never>(
   codec: Codec<A, E>
@@ -155,6 +195,9 @@ export const decodeChannel = <A, E, IE = never>(
 /**
  * Like `decodeChannel`, driving a decoder the caller holds (for example to look at
  * `decoder.buffered` while the channel runs). A decoder must drive one channel only.
+ *
+ * @since 0.1.0
+ * @category decoding
  */
 export const decoderChannel = <A, E, IE = never>(
   decoder: Decoder<A, E>
@@ -191,6 +234,9 @@ export const decoderChannel = <A, E, IE = never>(
  * ```ts
  * const lines = Codec.decode(socketBytes, Framing.lines()) // Stream<Uint8Array, FramingError | E>
  * ```
+ *
+ * @since 0.1.0
+ * @category decoding
  */
 export const decode: {
   <A, E2>(codec: Codec<A, E2>): <E, R>(self: Stream.Stream<Uint8Array, E, R>) => Stream.Stream<A, E | E2, R>
@@ -205,6 +251,9 @@ export const decode: {
  * Like `decode`, but codec errors become `Either.left` elements instead of failing the stream.
  * After a recoverable error (a skipped frame) decoding goes on; after a fatal one the stream
  * emits it and ends at once, without reading more input.
+ *
+ * @since 0.1.0
+ * @category decoding
  */
 export const decodeEither: {
   <A, E2>(
@@ -219,7 +268,12 @@ export const decodeEither: {
   ): Stream.Stream<Either.Either<A, E2>, E, R> => Stream.pipeThroughChannel(self, decodeEitherChannel<A, E2, E>(codec))
 )
 
-/** A `Channel` from byte chunks to `Either`s of frames and codec errors (see `decodeEither`). */
+/**
+ * A `Channel` from byte chunks to `Either`s of frames and codec errors (see `decodeEither`).
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
 export const decodeEitherChannel = <A, E, IE = never>(
   codec: Codec<A, E>
 ): Channel.Channel<Chunk.Chunk<Either.Either<A, E>>, Chunk.Chunk<Uint8Array>, IE, IE, void, unknown> =>
@@ -266,6 +320,9 @@ export const decodeEitherChannel = <A, E, IE = never>(
  * Encodes a stream of frames into a stream of byte chunks, one chunk per input chunk (so a
  * batch of frames becomes a single write). Fails with the first frame that cannot be encoded,
  * after emitting the bytes of the frames before it.
+ *
+ * @since 0.1.0
+ * @category encoding
  */
 export const encode: {
   <A, E2>(codec: Codec<A, E2>): <E, R>(self: Stream.Stream<A, E, R>) => Stream.Stream<Uint8Array, E | E2, R>
@@ -276,7 +333,12 @@ export const encode: {
     Stream.pipeThroughChannel(self, encodeChannel<A, E2, E>(codec))
 )
 
-/** A `Channel` from frames to byte chunks (one output chunk per input chunk). */
+/**
+ * A `Channel` from frames to byte chunks (one output chunk per input chunk).
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
 export const encodeChannel = <A, E, IE = never>(
   codec: Codec<A, E>
 ): Channel.Channel<Chunk.Chunk<Uint8Array>, Chunk.Chunk<A>, E | IE, IE, void, unknown> =>
@@ -299,7 +361,12 @@ export const encodeChannel = <A, E, IE = never>(
     return loop
   })
 
-/** Joins encoded parts into one array, copying only when there is more than one. */
+/**
+ * Joins encoded parts into one array, copying only when there is more than one.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const joinParts = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
   if (parts.length === 1) return parts[0]!
   let total = 0

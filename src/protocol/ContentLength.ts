@@ -57,7 +57,12 @@ const HTAB = 0x09
 const SP = 0x20
 const COLON = 0x3a
 
-/** Options of `contentLength`. */
+/**
+ * Options of `contentLength`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ContentLengthOptions {
   /** Largest body in bytes. Default 1,048,576. */
   readonly maxFrameBytes?: number
@@ -67,14 +72,24 @@ export interface ContentLengthOptions {
   readonly contentType?: string
 }
 
-/** The resolved settings of a content-length codec. */
+/**
+ * The resolved settings of a content-length codec.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ContentLengthConfig {
   readonly maxFrameBytes: number
   readonly maxHeaderBytes: number
   readonly contentType: string | undefined
 }
 
-/** A codec of Content-Length framed messages (LSP / JSON-RPC base protocol). */
+/**
+ * A codec of Content-Length framed messages (LSP / JSON-RPC base protocol).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ContentLengthCodec extends Codec<Uint8Array, FramingError> {
   readonly config: ContentLengthConfig
 }
@@ -124,6 +139,9 @@ const encodedHeaderBytes = (length: number, contentType: string | undefined): nu
  * const codec = contentLength({ contentType: "application/vscode-jsonrpc; charset=utf-8" })
  * Codec.decodeAll(codec, [bytes("Content-Length: 2\r\n\r\n{}")]).frames // ["{}"]
  * ```
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const contentLength = (options: ContentLengthOptions = {}): ContentLengthCodec => {
   const contentType = options.contentType

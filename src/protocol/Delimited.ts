@@ -39,7 +39,12 @@ import { asBuffer, indexOfByte, preview } from "./internal/bytes.js"
 import { intOption, oneOf, require } from "./internal/options.js"
 import { TerminatedDecoder } from "./internal/TerminatedDecoder.js"
 
-/** Options of `Framing.delimited`. */
+/**
+ * Options of `Framing.delimited`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface DelimitedOptions {
   /** The byte sequence that ends every frame: non-empty bytes, or a non-empty string (UTF-8). */
   readonly delimiter: Uint8Array | string
@@ -53,7 +58,12 @@ export interface DelimitedOptions {
   readonly atEof?: "fail" | "emit"
 }
 
-/** The resolved settings of a delimited codec. */
+/**
+ * The resolved settings of a delimited codec.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface DelimitedConfig {
   /** The delimiter's bytes (a copy of the option, UTF-8 encoded when it was a string). */
   readonly delimiter: Uint8Array
@@ -63,7 +73,12 @@ export interface DelimitedConfig {
   readonly atEof: "fail" | "emit"
 }
 
-/** A codec of frames ended by a delimiter. */
+/**
+ * A codec of frames ended by a delimiter.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface DelimitedCodec extends Codec<Uint8Array, FramingError> {
   readonly config: DelimitedConfig
 }
@@ -78,6 +93,9 @@ const NAME = "delimited"
  * const codec = Framing.delimited({ delimiter: "\r\n\r\n", maxFrameBytes: 8192 })
  * Codec.decodeAll(codec, [bytes("Host: a\r\n"), bytes("\r\n")]).frames // ["Host: a"]
  * ```
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const delimited = (options: DelimitedOptions): DelimitedCodec => {
   const delimiter = delimiterOption(options?.delimiter)

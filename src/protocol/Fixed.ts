@@ -26,13 +26,23 @@ import { type FramingError, MalformedFrame, UnexpectedEof } from "./FramingError
 import { Pending, preview } from "./internal/bytes.js"
 import { intOption } from "./internal/options.js"
 
-/** The resolved settings of a fixed-size codec. */
+/**
+ * The resolved settings of a fixed-size codec.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface FixedConfig {
   /** The size of every frame in bytes. */
   readonly frameBytes: number
 }
 
-/** A codec of fixed-size frames. */
+/**
+ * A codec of fixed-size frames.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface FixedCodec extends Codec<Uint8Array, FramingError> {
   readonly config: FixedConfig
 }
@@ -45,6 +55,9 @@ export interface FixedCodec extends Codec<Uint8Array, FramingError> {
  * const codec = Framing.fixed(4)
  * Codec.decodeAll(codec, [hex("01 02 03"), hex("04 05 06 07 08")]).frames // [01020304, 05060708]
  * ```
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const fixed = (n: number): FixedCodec => {
   const config: FixedConfig = { frameBytes: intOption("fixed", "n", n, n, 1) }

@@ -42,40 +42,120 @@
 import { DEFAULT_MAX_DEPTH, depthBeyond, depthMessage, maxDepthOption } from "./internal/jsonLimits.js"
 import type { ErrorObject, FormatOptions, Id, Incoming, Invalid, Parsed, Response, RpcFormat } from "./RpcFormat.js"
 
-/** Invalid JSON was received. */
+/**
+ * Invalid JSON was received.
+ *
+ * @since 0.1.0
+ * @category error codes
+ */
 export const PARSE_ERROR = -32700
-/** The JSON sent is not a valid Request object. */
+/**
+ * The JSON sent is not a valid Request object.
+ *
+ * @since 0.1.0
+ * @category error codes
+ */
 export const INVALID_REQUEST = -32600
-/** The method does not exist / is not available. */
+/**
+ * The method does not exist / is not available.
+ *
+ * @since 0.1.0
+ * @category error codes
+ */
 export const METHOD_NOT_FOUND = -32601
-/** Invalid method parameter(s). */
+/**
+ * Invalid method parameter(s).
+ *
+ * @since 0.1.0
+ * @category error codes
+ */
 export const INVALID_PARAMS = -32602
-/** Internal JSON-RPC error. */
+/**
+ * Internal JSON-RPC error.
+ *
+ * @since 0.1.0
+ * @category error codes
+ */
 export const INTERNAL_ERROR = -32603
-/** effect-wire: the server is shutting down; the request was not processed and is safe to retry. */
+/**
+ * effect-wire: the server is shutting down; the request was not processed and is safe to retry.
+ *
+ * @since 0.1.0
+ * @category error codes
+ */
 export const SHUTTING_DOWN = -32000
-/** effect-wire: too many requests in flight; the request was not processed and is safe to retry. */
+/**
+ * effect-wire: too many requests in flight; the request was not processed and is safe to retry.
+ *
+ * @since 0.1.0
+ * @category error codes
+ */
 export const OVERLOADED = -32001
-/** effect-wire: the method's timeout ran out and its handler was interrupted. */
+/**
+ * effect-wire: the method's timeout ran out and its handler was interrupted.
+ *
+ * @since 0.1.0
+ * @category error codes
+ */
 export const REQUEST_TIMEOUT = -32002
-/** effect-wire: a frame passed the framing's size limit; the connection closes after this reply. */
+/**
+ * effect-wire: a frame passed the framing's size limit; the connection closes after this reply.
+ *
+ * @since 0.1.0
+ * @category error codes
+ */
 export const FRAME_TOO_LARGE = -32003
-/** effect-wire: a batch holds more messages than the server's `maxBatch`. */
+/**
+ * effect-wire: a batch holds more messages than the server's `maxBatch`.
+ *
+ * @since 0.1.0
+ * @category error codes
+ */
 export const BATCH_TOO_LARGE = -32004
-/** effect-wire: the handler was interrupted at the shutdown deadline; its outcome is unknown. */
+/**
+ * effect-wire: the handler was interrupted at the shutdown deadline; its outcome is unknown.
+ *
+ * @since 0.1.0
+ * @category error codes
+ */
 export const DEADLINE_EXCEEDED = -32005
-/** effect-wire: the byte stream cannot be framed any more; the connection closes after this reply. */
+/**
+ * effect-wire: the byte stream cannot be framed any more; the connection closes after this reply.
+ *
+ * @since 0.1.0
+ * @category error codes
+ */
 export const FRAMING_ERROR = -32006
-/** The request was cancelled (`$/cancelRequest`); LSP's `RequestCancelled` code. */
+/**
+ * The request was cancelled (`$/cancelRequest`); LSP's `RequestCancelled` code.
+ *
+ * @since 0.1.0
+ * @category error codes
+ */
 export const REQUEST_CANCELLED = -32800
 
-/** The method that cancels a request: `{"method":"$/cancelRequest","params":{"id":…}}`. */
+/**
+ * The method that cancels a request: `{"method":"$/cancelRequest","params":{"id":…}}`.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
 export const CANCEL_METHOD = "$/cancelRequest"
 
-/** Whether an error with this code means "not processed, safe to retry". */
+/**
+ * Whether an error with this code means "not processed, safe to retry".
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
 export const isRetryable = (code: number): boolean => code === SHUTTING_DOWN || code === OVERLOADED
 
-/** The standard message of each code. */
+/**
+ * The standard message of each code.
+ *
+ * @since 0.1.0
+ * @category error codes
+ */
 export const messages: Readonly<Record<number, string>> = {
   [PARSE_ERROR]: "Parse error",
   [INVALID_REQUEST]: "Invalid Request",
@@ -92,7 +172,12 @@ export const messages: Readonly<Record<number, string>> = {
   [REQUEST_CANCELLED]: "Request cancelled"
 }
 
-/** An error object with the standard message of `code`, and `data` when given. */
+/**
+ * An error object with the standard message of `code`, and `data` when given.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const error = (code: number, data?: unknown): ErrorObject =>
   data === undefined ? { code, message: messages[code] ?? "Server error" } : { code, message: messages[code] ?? "Server error", data }
 
@@ -109,7 +194,12 @@ type Obj = Record<string, unknown>
 
 const isObject = (u: unknown): u is Obj => typeof u === "object" && u !== null && !Array.isArray(u)
 
-/** One element of a frame (or the frame itself) as a server message. */
+/**
+ * One element of a frame (or the frame itself) as a server message.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
 export const message = (value: unknown): Incoming => {
   if (!isObject(value)) return INVALID_NO_ID
   const hasId = value["id"] !== undefined
@@ -156,7 +246,12 @@ const parseWithin = (text: string, maxDepth: number): Parsed => {
   return message(value)
 }
 
-/** Parses one frame as a server (see `RpcFormat.parse`), with the default `maxDepth` (128). */
+/**
+ * Parses one frame as a server (see `RpcFormat.parse`), with the default `maxDepth` (128).
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
 export const parse = (text: string): Parsed => parseWithin(text, DEFAULT_MAX_DEPTH)
 
 // Replies are JSON whatever they are given: `String(Infinity)` is not, `JSON.stringify` writes null.
@@ -167,21 +262,41 @@ const valueText = (value: unknown): string =>
   // Finite numbers are most results: `String` writes them as JSON does, at a fraction of the cost.
   typeof value === "number" && Number.isFinite(value) ? String(value) : JSON.stringify(value) ?? "null"
 
-/** The text of a success reply. */
+/**
+ * The text of a success reply.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
 export const success = (id: Id, result: unknown): string =>
   `{"jsonrpc":"2.0","id":${idText(id)},"result":${valueText(result)}}`
 
-/** The text of an error reply. */
+/**
+ * The text of an error reply.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
 export const failure = (id: Id, error: ErrorObject): string =>
   `{"jsonrpc":"2.0","id":${idText(id)},"error":${JSON.stringify(error)}}`
 
-/** The text of a request. */
+/**
+ * The text of a request.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
 export const request = (id: number, method: string, params: unknown): string =>
   params === undefined
     ? `{"jsonrpc":"2.0","id":${id},"method":${JSON.stringify(method)}}`
     : `{"jsonrpc":"2.0","id":${id},"method":${JSON.stringify(method)},"params":${valueText(params)}}`
 
-/** The text of a notification. */
+/**
+ * The text of a notification.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
 export const notification = (method: string, params: unknown): string =>
   params === undefined
     ? `{"jsonrpc":"2.0","method":${JSON.stringify(method)}}`
@@ -223,6 +338,9 @@ const parseResponsesWithin = (text: string, maxDepth: number): ReadonlyArray<Res
 /**
  * Parses one frame as a client: every response it holds (requests from the peer are left out),
  * none when the frame nests deeper than the default `maxDepth` (128).
+ *
+ * @since 0.1.0
+ * @category parsing
  */
 export const parseResponses = (text: string): ReadonlyArray<Response> => parseResponsesWithin(text, DEFAULT_MAX_DEPTH)
 
@@ -235,6 +353,7 @@ export const parseResponses = (text: string): ReadonlyArray<Response> => parseRe
  * ```
  *
  * @since 0.1.0
+ * @category constructors
  */
 export const make = (options: FormatOptions = {}): RpcFormat => {
   const maxDepth = maxDepthOption("JsonRpc", options.maxDepth)
@@ -256,5 +375,8 @@ export const make = (options: FormatOptions = {}): RpcFormat => {
  * JSON-RPC 2.0 as an `RpcFormat`, over any framing: newline-delimited JSON (`Framing.lines()`),
  * the LSP base protocol (`Framing.contentLength()`) or length-prefixed frames. Frames nest at
  * most 128 levels deep (`make` sets another limit).
+ *
+ * @since 0.1.0
+ * @category instances
  */
 export const format: RpcFormat = make()

@@ -58,7 +58,12 @@ const LBRACE = 0x7b
 const RBRACE = 0x7d
 const MINUS = 0x2d
 
-/** Options of `Framing.jsonValues`. */
+/**
+ * Options of `Framing.jsonValues`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface JsonValuesOptions {
   /** Largest value in bytes. Default 1,048,576. */
   readonly maxFrameBytes?: number
@@ -66,13 +71,23 @@ export interface JsonValuesOptions {
   readonly separator?: string
 }
 
-/** The resolved settings of a JSON values codec. */
+/**
+ * The resolved settings of a JSON values codec.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface JsonValuesConfig {
   readonly maxFrameBytes: number
   readonly separator: string
 }
 
-/** A codec of concatenated JSON values. */
+/**
+ * A codec of concatenated JSON values.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface JsonValuesCodec extends Codec<Uint8Array, FramingError> {
   readonly config: JsonValuesConfig
 }
@@ -87,6 +102,9 @@ const NAME = "jsonValues"
  * const codec = Framing.jsonValues({ maxFrameBytes: 64 * 1024 })
  * Codec.decodeAll(codec, [bytes('{"a":1}[2,'), bytes('3] "x"')]).frames // ['{"a":1}', '[2,3]', '"x"']
  * ```
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const jsonValues = (options: JsonValuesOptions = {}): JsonValuesCodec => {
   const separator = options.separator ?? "\n"

@@ -71,11 +71,21 @@ export class LawViolation extends Data.TaggedError("LawViolation")<{
  */
 export const isLawViolation = (u: unknown): u is LawViolation => Predicate.hasProperty(u, LawViolationTypeId)
 
-/** Frame equality used by the laws: byte-wise for byte arrays, deep equality otherwise. */
+/**
+ * Frame equality used by the laws: byte-wise for byte arrays, deep equality otherwise.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const defaultEquals = (a: unknown, b: unknown): boolean =>
   a instanceof Uint8Array && b instanceof Uint8Array ? Buffer.compare(a, b) === 0 : isDeepStrictEqual(a, b)
 
-/** Splits `bytes` at the given offsets (sorted, deduplicated, out-of-range ones ignored). */
+/**
+ * Splits `bytes` at the given offsets (sorted, deduplicated, out-of-range ones ignored).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const split = (bytes: Uint8Array, cuts: ReadonlyArray<number>): Array<Uint8Array> => {
   const points = [...new Set(cuts)].filter((c) => c > 0 && c < bytes.length).sort((a, b) => a - b)
   const chunks: Array<Uint8Array> = []
@@ -92,6 +102,9 @@ export const split = (bytes: Uint8Array, cuts: ReadonlyArray<number>): Array<Uin
  * Every chunking the laws try deterministically: whole, 1-byte chunks, and one cut at each offset
  * (for inputs over 1 KiB: at each of the first and last 256 offsets, and every 31st in between,
  * which keeps the cost linear).
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const standardChunkings = function*(bytes: Uint8Array): Generator<Array<Uint8Array>> {
   yield [bytes]
@@ -102,7 +115,12 @@ export const standardChunkings = function*(bytes: Uint8Array): Generator<Array<U
   }
 }
 
-/** Random cut offsets for a byte array of the given length. */
+/**
+ * Random cut offsets for a byte array of the given length.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
 export const cuts = (maxLength: number): fc.Arbitrary<Array<number>> =>
   fc.array(fc.integer({ min: 0, max: Math.max(0, maxLength) }), { maxLength: 24 })
 
@@ -122,6 +140,9 @@ const sameError = (a: unknown, b: unknown): boolean => describeError(a) === desc
 /**
  * Law 1 for one list of frames: encodes them, then decodes the bytes whole, in 1-byte chunks,
  * cut at every single offset, and cut at `extraCuts`. Throws `LawViolation` on any difference.
+ *
+ * @since 0.1.0
+ * @category checks
  */
 export const checkRoundTrip = <A, E>(
   codec: Codec<A, E>,
@@ -153,6 +174,9 @@ export const checkRoundTrip = <A, E>(
 /**
  * Law 2 for one input: the frames before the first error and that error's tag and offset are the
  * same for every chunking tried (1-byte chunks, a cut at each offset, `extraCuts`).
+ *
+ * @since 0.1.0
+ * @category checks
  */
 export const checkErrorInvariance = <A, E>(
   codec: Codec<A, E>,
@@ -181,6 +205,9 @@ export const checkErrorInvariance = <A, E>(
 /**
  * Law 3 for one input: if decoding it (then ending it) meets a fatal error, every later `push`
  * of more bytes and every `end` returns that same error and no frame.
+ *
+ * @since 0.1.0
+ * @category checks
  */
 export const checkPoisoning = <A, E>(codec: Codec<A, E>, bytes: Uint8Array, more: Uint8Array = bytes): void => {
   const decoder = codec.decoder()
@@ -211,6 +238,9 @@ let bigFrame: Buffer | undefined
  * `push`): compares `pushTexts` with one `push` per text on twin encoders, then pushes one more
  * frame on both to check that a failed `pushTexts` left the encoder as it was. Does nothing for
  * an encoder without `pushTexts`.
+ *
+ * @since 0.1.0
+ * @category checks
  */
 export const checkTexts = <E>(
   codec: Codec<Uint8Array, E>,
@@ -257,6 +287,9 @@ export const checkTexts = <E>(
  * ```ts
  * FastCheck.assert(Laws.textsProperty(Framing.lines(), FastCheck.string()))
  * ```
+ *
+ * @since 0.1.0
+ * @category properties
  */
 export const textsProperty = <E>(
   codec: Codec<Uint8Array, E>,
@@ -275,6 +308,7 @@ export const textsProperty = <E>(
  * `pushAll`.
  *
  * @since 0.1.0
+ * @category checks
  */
 export const checkPushAll = <A, E>(
   codec: Codec<A, E>,
@@ -326,6 +360,7 @@ export const checkPushAll = <A, E>(
  * ```
  *
  * @since 0.1.0
+ * @category properties
  */
 export const pushAllProperty = <A, E>(
   codec: Codec<A, E>,
@@ -336,7 +371,12 @@ export const pushAllProperty = <A, E>(
     checkPushAll(codec, batch, before.slice(0, 2), probe)
   })
 
-/** What `properties` needs: frames the codec can encode, and optionally raw inputs to try. */
+/**
+ * What `properties` needs: frames the codec can encode, and optionally raw inputs to try.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface LawInputs<A> {
   readonly frames: fc.Arbitrary<ReadonlyArray<A>>
   /** Arbitrary (often malformed) inputs; by default random bytes and mutated encodings. */
@@ -344,7 +384,12 @@ export interface LawInputs<A> {
   readonly equals?: (a: A, b: A) => boolean
 }
 
-/** The three laws as FastCheck properties, ready for `FastCheck.assert`. */
+/**
+ * The three laws as FastCheck properties, ready for `FastCheck.assert`.
+ *
+ * @since 0.1.0
+ * @category properties
+ */
 export const properties = <A, E>(codec: Codec<A, E>, inputs: LawInputs<A>): {
   readonly roundTrip: fc.IProperty<[ReadonlyArray<A>, Array<number>]>
   readonly errorInvariance: fc.IProperty<[Uint8Array, Array<number>]>
@@ -368,6 +413,9 @@ export const properties = <A, E>(codec: Codec<A, E>, inputs: LawInputs<A>): {
 /**
  * Inputs near the codec's format: random bytes, encodings of valid frames, and those encodings
  * with bytes flipped, inserted, removed or the end cut off.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const mutatedEncodings = <A, E>(
   codec: Codec<A, E>,

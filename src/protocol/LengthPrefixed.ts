@@ -54,7 +54,12 @@ import { FrameTooLarge, type FramingError, MalformedFrame, UnexpectedEof } from 
 import { Pending, preview } from "./internal/bytes.js"
 import { intOption, MAX_LIMIT, oneOf, require } from "./internal/options.js"
 
-/** Options of `Framing.lengthPrefixed`. */
+/**
+ * Options of `Framing.lengthPrefixed`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface LengthPrefixedOptions {
   /** Size of the length field in bytes: 1, 2, 3, 4 or 8 (default 4). */
   readonly lengthFieldBytes?: 1 | 2 | 3 | 4 | 8
@@ -76,7 +81,12 @@ export interface LengthPrefixedOptions {
   readonly maxFrameBytes?: number
 }
 
-/** The resolved settings of a length-prefixed codec. */
+/**
+ * The resolved settings of a length-prefixed codec.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface LengthPrefixedConfig {
   readonly lengthFieldBytes: 1 | 2 | 3 | 4 | 8
   readonly byteOrder: "big" | "little"
@@ -89,7 +99,12 @@ export interface LengthPrefixedConfig {
   readonly headerBytes: number
 }
 
-/** A codec of length-prefixed frames. */
+/**
+ * A codec of length-prefixed frames.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface LengthPrefixedCodec extends Codec<Uint8Array, FramingError> {
   readonly config: LengthPrefixedConfig
 }
@@ -124,6 +139,9 @@ interface Layout {
  * const codec = Framing.lengthPrefixed({ lengthFieldBytes: 2, byteOrder: "little" })
  * Codec.decodeAll(codec, [hex("05 00 68 65"), hex("6c 6c 6f")]).frames // ["hello"]
  * ```
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const lengthPrefixed = (options: LengthPrefixedOptions = {}): LengthPrefixedCodec => {
   const size = oneOf(BASE, "lengthFieldBytes", options.lengthFieldBytes, 4, [1, 2, 3, 4, 8])

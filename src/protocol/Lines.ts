@@ -35,7 +35,12 @@ const CR = 0x0d
 const LF_BYTES = new Uint8Array([LF])
 const CRLF_BYTES = new Uint8Array([CR, LF])
 
-/** Options of `Framing.lines`. */
+/**
+ * Options of `Framing.lines`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface LinesOptions {
   /** Largest line content in bytes, delimiter excluded. Default 65,536. */
   readonly maxLineBytes?: number
@@ -49,7 +54,12 @@ export interface LinesOptions {
   readonly newline?: "\n" | "\r\n"
 }
 
-/** The resolved settings of a lines codec. */
+/**
+ * The resolved settings of a lines codec.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface LinesConfig {
   readonly maxLineBytes: number
   readonly stripDelimiter: boolean
@@ -58,7 +68,12 @@ export interface LinesConfig {
   readonly newline: "\n" | "\r\n"
 }
 
-/** A codec of newline-delimited frames. */
+/**
+ * A codec of newline-delimited frames.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface LinesCodec extends Codec<Uint8Array, FramingError> {
   readonly config: LinesConfig
 }
@@ -73,6 +88,9 @@ const NAME = "lines"
  * const codec = Framing.lines({ maxLineBytes: 1024 })
  * Codec.decodeAll(codec, [bytes("huu"), bytes("haa\r"), bytes("\n")]).frames // ["huuhaa"]
  * ```
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const lines = (options: LinesOptions = {}): LinesCodec => {
   const config: LinesConfig = {

@@ -43,7 +43,12 @@ import { capText, DEFAULT_MAX_DEPTH, depthBeyond, depthMessage, maxDepthOption }
 import { oneOf } from "./internal/options.js"
 import { MessageDecodeError, MessageEncodeError, type MessageError, type MessageFailure } from "./MessageError.js"
 
-/** A codec of typed messages over a framing whose errors are `E`. */
+/**
+ * A codec of typed messages over a framing whose errors are `E`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface MessageCodec<A, E> extends Codec<A, E | InvalidUtf8 | MessageError> {
   /** The framing the messages travel in. */
   readonly framing: Codec<Uint8Array, E>
@@ -53,6 +58,7 @@ export interface MessageCodec<A, E> extends Codec<A, E | InvalidUtf8 | MessageEr
  * Options of `Message.json`.
  *
  * @since 0.1.0
+ * @category models
  */
 export interface JsonOptions {
   /**
@@ -62,7 +68,12 @@ export interface JsonOptions {
   readonly maxDepth?: number
 }
 
-/** Options of `Message.msgpack`. */
+/**
+ * Options of `Message.msgpack`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface MsgpackOptions {
   /**
    * How 64-bit MessagePack integers decode: `"auto"` (default: a number when within ±2^53, a
@@ -79,6 +90,9 @@ export interface MsgpackOptions {
  * const codec = Message.text(Framing.lines())
  * Codec.decodeAll(codec, [bytes("h\xc3"), bytes("\xa9\n")]).frames // ["hé"]
  * ```
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const text = <E>(framing: Codec<Uint8Array, E>): MessageCodec<string, E> =>
   make(`text(${framing.name})`, framing, textFormat)
@@ -94,6 +108,9 @@ export const text = <E>(framing: Codec<Uint8Array, E>): MessageCodec<string, E> 
  * const codec = Message.json(Framing.lines(), Request) // Codec<{ id: number; method: string }, …>
  * const shallow = Message.json(Framing.lines(), Request, { maxDepth: 8 })
  * ```
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const json: {
   <E>(framing: Codec<Uint8Array, E>, schema?: undefined, options?: JsonOptions): MessageCodec<unknown, E>
@@ -119,6 +136,9 @@ export const json: {
  * const Blob = Schema.Struct({ name: Schema.String, data: Schema.Uint8ArrayFromSelf })
  * const codec = Message.msgpack(lengthPrefixedFraming, Blob)
  * ```
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const msgpack = <A, I, E>(
   framing: Codec<Uint8Array, E>,

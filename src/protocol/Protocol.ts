@@ -32,20 +32,41 @@ import { Cause, type Effect, Schema } from "effect"
 /**
  * Any Schema (as `@effect/rpc` takes them). Schemas of a protocol must not require a context:
  * they run on the connection's hot path.
+ *
+ * @since 0.1.0
+ * @category models
  */
 export type AnySchema = Schema.Schema.Any
-/** Any Schema, `Schema.Never` included (for typed errors). */
+/**
+ * Any Schema, `Schema.Never` included (for typed errors).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type AnyErrorSchema = Schema.Schema.All
 
-/** Params given as Struct fields (like `@effect/rpc`'s `payload`) or as a whole Schema. */
+/**
+ * Params given as Struct fields (like `@effect/rpc`'s `payload`) or as a whole Schema.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type ParamsInput = AnySchema | Schema.Struct.Fields
 
-/** The Schema a `ParamsInput` stands for. */
+/**
+ * The Schema a `ParamsInput` stands for.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
 export type ParamsSchema<P extends ParamsInput> = P extends AnySchema ? P : P extends Schema.Struct.Fields ? Schema.Struct<P> : never
 
 /**
  * A method: one request, one reply. `errorCode` is the JSON-RPC `code` its typed errors are sent
  * with (default `1`; keep it outside -32768..-32000, which JSON-RPC reserves).
+ *
+ * @since 0.1.0
+ * @category models
  */
 export interface Method<
   Name extends string,
@@ -63,7 +84,12 @@ export interface Method<
   readonly errorCode: number
 }
 
-/** A notification: a message that never gets a reply. */
+/**
+ * A notification: a message that never gets a reply.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Notification<Name extends string, P extends AnySchema> {
   readonly _tag: "Notification"
   readonly name: Name
@@ -71,14 +97,34 @@ export interface Notification<Name extends string, P extends AnySchema> {
   readonly hasParams: boolean
 }
 
-/** Any method. */
+/**
+ * Any method.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type AnyMethod = Method<string, AnySchema, AnySchema, AnyErrorSchema>
-/** Any notification. */
+/**
+ * Any notification.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type AnyNotification = Notification<string, AnySchema>
-/** Any definition of a protocol. */
+/**
+ * Any definition of a protocol.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type AnyDefinition = AnyMethod | AnyNotification
 
-/** Options of `method`. */
+/**
+ * Options of `method`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface MethodOptions<P extends ParamsInput, S extends AnySchema, E extends AnyErrorSchema> {
   /** The params (Struct fields, or any Schema such as a `Tuple` for positional params). Default: none. */
   readonly params?: P
@@ -109,6 +155,9 @@ const paramsSchema = (params: ParamsInput | undefined): AnySchema =>
  * ```ts
  * const add = Protocol.method("add", { params: { a: Schema.Number, b: Schema.Number }, success: Schema.Number })
  * ```
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const method = <
   const Name extends string,
@@ -141,6 +190,9 @@ export const method = <
  * ```ts
  * const log = Protocol.notification("log", { params: { line: Schema.String } })
  * ```
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const notification = <const Name extends string, P extends ParamsInput = typeof Schema.Void>(
   name: Name,
@@ -155,7 +207,12 @@ export const notification = <const Name extends string, P extends ParamsInput = 
   }
 }
 
-/** A protocol: a set of definitions with distinct names. */
+/**
+ * A protocol: a set of definitions with distinct names.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Protocol<Defs extends AnyDefinition> {
   readonly _tag: "Protocol"
   /** Every definition by name. */
@@ -171,6 +228,9 @@ export interface Protocol<Defs extends AnyDefinition> {
  * ```ts
  * const Calc = Protocol.make(add, log)
  * ```
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(...definitions: Defs): Protocol<Defs[number]> => {
   const map = new Map<string, Defs[number]>()
@@ -187,17 +247,42 @@ export const make = <const Defs extends ReadonlyArray<AnyDefinition>>(...definit
 // ---------------------------------------------------------------------------------------------
 // Type helpers
 
-/** The definitions of a protocol. */
+/**
+ * The definitions of a protocol.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
 export type DefinitionsOf<P> = P extends Protocol<infer D> ? D : never
 
-/** The params type of a definition (what handlers receive and clients pass). */
+/**
+ * The params type of a definition (what handlers receive and clients pass).
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
 export type Params<D extends AnyDefinition> = Schema.Schema.Type<D["params"]>
-/** The success type of a method. */
+/**
+ * The success type of a method.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
 export type Success<D extends AnyDefinition> = D extends AnyMethod ? Schema.Schema.Type<D["success"]> : void
-/** The typed error of a method. */
+/**
+ * The typed error of a method.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
 export type Failure<D extends AnyDefinition> = D extends AnyMethod ? Schema.Schema.Type<D["error"]> : never
 
-/** The handler of one definition: a method answers, a notification only runs. */
+/**
+ * The handler of one definition: a method answers, a notification only runs.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
 export type HandlerOf<D extends AnyDefinition, R> = D extends AnyMethod
   ? (params: Params<D>) => Effect.Effect<Success<D>, Failure<D>, R>
   : (params: Params<D>) => Effect.Effect<unknown, never, R>
@@ -205,17 +290,30 @@ export type HandlerOf<D extends AnyDefinition, R> = D extends AnyMethod
 /**
  * The handlers of a protocol: exactly one per definition, with matching types. `R` is what the
  * handlers require from the context.
+ *
+ * @since 0.1.0
+ * @category type-level
  */
 export type Handlers<P extends Protocol<AnyDefinition>, R = never> = {
   readonly [D in DefinitionsOf<P> as D["name"]]: HandlerOf<D, R>
 }
 
-/** The context a handlers object requires (the union of its handlers'). */
+/**
+ * The context a handlers object requires (the union of its handlers').
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
 export type HandlersContext<H> = {
   [K in keyof H]: H[K] extends (params: never) => Effect.Effect<infer _A, infer _E, infer R> ? R : never
 }[keyof H]
 
-/** The definition of a protocol with the given name. */
+/**
+ * The definition of a protocol with the given name.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
 export type DefinitionNamed<P extends Protocol<AnyDefinition>, Name extends string> = Extract<
   DefinitionsOf<P>,
   { readonly name: Name }

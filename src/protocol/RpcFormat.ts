@@ -18,17 +18,32 @@
  * @since 0.1.0
  */
 
-/** A request id: JSON-RPC allows strings, numbers and null. */
+/**
+ * A request id: JSON-RPC allows strings, numbers and null.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Id = string | number | null
 
-/** An error as it travels: JSON-RPC's error object. */
+/**
+ * An error as it travels: JSON-RPC's error object.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ErrorObject {
   readonly code: number
   readonly message: string
   readonly data?: unknown
 }
 
-/** A request: answered with one reply carrying `id`. `params` is `undefined` when absent. */
+/**
+ * A request: answered with one reply carrying `id`. `params` is `undefined` when absent.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Request {
   readonly _tag: "Request"
   readonly id: Id
@@ -36,45 +51,85 @@ export interface Request {
   readonly params: unknown
 }
 
-/** A notification: runs, never answered. */
+/**
+ * A notification: runs, never answered.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Notification {
   readonly _tag: "Notification"
   readonly method: string
   readonly params: unknown
 }
 
-/** A message that is answered at once with `error` (parse error, invalid request). */
+/**
+ * A message that is answered at once with `error` (parse error, invalid request).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Invalid {
   readonly _tag: "Invalid"
   readonly id: Id
   readonly error: ErrorObject
 }
 
-/** A message the server neither runs nor answers (for example a response sent to a server). */
+/**
+ * A message the server neither runs nor answers (for example a response sent to a server).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Ignored {
   readonly _tag: "Ignored"
 }
 
-/** One message of a frame. */
+/**
+ * One message of a frame.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Incoming = Request | Notification | Invalid | Ignored
 
-/** A batch: its replies go out together, as one frame, in the batch's order. */
+/**
+ * A batch: its replies go out together, as one frame, in the batch's order.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Batch {
   readonly _tag: "Batch"
   readonly messages: ReadonlyArray<Incoming>
 }
 
-/** What one frame holds, for a server. */
+/**
+ * What one frame holds, for a server.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Parsed = Incoming | Batch
 
-/** A reply, as a client sees it: a `result`, or an `error`. */
+/**
+ * A reply, as a client sees it: a `result`, or an `error`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Response {
   readonly id: Id
   readonly result: unknown
   readonly error: ErrorObject | undefined
 }
 
-/** A wire format (see the module doc). */
+/**
+ * A wire format (see the module doc).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface RpcFormat {
   readonly name: string
   /** The method that cancels a request by id (`$/cancelRequest`), if the format has one. */

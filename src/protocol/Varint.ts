@@ -39,18 +39,33 @@ import { FrameTooLarge, type FramingError, InvalidVarint, UnexpectedEof } from "
 import { concat, EMPTY, Pending, preview } from "./internal/bytes.js"
 import { intOption } from "./internal/options.js"
 
-/** Options of `varint`. */
+/**
+ * Options of `varint`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface VarintOptions {
   /** Largest payload in bytes, the varint excluded. Default 1,048,576. */
   readonly maxFrameBytes?: number
 }
 
-/** The resolved settings of a varint codec. */
+/**
+ * The resolved settings of a varint codec.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface VarintConfig {
   readonly maxFrameBytes: number
 }
 
-/** A codec of unsigned-LEB128 length-prefixed frames. */
+/**
+ * A codec of unsigned-LEB128 length-prefixed frames.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface VarintCodec extends Codec<Uint8Array, FramingError> {
   readonly config: VarintConfig
 }
@@ -83,6 +98,9 @@ const check = (index: number, byte: number): InvalidVarint["reason"] | undefined
  * ```ts
  * encodeVarint(300) // Uint8Array [0xac, 0x02]
  * ```
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const encodeVarint = (n: number): Uint8Array => {
   if (!Number.isSafeInteger(n) || n < 0) {
@@ -115,7 +133,12 @@ const writeVarint = (out: Uint8Array, at: number, n: number): number => {
 /** Payloads up to this size are copied next to their varint; larger ones are written as they are. */
 const SMALL_FRAME = 256
 
-/** A varint read by `decodeVarint`: its value and how many bytes it took. */
+/**
+ * A varint read by `decodeVarint`: its value and how many bytes it took.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface DecodedVarint {
   readonly value: number
   readonly length: number
@@ -132,6 +155,9 @@ export interface DecodedVarint {
  * decodeVarint(Uint8Array.of(0x81, 0x00)) // InvalidVarint { reason: "non-canonical" }
  * decodeVarint(Uint8Array.of(0x80))       // undefined
  * ```
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const decodeVarint = (bytes: Uint8Array, offset = 0): DecodedVarint | InvalidVarint | undefined => {
   let value = 0
@@ -155,6 +181,9 @@ export const decodeVarint = (bytes: Uint8Array, offset = 0): DecodedVarint | Inv
  * const codec = varint({ maxFrameBytes: 4096 })
  * Codec.decodeAll(codec, [hex("05 68 65"), hex("6c 6c 6f 00")]).frames // ["hello", ""]
  * ```
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const varint = (options: VarintOptions = {}): VarintCodec => {
   const config: VarintConfig = {
