@@ -238,6 +238,30 @@ describe("TLS interop: openssl s_client against our server", () => {
       expect(anonymous.stdout()).not.toContain("says")
       expect(yield* server.stats).toMatchObject({ accepted: 1, tlsFailures: 1 })
     }).pipe(Effect.scoped))
+  it.live("close_notify: s_client waiting on our server ends cleanly at graceful shutdown and when a handler ends", () =>
+    Effect.gen(function*() {
+      // s_client tells a close_notify ("closed", exit 0) from a bare TCP EOF ("unexpected eof
+      // while reading", exit 1).
+      const server = yield* Server.make({ port: 0, tls: certs.server }, echo)
+      const waiting = yield* sClient(server.address.port)
+      yield* say(waiting, "before shutdown\n", /ECHO: before shutdown$/)
+      yield* server.shutdown
+      expect(yield* waiting.exit).toBe(0)
+      expect(waiting.stderr()).not.toMatch(/unexpected eof/)
+      expect(waiting.stdout()).toMatch(/^closed$/m)
+
+      const once = yield* Server.make({ port: 0, tls: certs.server }, (conn) =>
+        Effect.gen(function*() {
+          const line = yield* conn.readLine()
+          yield* conn.write(Buffer.concat([Buffer.from("LAST: "), line]))
+        }))
+      const client = yield* sClient(once.address.port)
+      yield* say(client, "one\n", /LAST: one$/)
+      expect(yield* client.exit).toBe(0)
+      expect(client.stderr()).not.toMatch(/unexpected eof/)
+      expect(client.stdout()).toMatch(/^closed$/m)
+    }).pipe(Effect.scoped))
+
   it.live("SNI: s_client asking for another host name gets (and verifies) that host's certificate", () =>
     Effect.gen(function*() {
       let seen: string | undefined
@@ -332,6 +356,46 @@ describe("TLS interop: our client against openssl s_server", () => {
       expect(peer.stderr()).toMatch(/^Protocol version: TLSv1\.3$/m)
       expect(peer.stderr()).toMatch(/^No peer certificate$/m)
       expect(peer.stderr()).toContain("CONNECTION CLOSED")
+    }).pipe(Effect.scoped))
+
+  it.live("Client.connect({ tls: { ca } }) to 127.0.0.1 with no servername checks s_server's certificate against its IP address", () =>
+    Effect.gen(function*() {
+      const { port } = yield* sServer(["-cert", file("server.crt"), "-key", file("server.key"), "-rev", "-naccept", "1"])
+      const conn = yield* Client.connect({ port, tls: { ca: certs.ca } })
+      expect(yield* lineOf(conn, "by address")).toBe("sserdda yb")
+      expect(conn.tls?.authorized).toBe(true)
+      expect(conn.tls?.peerCertificate?.subjectAltName).toContain("IP Address:127.0.0.1")
+    }).pipe(Effect.scoped))
+
+  it.live("the connect timeout covers the handshake: s_server busy with another client never answers ours", () =>
+    Effect.gen(function*() {
+      const { port } = yield* sServer(["-cert", file("server.crt"), "-key", file("server.key"), "-rev"])
+      // s_server serves one connection at a time: while this one is open, the next one's TCP
+      // connect succeeds (the backlog) but its handshake is never answered.
+      const first = yield* Client.connect({ port, tls: { ca: certs.ca, servername: "localhost" } })
+      expect(yield* lineOf(first, "busy")).toBe("ysub")
+      const error = yield* Effect.flip(
+        Client.connect({ port, connectTimeout: "300 millis", tls: { ca: certs.ca, servername: "localhost" } })
+      )
+      expect(error).toMatchObject({ _tag: "ConnectError", code: "ETIMEDOUT" })
+      expect(error.message).toContain("TLS handshake included")
+    }).pipe(Effect.scoped))
+
+  it.live("s_server in its interactive mode: our client reads what it sends, and closes with close_notify", () =>
+    Effect.gen(function*() {
+      // Without -rev, s_server prints what it receives and sends what its stdin gets; at the
+      // end it prints DONE for a close_notify, ERROR ("unexpected eof while reading") for a bare EOF.
+      const { peer, port } = yield* sServer(["-cert", file("server.crt"), "-key", file("server.key"), "-naccept", "1"])
+      yield* Effect.scoped(Effect.gen(function*() {
+        const conn = yield* Client.connect({ port, tls: { ca: certs.ca, servername: "localhost" } })
+        yield* conn.write("from effect-wire\n")
+        yield* peer.line(/from effect-wire$/)
+        peer.child.stdin!.write("from s_server\n")
+        expect(Buffer.from(yield* conn.readLine()).toString("utf8")).toBe("from s_server\n")
+      }))
+      expect(yield* peer.exit).toBe(0)
+      expect(peer.stdout()).toMatch(/^DONE$/m)
+      expect(peer.stderr()).not.toMatch(/unexpected eof/)
     }).pipe(Effect.scoped))
 
   it.live("ALPN and mutual TLS with s_server: the protocol agreed, and s_server sees our client certificate", () =>
@@ -445,6 +509,33 @@ describe("TLS interop: Python asyncio with ssl.create_default_context()", () => 
       expect(without.replies).toEqual([])
       expect(String(without.detail ?? without.ended)).toMatch(/CERTIFICATE_REQUIRED|eof/)
       expect(yield* server.stats).toMatchObject({ accepted: 1, tlsFailures: 1 })
+    }).pipe(Effect.scoped))
+
+  it.live("graceful shutdown: a Python client waiting on our TLS server has its reply, then a clean EOF", () =>
+    Effect.gen(function*() {
+      const server = yield* Server.make({ port: 0, tls: certs.server }, echo)
+      const peer = yield* spawn("python3", [peerScript, "hold", String(server.address.port), file("ca.crt"), "before shutdown"])
+      const [reply] = yield* peer.line(/^\{"reply".*$/)
+      expect(JSON.parse(reply)).toEqual({ reply: "ECHO: before shutdown" })
+      yield* server.shutdown
+      const [ended] = yield* peer.line(/^\{"ended".*$/)
+      expect(JSON.parse(ended)).toEqual({ ended: "eof", extra: "" })
+      expect(yield* peer.exit).toBe(0)
+    }).pipe(Effect.scoped))
+
+  it.live("a handler that ends: a Python client gets its last write, then a clean EOF", () =>
+    Effect.gen(function*() {
+      const server = yield* Server.make({ port: 0, tls: certs.server }, (conn) =>
+        Effect.gen(function*() {
+          const line = yield* conn.readLine()
+          yield* conn.write(Buffer.concat([Buffer.from("LAST: "), line, Buffer.from("bye\n")]))
+        }))
+      const peer = yield* spawn("python3", [peerScript, "hold", String(server.address.port), file("ca.crt"), "one"])
+      const [reply] = yield* peer.line(/^\{"reply".*$/)
+      expect(JSON.parse(reply)).toEqual({ reply: "LAST: one" })
+      const [ended] = yield* peer.line(/^\{"ended".*$/)
+      expect(JSON.parse(ended)).toEqual({ ended: "eof", extra: "bye\n" })
+      expect(yield* peer.exit).toBe(0)
     }).pipe(Effect.scoped))
 
   it.live("a Python client makes 500 pipelined chapter-format calls to our RpcServer over TLS", () =>

@@ -6,6 +6,11 @@ first, then serve until stdin closes).
       Connects over TLS (server name `localhost`, verified against CAFILE; with CERT / KEY a
       client certificate), writes each LINE, reads one reply line per LINE, prints
       {"replies": [...], "version": ..., "cipher": ..., "peer_cn": ...} or {"error": ...}.
+  tls_peer.py hold PORT CAFILE LINE
+      Connects over TLS as `client` does, writes LINE, prints {"reply": ...} once its reply came,
+      then reads until the server closes and prints {"ended": "eof", "extra": ...} (a clean close:
+      close_notify, then EOF) or {"ended": "error", "detail": ...} (e.g. an EOF without
+      close_notify, which Python's ssl reports as an error).
   tls_peer.py rpc-client PORT CAFILE N
       The chapter's format (4-byte length + JSON, see rpc_client.py) over TLS: N pipelined adds,
       a greet and an unknown method; prints what rpc_client.py prints.
@@ -79,6 +84,26 @@ async def line_client(port: int, cafile: str, cert, key, lines) -> dict:
     except (ssl.SSLError, OSError):
         pass
     return out
+
+
+async def hold(port: int, cafile: str, line: str) -> None:
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", port, ssl=client_context(cafile), server_hostname="localhost")
+    writer.write(line.encode("utf-8") + b"\n")
+    await writer.drain()
+    reply = await reader.readline()
+    print(json.dumps({"reply": reply.decode("utf-8").rstrip("\n")}), flush=True)
+    extra = b""
+    try:
+        while True:
+            chunk = await reader.read(4096)
+            if not chunk:
+                break
+            extra += chunk
+        print(json.dumps({"ended": "eof", "extra": extra.decode("utf-8")}), flush=True)
+    except (ssl.SSLError, OSError) as e:
+        print(json.dumps({"ended": "error", "detail": "%s: %s" % (type(e).__name__, e)}), flush=True)
+    writer.close()
 
 
 async def rpc_client(port: int, cafile: str, count: int) -> dict:
@@ -183,6 +208,8 @@ def main(argv) -> None:
         sep = argv.index("--")
         cert, key = (argv[3], argv[4]) if sep == 5 else (None, None)
         print(json.dumps(asyncio.run(line_client(port, cafile, cert, key, argv[sep + 1:]))), flush=True)
+    elif mode == "hold":
+        asyncio.run(hold(int(argv[1]), argv[2], argv[3]))
     elif mode == "rpc-client":
         print(json.dumps(asyncio.run(rpc_client(int(argv[1]), argv[2], int(argv[3])))), flush=True)
     elif mode == "plain":
