@@ -55,10 +55,20 @@ import * as internal from "./internal/rpcSession.js"
 import { transportOf } from "./internal/transportOf.js"
 import { type Handler, ServerRegistry } from "./Server.js"
 
-/** Per-method metrics, tagged with `method` (and `server` when served by `Server.make`). */
+/**
+ * Per-method metrics, tagged with `method` (and `server` when served by `Server.make`).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
 export const metrics = internal.metrics
 
-/** Options of `handler`. Every limit has a bounded default and is checked when the handler is built. */
+/**
+ * Options of `handler`. Every limit has a bounded default and is checked when the handler is built.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface RpcServerOptions<Names extends string, FE> {
   /** The wire format. Default `JsonRpc.format`. */
   readonly format?: RpcFormat
@@ -83,10 +93,20 @@ export interface RpcServerOptions<Names extends string, FE> {
   readonly logFailures?: boolean
 }
 
-/** Forbids handlers for names the protocol does not define. */
+/**
+ * Forbids handlers for names the protocol does not define.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
 export type Exact<H, P> = { readonly [K in Exclude<keyof H, NamesOf<P>>]: never }
 
-/** The names of a protocol's definitions. */
+/**
+ * The names of a protocol's definitions.
+ *
+ * @since 0.1.0
+ * @category type-level
+ */
 export type NamesOf<P> = Protocol.DefinitionsOf<P>["name"]
 
 
@@ -98,6 +118,9 @@ export type NamesOf<P> = Protocol.DefinitionsOf<P>["name"]
  * ```ts
  * yield* Server.make({ port: 0 }, RpcServer.handler(Calc, handlers, { framing: Framing.contentLength() }))
  * ```
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const handler = <
   P extends Protocol.Protocol<Protocol.AnyDefinition>,
@@ -128,6 +151,9 @@ export const handler = <
  * const dispatch = yield* RpcServer.dispatcher(Calc, handlers)
  * yield* dispatch('{"jsonrpc":"2.0","id":1,"method":"add","params":{"a":1,"b":2}}') // '{"jsonrpc":"2.0","id":1,"result":3}'
  * ```
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const dispatcher = <P extends Protocol.Protocol<Protocol.AnyDefinition>, H extends Protocol.Handlers<P, unknown>>(
   protocol: P,
