@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { Buffer } from "node:buffer"
 import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Client from "../../src/client/Client.js"
 import * as RpcClient from "../../src/client/RpcClient.js"
@@ -631,4 +633,67 @@ describe("TLS interop: plaintext peers", () => {
       client.child.stdin!.end()
       expect(yield* client.exit).toBe(0)
     }).pipe(Effect.scoped))
+})
+
+describe("TLS interop: peers stuck in their handshake at shutdown", () => {
+  /**
+   * A peer that connects and never starts its handshake (`stall`), then s_client completing its
+   * handshake, then shutdown: the stalled peer must be closed by the shutdown, not left open
+   * until its handshake timeout (an hour here). `stall` / `connect`: how each peer reaches the
+   * server.
+   */
+  const stuckAtShutdown = (
+    listen: { readonly port: number } | { readonly path: string },
+    stall: (server: Server.Server) => string,
+    connect: (server: Server.Server) => ReadonlyArray<string>
+  ) =>
+    Effect.gen(function*() {
+      const server = yield* Server.make({ ...listen, tls: { ...certs.server, handshakeTimeout: "1 hour" } }, echo)
+      const stalled = yield* spawn("python3", [peerScript, "stall", stall(server)])
+      yield* stalled.line(/^\{"connected": true\}$/)
+      const client = yield* spawn("openssl", [
+        "s_client",
+        ...connect(server),
+        "-CAfile",
+        file("ca.crt"),
+        "-servername",
+        "localhost",
+        "-verify_return_error"
+      ])
+      yield* say(client, "handshake done\n", /ECHO: handshake done$/)
+      yield* server.shutdown
+      // Hangs (and fails by the test's timeout) if the shutdown left the stalled peer open.
+      yield* stalled.line(/^\{"ended": "(eof|reset)"\}$/)
+      expect(yield* client.exit).toBe(0)
+      expect(yield* server.stats).toMatchObject({ accepted: 1 })
+    }).pipe(Effect.scoped)
+
+  it.live(
+    "over TCP: shutdown closes a peer stuck in its handshake after another peer's handshake completed",
+    () =>
+      stuckAtShutdown(
+        { port: 0 },
+        (server) => String(server.address.port),
+        (server) => ["-connect", `127.0.0.1:${server.address.port}`]
+      ),
+    20_000
+  )
+
+  // Fails as of a06ff92: src/server/internal/listener.ts keys the handshakes in progress by
+  // `${remoteAddress}|${remotePort}`, which is "undefined|undefined" for every Unix socket peer,
+  // so the completed handshake of s_client removes the stalled peer's entry and the shutdown
+  // never destroys it (it stays open until its handshake timeout).
+  it.live(
+    "over a Unix socket: shutdown closes a peer stuck in its handshake after another peer's handshake completed",
+    () =>
+      Effect.acquireUseRelease(
+        Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-wire-tls-unix-"))),
+        (dir) => {
+          const path = Path.join(dir, "tls.sock")
+          return stuckAtShutdown({ path }, () => `unix:${path}`, () => ["-unix", path])
+        },
+        (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+      ),
+    20_000
+  )
 })

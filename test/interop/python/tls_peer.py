@@ -20,6 +20,10 @@ first, then serve until stdin closes).
   tls_peer.py silent PORT
       Plain TCP that sends nothing (a peer that never starts its handshake): reads until the
       server closes; prints the same as `plain`.
+  tls_peer.py stall ADDRESS
+      Plain TCP (ADDRESS: a port) or a Unix socket (ADDRESS: unix:PATH) that sends nothing:
+      prints {"connected": true} once connected, then {"ended": "eof" | "reset"} when the server
+      closes.
   tls_peer.py line-server CERT KEY [CAFILE]
       A TLS line server: answers each line with "PY <cn> <line>" (<cn>: the client
       certificate's CN, or "-"); with CAFILE a client certificate is required (mutual TLS).
@@ -152,6 +156,22 @@ async def plain_client(port: int, greeting: bytes) -> dict:
     return {"received": received.hex(), "ended": ended}
 
 
+async def stall(address: str) -> None:
+    if address.startswith("unix:"):
+        reader, writer = await asyncio.open_unix_connection(address[len("unix:"):])
+    else:
+        reader, writer = await asyncio.open_connection("127.0.0.1", int(address))
+    print(json.dumps({"connected": True}), flush=True)
+    ended = "eof"
+    try:
+        while await reader.read(4096):
+            pass
+    except ConnectionResetError:
+        ended = "reset"
+    print(json.dumps({"ended": ended}), flush=True)
+    writer.close()
+
+
 def server_context(cert: str, key: str, cafile: str = None) -> ssl.SSLContext:
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
@@ -216,6 +236,8 @@ def main(argv) -> None:
         print(json.dumps(asyncio.run(plain_client(int(argv[1]), b"hello, this is not TLS\n"))), flush=True)
     elif mode == "silent":
         print(json.dumps(asyncio.run(plain_client(int(argv[1]), b""))), flush=True)
+    elif mode == "stall":
+        asyncio.run(stall(argv[1]))
     elif mode == "line-server":
         asyncio.run(serve(serve_lines, server_context(argv[1], argv[2], argv[3] if len(argv) > 3 else None)))
     elif mode == "rpc-server":
