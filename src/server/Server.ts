@@ -227,7 +227,6 @@ export const make = <E, R>(
     }
 
     net.on(listener.accepted, (socket: Net.Socket) => {
-      listener.handedOver(socket)
       if (registry.draining || registry.active >= maxConnections) {
         registry.connectionRejected()
         socket.on("error", () => {})
@@ -275,7 +274,6 @@ export const make = <E, R>(
       const listenerClosed = yield* Deferred.make<void>()
       net.close(() => Deferred.unsafeDone(listenerClosed, Effect.void))
       yield* Deferred.succeed(drainStarted, undefined)
-      listener.destroyPending()
       for (const d of drivers) d.startDrain()
       const drained = yield* within(deadlineMillis)(awaitEmpty)
       if (drained._tag === "None") {
@@ -283,6 +281,7 @@ export const make = <E, R>(
         yield* within(flushMillis)(Effect.zipRight(interruptAll, awaitEmpty))
       }
       yield* destroyAll
+      listener.destroyPending()
       yield* within(flushMillis)(Effect.zipRight(interruptAll, awaitEmpty))
       yield* within(flushMillis)(Deferred.await(listenerClosed))
       registry.mirror()

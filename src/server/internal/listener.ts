@@ -63,9 +63,10 @@ export interface Listener {
   readonly accepted: "connection" | "secureConnection"
   /** Replaces the TLS identities (default and SNI) for new connections. */
   readonly setSecureContext: (options: Identity & { readonly hosts?: Readonly<Record<string, Identity>> }) => void
-  /** Tells the listener that `socket` was handed over (its handshake is done). */
-  readonly handedOver: (socket: Net.Socket) => void
-  /** Destroys the connections still in their handshake (at shutdown). */
+  /**
+   * Destroys the connections still in their handshake. Called once the handed-over connections
+   * are gone (at the end of a shutdown), so every socket left is one of those.
+   */
   readonly destroyPending: () => void
 }
 
@@ -78,25 +79,23 @@ export const plain = (): Listener => ({
   setSecureContext: () => {
     throw new Error("not a TLS server")
   },
-  handedOver: nothing,
   destroyPending: nothing
 })
 
 /**
- * The TCP connections of a TLS server still in their handshake, by peer address (what the raw
- * socket and its TLS socket share): destroyed at shutdown, so that a peer stuck in its
- * handshake is bounded by the shutdown deadline too, not only by the handshake timeout.
+ * The raw connections of a TLS server, each until it closes: at the end of a shutdown, when the
+ * handed-over connections are gone, those left are still in their handshake and are destroyed,
+ * so that a peer stuck there is bounded by the shutdown too, not only by the handshake timeout.
+ * (A raw socket cannot be matched to its TLS socket with public API: a Unix socket's peers have
+ * no address. Hence the whole set, once the others are gone.)
  */
 class Handshakes {
-  private readonly pending = new Map<string, Net.Socket>()
+  private readonly raw = new Set<Net.Socket>()
 
   constructor(net: Net.Server, onFailure: (error: NodeJS.ErrnoException, socket: NodeTls.TLSSocket) => void) {
     net.on("connection", (raw: Net.Socket) => {
-      const key = peerKey(raw)
-      this.pending.set(key, raw)
-      raw.once("close", () => {
-        if (this.pending.get(key) === raw) this.pending.delete(key)
-      })
+      this.raw.add(raw)
+      raw.once("close", () => this.raw.delete(raw))
     })
     // With a listener for this event Node leaves the socket open (a timed-out one would stay
     // forever): it is destroyed here.
@@ -106,17 +105,11 @@ class Handshakes {
     })
   }
 
-  handedOver(socket: Net.Socket): void {
-    this.pending.delete(peerKey(socket))
-  }
-
   destroyAll(): void {
-    for (const raw of this.pending.values()) raw.destroy()
-    this.pending.clear()
+    for (const raw of this.raw) raw.destroy()
+    this.raw.clear()
   }
 }
-
-const peerKey = (socket: Net.Socket): string => `${socket.remoteAddress}|${socket.remotePort}`
 
 /**
  * A TLS listener; `handshakeMillis` bounds each handshake, `onFailure` hears of each failed one
@@ -150,7 +143,6 @@ export const secure = (
       ;(net as NodeTls.Server).setSecureContext(contextOptions(next))
       if (next.hosts !== undefined) identities.set(next.hosts)
     },
-    handedOver: (socket) => handshakes.handedOver(socket),
     destroyPending: () => handshakes.destroyAll()
   }
 }
