@@ -16,7 +16,8 @@
  *   --transports tls,unix
  *   --json FILE         also write every raw number as JSON
  *   --profile           instead: CPU profiles of both TLS servers (effect-wire from a tsc build of
- *                       src/) over a 100 x 16 window and the handshake cell (.bench-out/prof-tls)
+ *                       src/) over a 100 x 16 window and the handshake cell (.bench-out/prof-tls);
+ *                       with --transports unix: of the Unix socket servers (.bench-out/prof-unix)
  *
  * Cells: 100 connections x 1 and x 16 requests in flight (closed loop; every connection is
  * connected, handshaken and answered once before the warm-up), per transport; the handshake
@@ -313,7 +314,8 @@ const header = (): string =>
 
 const profileRun = async (): Promise<void> => {
   const outDir = Path.join(ROOT, ".bench-out")
-  const dir = Path.join(outDir, "prof-tls")
+  const transport = TRANSPORTS[0] ?? "tls"
+  const dir = Path.join(outDir, `prof-${transport}`)
   Fs.mkdirSync(dir, { recursive: true })
   const distDir = Path.join(outDir, "dist")
   spawnSync(
@@ -326,19 +328,19 @@ const profileRun = async (): Promise<void> => {
   const lg = await startLoadgen()
   console.log(header())
   for (const kind of KINDS) {
-    const s = await startServer(kind, "tls", kind === "effect-wire" && built ? { BENCH_EW_DIST: distDir } : {})
+    const s = await startServer(kind, transport, kind === "effect-wire" && built ? { BENCH_EW_DIST: distDir } : {})
     await runCell(lg, s, 16, 0, { warmupMs: 200, durationMs: 800 })
     await runHandshakes(lg, s, 0, 300)
     for (const w of ["100x16", "handshakes"] as const) {
-      const file = Path.join(dir, `${kind}-tls-${w}.cpuprofile`)
+      const file = Path.join(dir, `${kind}-${transport}-${w}.cpuprofile`)
       await s.proc.request({ type: "prof-start" }, 10_000)
       let label: string
       if (w === "handshakes") {
         const h = await runHandshakes(lg, s, 0)
-        label = `${kind} TLS handshakes ${HS_COUNT} x ${HS_CONCURRENCY}: ${fmt(h.perSec)}/s, ${fmt(h.cpuUsPerConn, 1)} µs CPU/handshake, ok ${h.r.ok}`
+        label = `${kind} ${transport} new connections ${HS_COUNT} x ${HS_CONCURRENCY}: ${fmt(h.perSec)}/s, ${fmt(h.cpuUsPerConn, 1)} µs CPU/handshake, ok ${h.r.ok}`
       } else {
         const c = await runCell(lg, s, 16, 0)
-        label = `${kind} TLS 100x16: ${fmt(c.reqPerSec)} req/s, ${fmt(c.cpuUsPerReq, 2)} µs CPU/request`
+        label = `${kind} ${transport} 100x16: ${fmt(c.reqPerSec)} req/s, ${fmt(c.cpuUsPerReq, 2)} µs CPU/request`
       }
       const stopped = await s.proc.request<{ error?: string }>({ type: "prof-stop", file }, 60_000)
       console.log(`\n${label}`)
