@@ -44,6 +44,7 @@ import type * as Net from "node:net"
 import * as Connection from "../connection/Connection.js"
 import * as Timers from "../connection/Timers.js"
 import * as Tls from "../connection/Tls.js"
+import { SocketDriver } from "../connection/internal/SocketDriver.js"
 import * as Transport from "../connection/Transport.js"
 import { intOption } from "../protocol/internal/options.js"
 import { respondInOrder, serveInOrder } from "./internal/inOrder.js"
@@ -132,14 +133,18 @@ const ROOT = FiberId.runtime(0, 0)
 /**
  * The runtime with each FiberRef's value only, not its history (ancestor fibers' values, used
  * to join fibers back into them), which every fiber forked from it would copy; and without the
- * context FiberRef, which forking sets from `context` anyway. Built with `FiberRefs`' public
- * constructors: an empty set, each value set once.
+ * context FiberRef, which forking sets from `context` anyway, nor the runtime flags FiberRef:
+ * a fiber runs with `runtimeFlags`, and its flags FiberRef is only a snapshot that Effect writes
+ * whenever it reads the fiber's FiberRefs (`Effect.runtime`, joins). A program that sets no other
+ * FiberRef then forks each connection's fiber from an empty set, Effect's cheapest fork (no
+ * copy of the parent's set). Built with `FiberRefs`' public constructors: an empty set, each
+ * value set once.
  */
 const lean = <R>(runtime: Runtime.Runtime<R>): Runtime.Runtime<R> => {
   const refs = runtime.fiberRefs
   let values = FiberRefs.empty()
   for (const ref of FiberRefs.fiberRefs(refs)) {
-    if (ref === FiberRef.currentContext) continue
+    if (ref === FiberRef.currentContext || ref === FiberRef.currentRuntimeFlags) continue
     values = FiberRefs.updateAs(values, { fiberId: ROOT, fiberRef: ref, value: FiberRefs.getOrDefault(refs, ref) })
   }
   return Runtime.make({ context: runtime.context, runtimeFlags: runtime.runtimeFlags, fiberRefs: values })
@@ -195,6 +200,8 @@ export const make = <E, R>(
     const net = listener.net
     const clock = yield* Effect.clock
     const served = (handler as Served<E, R>)[SERVES]
+    /** The local address of every connection, when it is the listener's (see after `listen`). */
+    let local: Net.AddressInfo | undefined = undefined
 
     // One fiber per connection and little else (no Scope, FiberSet, finalizer or context per
     // connection): idle connections are what a server holds most of. The driver is built
@@ -234,7 +241,7 @@ export const make = <E, R>(
         return
       }
       registry.connectionAccepted()
-      const driver = Transport.make(socket, connConfig, clock)
+      const driver: Transport.Transport = new SocketDriver(socket, connConfig, clock, local)
       watchdog.add(driver)
       drivers.add(driver)
       const fiber = fork(
@@ -250,6 +257,12 @@ export const make = <E, R>(
       net.on("drop", () => registry.connectionRejected())
     }
     const address = yield* Listener.listen(net, { host, port, path, backlog, permissions })
+    // Listening on one IP address, every connection's own address is the listener's: read
+    // once here rather than asked of each socket (a system call per accept). Listening on every
+    // address (0.0.0.0, ::) or on a Unix socket, each socket is asked.
+    if (path === undefined && address.host !== "0.0.0.0" && address.host !== "::") {
+      local = { address: address.host, port: address.port, family: address.family }
+    }
     net.on("error", () => {})
     registry.label(path ?? `${address.host}:${address.port}`)
 

@@ -76,12 +76,22 @@ export class SocketDriver implements Transport {
   readonly [STATE]: SocketState
   private readonly sockname: Partial<Net.AddressInfo>
 
-  constructor(readonly socket: Net.Socket, readonly config: ConnectionConfig, clock: Clock.Clock) {
+  /**
+   * `local`: the socket's own address when its owner knows it without asking the socket (a
+   * server listening on one address: every connection it accepts has that address), shared by
+   * its connections; else it is read here.
+   */
+  constructor(
+    readonly socket: Net.Socket,
+    readonly config: ConnectionConfig,
+    clock: Clock.Clock,
+    local?: Partial<Net.AddressInfo>
+  ) {
     const s = this[STATE] = new SocketState(socket, config, clock)
     socket.setNoDelay(true)
     // The socket keeps its peer's address once read (even once closed), and this its own.
     void socket.remotePort
-    this.sockname = socket.address() as Partial<Net.AddressInfo>
+    this.sockname = local ?? socket.address() as Partial<Net.AddressInfo>
     ;(socket as Driven)[STATE] = s
     socket.on("data", onData)
     socket.on("end", onEnd)
