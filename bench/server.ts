@@ -9,6 +9,12 @@
  *   npx tsx bench/server.ts --quick     reduced matrix (< 60 s)
  *   npx tsx bench/server.ts --json FILE also write every raw number as JSON
  *   npx tsx bench/server.ts --profile   CPU-profile both servers under load instead (.bench-out/prof)
+ *   --prof-windows storm2000 --prof-storms 10
+ *                                       with --profile: only these windows (100x1,100x16,storm2000),
+ *                                       and this many storms in the storm window (default 3)
+ *   --prof-tag before                   with --profile: prefix of the profiles' file names; with
+ *                                       BENCH_EW_DIST=<tsc build> in the environment, that build of
+ *                                       effect-wire is profiled (to compare two versions)
  *   npx tsx bench/server.ts --matrix [--quick] [--rows gen,cli] [--cells 1000x1] [--reps N]
  *                                       the handler matrix instead (bench/echo/matrix.ts): every
  *                                       handler shape and the CLI's `serve echo`, each against
@@ -54,6 +60,12 @@ const QUICK = flag("--quick")
 const MATRIX = flag("--matrix")
 const PROFILE = flag("--profile")
 const JSON_FILE = value("--json")
+/** `--profile` only: which windows to profile (default all three), and how many storms in `storm2000`. */
+const PROFILE_WINDOWS = (value("--prof-windows") ?? "100x1,100x16,storm2000").split(",")
+  .map((w) => w.trim()) as ReadonlyArray<"100x1" | "100x16" | "storm2000">
+const PROFILE_STORMS = Math.max(1, Number(value("--prof-storms") ?? 3))
+/** `--profile` only: a prefix for the profiles' file names. */
+const PROFILE_TAG = value("--prof-tag") === undefined ? "" : `${value("--prof-tag")}-`
 /** Diagnostic: run the effect-wire server with another handler (see bench/echo/server-effect-wire.ts). */
 const EW_HANDLER = value("--ew-handler") ?? "respond"
 /** `--only 1,3,4`: run only these sections (1 and 2 share their runs). */
@@ -414,14 +426,16 @@ const profileRun = async (): Promise<void> => {
   const outDir = Path.join(ROOT, ".bench-out")
   const dir = Path.join(outDir, "prof")
   Fs.mkdirSync(dir, { recursive: true })
-  const distDir = Path.join(outDir, "dist")
-  const tsc = spawnSync(
+  // BENCH_EW_DIST: profile that build of effect-wire (e.g. an older one, to compare) instead.
+  const given = process.env["BENCH_EW_DIST"]
+  const distDir = given ?? Path.join(outDir, "dist")
+  const tsc = given !== undefined ? undefined : spawnSync(
     process.execPath,
     [Path.join(ROOT, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json", "--outDir", distDir, "--declaration", "false", "--sourceMap", "false"],
     { cwd: ROOT, encoding: "utf8", timeout: 120_000 }
   )
   const built = Fs.existsSync(Path.join(distDir, "src/server/Server.js"))
-  if (!built) console.log(`tsc build of src/ failed; profiling the tsx-run sources instead\n${tsc.stdout}`)
+  if (!built) console.log(`tsc build of src/ failed; profiling the tsx-run sources instead\n${tsc?.stdout ?? distDir}`)
   const lg = await startLoadgen()
   console.log(header(lg.nofile, "?"))
   const out: Record<string, unknown> = {}
@@ -430,19 +444,19 @@ const profileRun = async (): Promise<void> => {
     // Warm up (JIT) before the first window.
     await runCell(lg.proc, s, 100, 1)
     const windows: Record<string, unknown> = {}
-    for (const w of ["100x1", "100x16", "storm2000"] as const) {
-      const file = Path.join(dir, `${kind}-${w}.cpuprofile`)
+    for (const w of PROFILE_WINDOWS) {
+      const file = Path.join(dir, `${PROFILE_TAG}${kind}-${w}.cpuprofile`)
       await s.proc.request({ type: "prof-start" }, 10_000)
       let label: string
       if (w === "storm2000") {
         const reps: Array<StormResult> = []
         const cpu: Array<number> = []
-        for (let i = 0; i < 3; i++) {
+        for (let i = 0; i < PROFILE_STORMS; i++) {
           const r = await runStorm(lg.proc, s, 2000)
           reps.push(r.r)
           cpu.push(r.cpu)
         }
-        label = `${kind} connect storm 2000 x3: ok ${reps.map((r) => r.ok).join("/")}, ` +
+        label = `${kind} connect storm 2000 x${PROFILE_STORMS}: ok ${reps.map((r) => r.ok).join("/")}, ` +
           `${reps.map((r) => fmt(r.totalMs)).join("/")} ms, ${cpu.map((c) => fmt(c, 1)).join("/")} µs CPU/conn`
       } else {
         const c = await runCell(lg.proc, s, 100, w === "100x1" ? 1 : 16)
