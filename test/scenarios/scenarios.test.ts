@@ -1,4 +1,4 @@
-import { describe, expect, it } from "@effect/vitest"
+import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
 import { existsSync, mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -16,6 +16,7 @@ import * as ChapterRpc from "../../src/protocol/ChapterRpc.js"
 import * as RpcServer from "../../src/server/RpcServer.js"
 import * as ThreadsVsFibers from "../../src/scenarios/threads-vs-fibers.js"
 import * as Timeouts from "../../src/scenarios/timeouts.js"
+import * as Wire from "../../src/scenarios/internal/wire.js"
 
 /** Runs a program with a capturing output; returns its result and what it printed. */
 const captured = <A, E>(program: Effect.Effect<A, E, Output.Output>) =>
@@ -224,6 +225,53 @@ describe("scenarios", { timeout: 60_000 }, () => {
       yield* Effect.provideService(All.printSummary([result]), Output.Output, out)
       expect(out.text()).toContain("✘ broken  failed: boom")
       expect(out.text()).not.toContain("at somewhere")
+    }))
+})
+
+describe("scenarios over TLS (the Wire of scenario --tls)", { timeout: 120_000 }, () => {
+  // One certificate for the file, as `scenario all --tls` makes one for the run.
+  let certificate: Wire.SelfSigned
+  beforeAll(() => {
+    certificate = Effect.runSync(Wire.selfSigned)
+  })
+  const overTls = <A, E>(program: Effect.Effect<A, E, Output.Output>) =>
+    captured(Effect.provideService(program, Wire.Wire, Wire.tls(certificate)))
+
+  it("the certificate is self-signed for localhost and 127.0.0.1, with its SHA-256 fingerprint", () => {
+    expect(certificate.subjectAltName).toBe("DNS:localhost, IP Address:127.0.0.1")
+    expect(certificate.fingerprint256).toMatch(/^[0-9A-F]{2}(:[0-9A-F]{2}){31}$/)
+  })
+
+  it.live("echo, stream-api, concurrent-requests, json-rpc, graceful-shutdown, scalability and threads-vs-fibers pass over TLS", () =>
+    Effect.gen(function*() {
+      // A client on the wrong wire cannot talk to a server on the other: each passing shows both ends on TLS.
+      const echo = yield* overTls(Echo.run())
+      expect(Echo.scenario.verdict(echo.result).ok).toBe(true)
+      expect(echo.out.text()).toMatch(/\[client\] connected from 127\.0\.0\.1:\d+ over TLSv1\.[23] \(/)
+      const streamApi = yield* overTls(StreamApi.run)
+      expect(StreamApi.scenario.verdict(streamApi.result).ok).toBe(true)
+      const concurrent = yield* overTls(ConcurrentRequests.run())
+      expect(concurrent.result.concurrent.every((c) => c.status === "ok")).toBe(true)
+      const jsonRpc = yield* overTls(JsonRpc.run)
+      expect(JsonRpc.scenario.verdict(jsonRpc.result).ok).toBe(true)
+      const shutdown = yield* overTls(GracefulShutdown.run)
+      expect(shutdown.result).toMatchObject({ answered: 15, laterConnect: "refused" })
+      expect(shutdown.result.stats).toMatchObject({ accepted: 5, active: 0, errors: 0 })
+      const scalability = yield* overTls(Scalability.run({ sizes: [10, 50], budgetSeconds: 600 }))
+      expect(scalability.result.rounds.map((r) => [r.clients, r.failed])).toEqual([[10, 0], [50, 0]])
+      const threads = yield* overTls(ThreadsVsFibers.run([10]))
+      expect(threads.result.runs.map((r) => [r.model, r.connections, r.succeeded])).toEqual([["threads", 10, 10], ["fibers", 10, 10]])
+    }))
+
+  // Known bug, not in the scenarios: `connection.abort` (chat's last client leaves by reset; an
+  // interrupted call of timeouts resets its connection) throws ERR_INVALID_HANDLE_TYPE on a TLS
+  // socket (`resetAndDestroy` works on TCP handles only; src/connection/internal/SocketWrites.ts).
+  // When it is fixed this test fails: make it `it.live` again.
+  it.live.fails("chat and timeouts pass over TLS (fails until connection.abort works on TLS sockets)", () =>
+    Effect.gen(function*() {
+      const chat = yield* overTls(Chat.run)
+      const timeouts = yield* overTls(Timeouts.run)
+      expect([Chat.scenario.verdict(chat.result).ok, Timeouts.scenario.verdict(timeouts.result).ok]).toEqual([true, true])
     }))
 })
 
