@@ -606,7 +606,7 @@ const framesFor = (format: Format, messages: ReadonlyArray<string>): Effect.Effe
 const show = (frame: unknown): string => (typeof frame === "string" ? frame : JSON.stringify(frame))
 
 /** Turns a client-side failure into one clear line with an exit code. */
-const explain = (where: string, timeout: number, framingName: FramingName) =>
+const explain = (where: string, timeout: number, framingName: FramingName, tls: boolean) =>
 (cause: Cause.Cause<unknown>): Effect.Effect<never, CliFailure> => {
   if (Cause.isInterruptedOnly(cause)) return Effect.interrupt
   const error = Cause.squash(cause)
@@ -631,7 +631,9 @@ const explain = (where: string, timeout: number, framingName: FramingName) =>
   if (tag === "TimeoutException") {
     return Effect.fail(
       new CliFailure({
-        message: `no answer from ${where} within ${Flags.formatDuration(timeout)} (is it the right server, and does it speak ${framingName} framing?)`,
+        message: `no answer from ${where} within ${Flags.formatDuration(timeout)} (is it the right server, and does it speak ${framingName} framing${
+          tls ? "?" : " over plain TCP? a TLS server needs --tls"
+        })`,
         code: EXIT.protocol
       })
     )
@@ -704,7 +706,7 @@ const withPeer = <A, E, R>(
       })
     ).pipe(
       Effect.timeout(Duration.millis(args.timeout)),
-      Effect.catchAllCause(explain(whereOf(args), args.timeout, framingName))
+      Effect.catchAllCause(explain(whereOf(args), args.timeout, framingName, args.tls))
     )
   })
 

@@ -498,6 +498,11 @@ describe("effect-wire CLI over TLS and Unix domain sockets", { timeout: 90_000 }
       // The certificate names localhost too: --servername checks it against that name.
       const named = yield* runCli(["send", "--tls", "--tls-ca", file("ca.crt"), "--servername", "localhost", "--port", port, "a", "b"])
       expect(named).toMatchObject({ code: 0, stdout: "ECHO: a\nECHO: b\n", stderr: "" })
+      // Without --tls the server waits for a handshake that never comes: the timeout's line says what is missing.
+      const plain = yield* runCli(["call", "--port", port, "--timeout", "1s", "x"])
+      expect(plain.code).toBe(4)
+      expect(plain.stderr.trimEnd().split("\n")).toHaveLength(1)
+      expect(plain.stderr).toContain("over plain TCP? a TLS server needs --tls")
       const done = yield* stop(s)
       expect(done.code).toBe(0)
       expect(done.stdout).toMatch(/stopped: 2 connection\(s\) accepted, 0 active, 4 request\(s\), 0 error\(s\)/)
