@@ -139,6 +139,16 @@ describe("Client over TLS", () => {
       expect(error).toMatchObject({ _tag: "ConnectError", code: "ECONNREFUSED" })
     }).pipe(Effect.scoped))
 
+  it.live("abort over TLS ends the connection at once (Node cannot reset a TLS socket)", () =>
+    Effect.gen(function*() {
+      const server = yield* Server.make({ port: 0, tls: certs.server }, echo)
+      const conn = yield* Client.connect({ port: server.address.port, tls: { ca: certs.ca } })
+      expect(yield* line(conn, "before")).toBe("ECHO: before")
+      yield* conn.abort
+      const error = yield* Effect.flip(conn.write("after\n"))
+      expect(error._tag).toBe("ConnectionClosed")
+    }).pipe(Effect.scoped))
+
   it.live("RpcClient and RpcServer over TLS", () =>
     Effect.gen(function*() {
       const server = yield* Server.make(

@@ -263,11 +263,7 @@ describe("scenarios over TLS (the Wire of scenario --tls)", { timeout: 120_000 }
       expect(threads.result.runs.map((r) => [r.model, r.connections, r.succeeded])).toEqual([["threads", 10, 10], ["fibers", 10, 10]])
     }))
 
-  // Known bug, not in the scenarios: `connection.abort` (chat's last client leaves by reset; an
-  // interrupted call of timeouts resets its connection) throws ERR_INVALID_HANDLE_TYPE on a TLS
-  // socket (`resetAndDestroy` works on TCP handles only; src/connection/internal/SocketWrites.ts).
-  // When it is fixed this test fails: make it `it.live` again.
-  it.live.fails("chat and timeouts pass over TLS (fails until connection.abort works on TLS sockets)", () =>
+  it.live("chat and timeouts pass over TLS (their clients leave by abort, which destroys a TLS socket)", () =>
     Effect.gen(function*() {
       const chat = yield* overTls(Chat.run)
       const timeouts = yield* overTls(Timeouts.run)

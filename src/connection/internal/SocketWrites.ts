@@ -6,6 +6,7 @@
  */
 import { Effect } from "effect"
 import { Buffer } from "node:buffer"
+import { TLSSocket } from "node:tls"
 import * as Codec from "../../protocol/Codec.js"
 import { EMPTY } from "../../protocol/internal/bytes.js"
 import { ConnectionClosed, type ConnectionError, ConnectionFailed, OutboundLimitExceeded } from "../ConnectionError.js"
@@ -121,9 +122,15 @@ export const endWrite = (d: SocketState): Effect.Effect<void> =>
     d.socket.end()
   })
 
+// Node resets only a plain TCP socket (`resetAndDestroy` throws ERR_INVALID_HANDLE_TYPE on a
+// TLS socket, whose TCP socket it does not expose): a TLS connection is destroyed at once instead,
+// without close_notify, which its peer sees as an abrupt end.
 export const abort = (d: SocketState): Effect.Effect<void> =>
   Effect.sync(() => {
-    if (!d.socket.destroyed) d.socket.resetAndDestroy()
+    const socket = d.socket
+    if (socket.destroyed) return
+    if (socket instanceof TLSSocket) socket.destroy()
+    else socket.resetAndDestroy()
   })
 
 export const close = (d: SocketState): Effect.Effect<void> =>
