@@ -6,9 +6,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect } from "effect"
 import * as Net from "node:net"
+import { Buffer } from "node:buffer"
 import type * as Connection from "../../src/connection/Connection.js"
+import type * as Transport from "../../src/connection/Transport.js"
 import * as Server from "../../src/server/Server.js"
-import { rawConnect } from "./helpers.js"
+import { rawConnect, readToEnd } from "./helpers.js"
 
 /** A server whose handler hands over its connection's addresses, and the peer's view of them. */
 const addresses = (host: string) =>
@@ -60,5 +62,23 @@ describe("Server accept", () => {
       const { local, server } = yield* addresses("127.0.0.1")
       expect(asked).toBe(0)
       expect(local.port).toBe(server.address.port)
+    }).pipe(Effect.scoped))
+
+  it.live("a connection listens for its socket's drain only once a write has had to wait for it", () =>
+    Effect.gen(function*() {
+      const drainListeners = yield* Deferred.make<{ before: number; after: number }>()
+      // 8 MiB: more than the kernel takes at once, so the write waits for the socket to drain.
+      const big = Buffer.alloc(8 * 1024 * 1024, 0x61)
+      const server = yield* Server.make({ port: 0 }, (conn) =>
+        Effect.gen(function*() {
+          const socket = (conn as Transport.Transport).socket
+          const before = socket.listenerCount("drain")
+          yield* conn.write(big)
+          yield* Deferred.succeed(drainListeners, { before, after: socket.listenerCount("drain") })
+        }))
+      const socket = yield* rawConnect(server.address.port)
+      const received = yield* readToEnd(socket)
+      expect(received.text.length).toBe(big.length)
+      expect(yield* Deferred.await(drainListeners)).toEqual({ before: 0, after: 1 })
     }).pipe(Effect.scoped))
 })

@@ -54,14 +54,9 @@ function onClose(this: Driven): void {
   const s = this[STATE]
   s.guard(s, socketClosed, undefined)
 }
-function onDrain(this: Driven): void {
-  const s = this[STATE]
-  s.guard(s, wakeWriters, undefined)
-}
 const peerEnded = (s: SocketState): void => s.peerEnded()
 const socketFailed = (s: SocketState, cause: NodeJS.ErrnoException): void => s.socketFailed(cause)
 const socketClosed = (s: SocketState): void => s.socketClosed()
-const wakeWriters = (s: SocketState): void => s.wakeWriters()
 
 const address = (host: string | undefined, port: number | undefined, family: string | undefined): Address => ({
   host: host ?? "",
@@ -97,7 +92,7 @@ export class SocketDriver implements Transport {
     socket.on("end", onEnd)
     socket.on("error", onError)
     socket.on("close", onClose)
-    socket.on("drain", onDrain)
+    // "drain" is listened to once a write first waits (see `SocketState.waitForDrain`).
   }
 
   // Built on each use from what was read at connect (see the constructor).

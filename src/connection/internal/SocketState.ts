@@ -27,6 +27,7 @@ export type Resume = (effect: Effect.Effect<void, ConnectionError>) => void
 export const isOwnCancel = (cause: NodeJS.ErrnoException): boolean => cause.code === "ECANCELED"
 
 const fireTimers = (s: SocketState, now: number): void => s.fireTimers(now)
+const wakeWriters = (s: SocketState): void => s.wakeWriters()
 
 export class SocketState {
   /** The shared empty queue until bytes must wait (the inline path never queues). */
@@ -57,6 +58,8 @@ export class SocketState {
   corked = false
   /** Made when a write first waits. */
   writeWaiters: Array<Resume> | undefined = undefined
+  /** Whether the socket's "drain" is listened to: from the first write that waits on. */
+  private drainHeard = false
   /** When the parked reader times out (clock millis), and which timeout that is. */
   readDeadline = Infinity
   readDeadlineKind: "idle" | "frame-read" = "idle"
@@ -104,6 +107,23 @@ export class SocketState {
   socketClosed(): void {
     this.closed = true
     this.wake()
+  }
+
+  /**
+   * Parks a writer until the socket drains (or closes, fails or stalls: see `wakeWriters` and
+   * `checkTimers`). Most connections never wait on a write, so the socket's "drain" is listened
+   * to from the first wait on, not from the start: a listener less per connection.
+   */
+  waitForDrain(resume: Resume): void {
+    if (!this.drainHeard) {
+      this.drainHeard = true
+      this.socket.on("drain", () => this.guard(this, wakeWriters, undefined))
+    }
+    const ws = this.writeWaiters ??= []
+    if (ws.length === 0) {
+      this.writeDeadline = this.clock.unsafeCurrentTimeMillis() + this.config.writeStallMillis
+    }
+    ws.push(resume)
   }
 
   /** Resumes the parked writers (the socket drained, closed or failed). */
