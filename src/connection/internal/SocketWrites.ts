@@ -34,11 +34,7 @@ const waitWritable = (d: SocketState): Effect.Effect<void, ConnectionError> =>
     if (closed !== undefined) return Effect.fail(closed)
     return Effect.zipRight(
       Effect.async<void, ConnectionError>((resume) => {
-        const ws = d.writeWaiters ??= []
-        if (ws.length === 0) {
-          d.writeDeadline = d.clock.unsafeCurrentTimeMillis() + d.config.writeStallMillis
-        }
-        ws.push(resume)
+        d.waitForDrain(resume)
         return Effect.sync(() => {
           if (d.writeWaiters !== undefined) d.writeWaiters = d.writeWaiters.filter((x) => x !== resume)
         })
