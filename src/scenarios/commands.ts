@@ -612,7 +612,7 @@ const explain = (where: string, timeout: number, framingName: FramingName, tls: 
   const error = Cause.squash(cause)
   const tag = typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : ""
   if (error instanceof CliFailure) return Effect.fail(error)
-  if (tag === "ConnectError") return Effect.fail(new CliFailure({ message: (error as Error).message, code: EXIT.connect }))
+  if (Client.isConnectError(error)) return Effect.fail(new CliFailure({ message: error.message, code: EXIT.connect }))
   if (Tls.isTlsError(error)) {
     // A certificate that does not verify: say how to trust it, or (for tests) not to check.
     const verify = error.code !== undefined && VERIFY_CODES.has(error.code) ? "; --insecure skips the check, for tests only" : ""

@@ -2,7 +2,7 @@
 import { Effect } from "effect"
 import type { Codec } from "../../protocol/Codec.js"
 import * as Framing from "../../protocol/Framing.js"
-import type { FramingError } from "../../protocol/FramingError.js"
+import * as FramingError from "../../protocol/FramingError.js"
 import * as Output from "../Output.js"
 
 export const FRAMINGS = ["lines", "length-prefixed", "varint", "content-length"] as const
@@ -18,7 +18,7 @@ export interface FramingLimits {
  * A fresh codec for a framing name; `maxFrameBytes` is a line's limit for lines, `maxHeaderBytes`
  * applies to content-length only. Bad limits throw `IllegalArgumentException` (as the codecs do).
  */
-export const framingCodec = (name: FramingName, limits: FramingLimits = {}): Codec<Uint8Array, FramingError> => {
+export const framingCodec = (name: FramingName, limits: FramingLimits = {}): Codec<Uint8Array, FramingError.FramingError> => {
   const frame = limits.maxFrameBytes === undefined ? {} : { maxFrameBytes: limits.maxFrameBytes }
   switch (name) {
     case "lines":
@@ -59,17 +59,13 @@ export const defaultFraming = (what: "echo" | "chat" | "json-rpc" | "text" | "js
 export const framingNameOf = (codec: { readonly name: string }): string =>
   FRAMINGS.find((name) => framingCodec(name).name === codec.name) ?? codec.name
 
-const FRAMING_ERRORS: ReadonlySet<string> = new Set(["FrameTooLarge", "MalformedFrame", "InvalidVarint", "UnexpectedEof", "InvalidUtf8"])
-
 /**
  * `error` when it is a framing error in the first frame received (stream offset 0): then the
  * peer most likely speaks another framing. A frame we failed to encode is not one.
  */
-export const firstFrameError = (error: unknown): FramingError | undefined => {
-  if (typeof error !== "object" || error === null) return undefined
-  const e = error as FramingError
-  if (!FRAMING_ERRORS.has(e._tag) || e.offset !== 0) return undefined
-  return "direction" in e && e.direction === "encode" ? undefined : e
+export const firstFrameError = (error: unknown): FramingError.FramingError | undefined => {
+  if (!FramingError.isFramingError(error) || error.offset !== 0) return undefined
+  return "direction" in error && error.direction === "encode" ? undefined : error
 }
 
 /** The bytes of a framing error's preview (`00 00 00 0b 45 43 |....EC|`). */
@@ -96,7 +92,7 @@ const looksLike = (bytes: ReadonlyArray<number>): FramingName | undefined => {
 }
 
 /** `try --framing lines`, or the other framings when the bytes do not tell. */
-const suggestion = (error: FramingError, expected: string, flag: string): string => {
+const suggestion = (error: FramingError.FramingError, expected: string, flag: string): string => {
   const guess = looksLike(previewBytes(error.preview))
   if (guess !== undefined && guess !== expected) return `try ${flag} ${guess}`
   return `try another ${flag} (${FRAMINGS.filter((f) => f !== expected).join(", ")})`
@@ -110,7 +106,7 @@ const suggestion = (error: FramingError, expected: string, flag: string): string
  */
 export const framingMismatch = (
   options: { readonly what: string; readonly expected: string; readonly peer: string; readonly flag: string },
-  error: FramingError
+  error: FramingError.FramingError
 ): string =>
   `${options.what} is not ${options.expected} framing (${error.message}); is the ${options.peer} using another framing? ${
     suggestion(error, options.expected, options.flag)
