@@ -12,8 +12,11 @@
  *   --reps N            repetitions of every cell (default 5, quick 1)
  *   --cell-ms W,D       warm-up and measured window of a load cell (default 500,1500; quick 250,750)
  *   --handshakes N,C    the handshake cell: N fresh connections, C at a time (default 2000,50; quick 500,50)
+ *   --hs-chunks K       the N connections of each server in K parts, ABBA order (default 4)
  *   --only load,hs      run some parts only (load = 100 conns x depth 1 and 16; hs = handshake rate)
- *   --transports tls,unix
+ *   --transports tls,unix[,tcp]   tcp: plain TCP on 127.0.0.1 too, as a reference (not in the default run)
+ *   --hw-variant ewopts diagnostic: the hand-written TLS server with effect-wire's TLS listener set-up
+ *                       (see bench/echo/server-hw-transport.ts)
  *   --json FILE         also write every raw number as JSON
  *   --profile           instead: CPU profiles of both TLS servers (effect-wire from a tsc build of
  *                       src/) over a 100 x 16 window and the handshake cell (.bench-out/prof-tls);
@@ -23,7 +26,8 @@
  * connected, handshaken and answered once before the warm-up), per transport; the handshake
  * cell (TLS; the same run over the Unix socket gives its connection rate): N connections, C at a
  * time, each connecting (full TLS handshake, certificate verified, no session reuse), sending one
- * request, reading its reply and closing. Server CPU is the server's own `process.cpuUsage()`
+ * request, reading its reply and closing; run in 4 parts per server, alternating ABBA (ew hw hw
+ * ew ew hw hw ew, or the reverse), summed. Server CPU is the server's own `process.cpuUsage()`
  * between two marks; per request: over the measured window / requests it answered; per
  * handshake: from before the first connect until the server has closed the last connection /
  * connections. Both servers of a cell run back to back (the order alternates), and "paired" is
@@ -58,10 +62,13 @@ const JSON_FILE = value("--json")
 const REPS = Math.max(1, Number(value("--reps") ?? (QUICK ? 1 : 5)))
 const [WARMUP_MS, DURATION_MS] = (value("--cell-ms") ?? (QUICK ? "250,750" : "500,1500")).split(",").map(Number) as [number, number]
 const [HS_COUNT, HS_CONCURRENCY] = (value("--handshakes") ?? (QUICK ? "500,50" : "2000,50")).split(",").map(Number) as [number, number]
+/** The handshake cell's connections go in this many alternating parts per server (ABBA order). */
+const HS_CHUNKS = Math.max(1, Number(value("--hs-chunks") ?? 4))
 const ONLY = new Set((value("--only") ?? "load,hs").split(",").map((s) => s.trim()))
-type Transport = "tls" | "unix"
+type Transport = "tls" | "unix" | "tcp"
 const TRANSPORTS = (value("--transports") ?? "tls,unix").split(",").map((s) => s.trim()) as ReadonlyArray<Transport>
-for (const t of TRANSPORTS) if (t !== "tls" && t !== "unix") throw new Error(`--transports: unknown ${t}`)
+for (const t of TRANSPORTS) if (t !== "tls" && t !== "unix" && t !== "tcp") throw new Error(`--transports: unknown ${t}`)
+const LABEL: Record<Transport, string> = { tls: "TLS", unix: "Unix", tcp: "TCP" }
 const CONNS = 100
 const DEPTHS = [1, 16] as const
 const PAYLOAD = "msg"
@@ -127,12 +134,13 @@ const startServer = async (kind: Kind, transport: Transport, extraEnv: Record<st
       BENCH_TLS_KEY_FILE: Path.join(certs.dir, "server.key"),
       BENCH_TLS_CERT_FILE: Path.join(certs.dir, "server.crt"),
       BENCH_UNIX_PATH: path,
+      ...(kind === "hand-written" && value("--hw-variant") !== undefined ? { BENCH_HW_VARIANT: value("--hw-variant")! } : {}),
       ...extraEnv
     }
   })
   children.add(proc)
   const ready = await proc.waitFor<{ port: number }>((m) => m?.type === "ready", 30_000, "ready")
-  const target: Target = transport === "tls" ? { caFile: Path.join(certs.dir, "ca.crt") } : { path }
+  const target: Target = transport === "tls" ? { caFile: Path.join(certs.dir, "ca.crt") } : transport === "unix" ? { path } : {}
   return { kind, transport, proc, port: ready.port, target }
 }
 
@@ -252,6 +260,32 @@ interface Hs {
   readonly serverCpuPct: number
 }
 
+/** The parts of one server's handshake cell as one: sums of connections, time and CPU. */
+const combine = (parts: ReadonlyArray<Hs>): Hs => {
+  const ok = parts.reduce((n, p) => n + p.r.ok, 0)
+  const totalMs = parts.reduce((n, p) => n + p.r.totalMs, 0)
+  const cpu = parts.reduce((n, p) => n + p.cpuUsPerConn * p.r.ok, 0)
+  const med = (f: (p: Hs) => number) => median(parts.map(f))
+  const first = parts[0]!
+  return {
+    ...first,
+    r: {
+      ...first.r,
+      count: parts.reduce((n, p) => n + p.r.count, 0),
+      ok,
+      failed: parts.reduce((n, p) => n + p.r.failed, 0),
+      totalMs,
+      timedOut: parts.some((p) => p.r.timedOut),
+      handshake: { ...first.r.handshake, p50: med((p) => p.r.handshake.p50), p99: med((p) => p.r.handshake.p99) },
+      reply: { ...first.r.reply, p50: med((p) => p.r.reply.p50), p99: med((p) => p.r.reply.p99) },
+      loadgenCpuPct: med((p) => p.r.loadgenCpuPct)
+    },
+    perSec: totalMs > 0 ? (ok / totalMs) * 1000 : 0,
+    cpuUsPerConn: ok > 0 ? cpu / ok : NaN,
+    serverCpuPct: med((p) => p.serverCpuPct)
+  }
+}
+
 const runHandshakes = async (lg: Proc, s: ServerChild, rep: number, count = HS_COUNT): Promise<Hs> => {
   const id = nextId++
   const m0 = await mark(s)
@@ -286,6 +320,12 @@ const table = (title: string, header: ReadonlyArray<string>, rows: ReadonlyArray
     cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ").trimEnd()
   return [title, line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n")
 }
+/** The back-to-back differences of CPU per connection (effect-wire - hand-written, same repetition), µs. */
+const extra = (xs: ReadonlyArray<Hs>): Array<number> =>
+  xs.filter((x) => x.kind === "effect-wire").flatMap((a) => {
+    const b = xs.find((x) => x.kind === "hand-written" && x.rep === a.rep)
+    return b === undefined ? [] : [a.cpuUsPerConn - b.cpuUsPerConn]
+  })
 /** The back-to-back ratios of one measure (effect-wire / hand-written, same repetition). */
 const pairs = <T extends { kind: Kind; rep: number }>(xs: ReadonlyArray<T>, by: (x: T) => number): Array<number> =>
   xs.filter((x) => x.kind === "effect-wire").flatMap((a) => {
@@ -390,10 +430,16 @@ const main = async (): Promise<void> => {
         progress(`rep ${rep + 1} ${t} ${CONNS}x${depth}: CPU µs/req ${fmt(a.cpuUsPerReq, 2)}/${fmt(b.cpuUsPerReq, 2)} = ${fmt(ratio(a.cpuUsPerReq, b.cpuUsPerReq), 2)}, req/s ${fmt(a.reqPerSec)}/${fmt(b.reqPerSec)}`)
       }
       if (ONLY.has("hs")) {
+        // The N connections of each server go in CHUNKS parts, in ABBA order (ew hw hw ew …, or
+        // the reverse), so that a machine getting slower or faster over the cell bills both alike.
         const order = flip ? [...KINDS].reverse() : KINDS
         flip = !flip
-        const pair: Array<Hs> = []
-        for (const k of order) pair.push(await runHandshakes(lg, server(k, t), rep))
+        const parts: Record<Kind, Array<Hs>> = { "effect-wire": [], "hand-written": [] }
+        const size = Math.max(1, Math.round(HS_COUNT / HS_CHUNKS))
+        for (let i = 0; i < HS_CHUNKS; i++) {
+          for (const k of i % 2 === 0 ? order : [...order].reverse()) parts[k].push(await runHandshakes(lg, server(k, t), rep, size))
+        }
+        const pair = KINDS.map((k) => combine(parts[k]))
         hss.push(...pair)
         const [a, b] = [pair.find((c) => c.kind === "effect-wire")!, pair.find((c) => c.kind === "hand-written")!]
         progress(`rep ${rep + 1} ${t} ${t === "tls" ? "handshakes" : "connections"}: ${fmt(a.perSec)}/${fmt(b.perSec)} per s, CPU µs/conn ${fmt(a.cpuUsPerConn, 1)}/${fmt(b.cpuUsPerConn, 1)} = ${fmt(ratio(a.cpuUsPerConn, b.cpuUsPerConn), 2)}`)
@@ -427,7 +473,7 @@ const main = async (): Promise<void> => {
         median(mine.map((c) => c.otherCpuPct)) > 30 ? `busy machine (other ${fmt(median(mine.map((c) => c.otherCpuPct)))}%)` : ""
       ].filter((n) => n !== "").join("; ")
       t1.push([
-        t === "tls" ? "TLS" : "Unix",
+        LABEL[t],
         `${CONNS}x${depth}`,
         fmt(median(of("effect-wire").map((c) => c.cpuUsPerReq)), 2),
         fmt(median(of("hand-written").map((c) => c.cpuUsPerReq)), 2),
@@ -462,7 +508,7 @@ const main = async (): Promise<void> => {
     const paired = median(cpuPairs)
     const ok = (k: Kind) => `${of(k).reduce((n, h) => n + h.r.ok, 0)}/${of(k).reduce((n, h) => n + h.r.count, 0)}`
     t2.push([
-      t === "tls" ? "TLS handshakes" : "Unix connections",
+      t === "tls" ? "TLS handshakes" : `${LABEL[t]} connections`,
       `${HS_COUNT}/${HS_CONCURRENCY}`,
       fmt(median(of("effect-wire").map((h) => h.perSec))),
       fmt(median(of("hand-written").map((h) => h.perSec))),
@@ -471,6 +517,7 @@ const main = async (): Promise<void> => {
       fmt(median(of("hand-written").map((h) => h.cpuUsPerConn)), 1),
       fmt(paired, 2),
       spread(cpuPairs),
+      fmt(median(extra(mine)), 1),
       t === "tls" ? (paired <= GOALS.cpuPerHandshake ? "ok" : "MISS") : "",
       `${fmt(median(of("effect-wire").map((h) => h.r.handshake.p50 / 1000)), 1)}/${fmt(median(of("hand-written").map((h) => h.r.handshake.p50 / 1000)), 1)}`,
       `${fmt(median(of("effect-wire").map((h) => h.r.reply.p99 / 1000)), 1)}/${fmt(median(of("hand-written").map((h) => h.r.reply.p99 / 1000)), 1)}`,
@@ -482,9 +529,10 @@ const main = async (): Promise<void> => {
   if (t2.length > 0) {
     out.push(table(
       `\n2. New connections: N fresh connections, C at a time, each connecting (TLS: full handshake, certificate verified), one request, close\n` +
-        `   per s = connections completed per second (load generator); CPU = server µs per connection, until it closed the last one;\n` +
+        `   per s = connections completed per second (load generator); CPU = server µs per connection, until it closed the last one\n` +
+        `   (ew-hw µs = median of the back-to-back differences: effect-wire's extra CPU per connection);\n` +
         `   goal (TLS): paired CPU ratio <= ${GOALS.cpuPerHandshake}; connect ms = median of the per-connection p50 ready time, reply p99 ms = connect start to reply`,
-      ["cell", "N/C", "ew per s", "hw per s", "ratio", "ew µs/conn", "hw µs/conn", "paired", "range", "goal", "connect p50 ms", "reply p99 ms", "server CPU%", "loadgen%", "ok ew hw"],
+      ["cell", "N/C", "ew per s", "hw per s", "ratio", "ew µs/conn", "hw µs/conn", "paired", "range", "ew-hw µs", "goal", "connect p50 ms", "reply p99 ms", "server CPU%", "loadgen%", "ok ew hw"],
       t2
     ))
   }

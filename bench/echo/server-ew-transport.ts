@@ -30,7 +30,9 @@ const reply = (line: Uint8Array): Uint8Array => {
 
 const options: ServerModule.ServerOptions = transport.kind === "tls"
   ? { port: 0, tls: { key: transport.key, cert: transport.cert } }
-  : { path: transport.path }
+  : transport.kind === "unix"
+  ? { path: transport.path }
+  : { port: 0 }
 
 const fiber = Effect.runFork(
   Effect.scoped(
