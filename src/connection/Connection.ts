@@ -29,14 +29,24 @@ import { ConnectionTypeId } from "./internal/typeId.js"
 import { resolutionFor } from "./internal/Watchdog.js"
 import { make as makeTimers, Timers } from "./Timers.js"
 
-/** A socket address as `get_extra_info("peername")` gives it. */
+/**
+ * A socket address as `get_extra_info("peername")` gives it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Address {
   readonly host: string
   readonly port: number
   readonly family: string
 }
 
-/** Limits of one connection. Every field has a bounded default. */
+/**
+ * Limits of one connection. Every field has a bounded default.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ConnectionOptions {
   /** Unconsumed bytes at which the socket is paused. Default 64 KiB. */
   readonly readHighWaterMark?: number
@@ -65,7 +75,12 @@ export interface ConnectionOptions {
   readonly halfClosedTimeout?: Duration.DurationInput
 }
 
-/** The resolved limits of a connection, in bytes and milliseconds. */
+/**
+ * The resolved limits of a connection, in bytes and milliseconds.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ConnectionConfig {
   readonly readHighWaterMark: number
   readonly writeHighWaterMark: number
@@ -82,7 +97,12 @@ const millis = (name: string, d: Duration.DurationInput | undefined, fallback: n
   return intOption("Connection", name, Math.ceil(ms), fallback, 1, 2 ** 31 - 1)
 }
 
-/** Validates options and fills in the defaults. */
+/**
+ * Validates options and fills in the defaults.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const config = (options: ConnectionOptions = {}): ConnectionConfig => ({
   readHighWaterMark: intOption("Connection", "readHighWaterMark", options.readHighWaterMark, 65_536, 1),
   writeHighWaterMark: intOption("Connection", "writeHighWaterMark", options.writeHighWaterMark, 65_536, 1),
@@ -99,6 +119,9 @@ export const config = (options: ConnectionOptions = {}): ConnectionConfig => ({
  * How often a watchdog must check connections of `config` so that each of their timeouts fires
  * within +10 % of its value: at most `requested` (default 250 ms), at most a twentieth of the
  * smallest timeout, at least 1 ms.
+ *
+ * @since 0.1.0
+ * @category utils
  */
 export const timerResolution = (config: ConnectionConfig, requested = 250): number =>
   resolutionFor(requested, [
@@ -109,7 +132,12 @@ export const timerResolution = (config: ConnectionConfig, requested = 250): numb
     config.halfClosedMillis
   ])
 
-/** A framed view of a connection: decoded frames in, encoded frames out. */
+/**
+ * A framed view of a connection: decoded frames in, encoded frames out.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Framed<A, E> {
   /** The frames the peer sends; ends at the peer's EOF (or when a server drains, between frames). */
   readonly frames: Stream.Stream<A, E | ConnectionError>
@@ -124,7 +152,12 @@ export interface Framed<A, E> {
   readonly recheck: Effect.Effect<void>
 }
 
-/** Options of `Connection.framed`. */
+/**
+ * Options of `Connection.framed`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface FramedOptions {
   /**
    * While this returns true, a server's drain does not end `frames` between frames: reads go on
@@ -141,7 +174,12 @@ export interface FramedOptions {
   readonly holdIdle?: () => boolean
 }
 
-/** Byte and time counters of one connection. */
+/**
+ * Byte and time counters of one connection.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ConnectionStats {
   readonly bytesIn: number
   readonly bytesOut: number
@@ -170,7 +208,12 @@ export type TypeId = ConnectionTypeId
 export const isConnection = (u: unknown): u is Connection =>
   typeof u === "object" && u !== null && (u as { readonly [TypeId]?: unknown })[TypeId] === TypeId
 
-/** One TCP connection. Reads must not run concurrently with each other; writes may. */
+/**
+ * One connection (TCP, TLS or a Unix domain socket). Reads must not run concurrently with each other; writes may.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Connection {
   readonly [TypeId]: TypeId
   readonly id: number
