@@ -34,6 +34,20 @@ const tlsConnect = (port: number, options: NodeTls.ConnectionOptions = {}) =>
     (socket) => Effect.sync(() => socket.destroy())
   )
 
+/**
+ * A line server that replies with each line (after `prefix`) and records the TLS session its
+ * handler saw, read back with `seen()`.
+ */
+const recordingTls = (prefix = "") => {
+  let info: Tls.Info | undefined
+  const handler = Server.respond(Framing.lines(), (line, conn: Connection.Connection) =>
+    Effect.sync(() => {
+      info = conn.tls
+      return Buffer.concat([Buffer.from(prefix), line])
+    }))
+  return { handler, seen: () => info }
+}
+
 const closed = (socket: Net.Socket) =>
   Effect.async<void>((resume) => {
     if (socket.destroyed) return resume(Effect.void)
@@ -43,35 +57,25 @@ const closed = (socket: Net.Socket) =>
 describe("Server over TLS", () => {
   it.live("serves the same handler over TLS, and handlers see the session", () =>
     Effect.gen(function*() {
-      let seen: Tls.Info | undefined
-      const handler = Server.respond(Framing.lines(), (line, conn: Connection.Connection) =>
-        Effect.sync(() => {
-          seen = conn.tls
-          return Buffer.concat([Buffer.from("ECHO: "), line])
-        }))
+      const { handler, seen } = recordingTls("ECHO: ")
       const server = yield* Server.make({ port: 0, tls: certs.server }, handler)
       const socket = yield* tlsConnect(server.address.port)
       socket.write("a\nb\n")
       expect(yield* readLines(socket, 2)).toEqual(["ECHO: a", "ECHO: b"])
-      expect(seen).toMatchObject({ version: "TLSv1.3", peerCertificate: undefined, servername: "localhost" })
-      expect(seen?.cipher).toMatch(/^TLS_/)
+      expect(seen()).toMatchObject({ version: "TLSv1.3", peerCertificate: undefined, servername: "localhost" })
+      expect(seen()?.cipher).toMatch(/^TLS_/)
     }).pipe(Effect.scoped))
 
   it.live("mutual TLS: a client's certificate reaches the handler; a client without one is refused and counted", () =>
     Effect.gen(function*() {
-      let seen: Tls.Info | undefined
-      const handler = Server.respond(Framing.lines(), (line, conn: Connection.Connection) =>
-        Effect.sync(() => {
-          seen = conn.tls
-          return line
-        }))
+      const { handler, seen } = recordingTls()
       const server = yield* Server.make({ port: 0, tls: { ...certs.server, ca: certs.ca, requestCert: true } }, handler)
       const socket = yield* tlsConnect(server.address.port, certs.client)
       socket.write("hi\n")
       expect(yield* readLines(socket, 1)).toEqual(["hi"])
-      expect(seen).toMatchObject({ authorized: true, authorizationError: undefined })
-      expect(seen?.peerCertificate?.subject.CN).toBe("test client")
-      expect(seen?.peerCertificate?.fingerprint256).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/)
+      expect(seen()).toMatchObject({ authorized: true, authorizationError: undefined })
+      expect(seen()?.peerCertificate?.subject.CN).toBe("test client")
+      expect(seen()?.peerCertificate?.fingerprint256).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/)
       // Without a certificate: TLS 1.3 finishes the client's side first, then the server's alert
       // closes the connection before any byte is served.
       const anonymous = yield* tlsConnect(server.address.port)
@@ -83,12 +87,7 @@ describe("Server over TLS", () => {
 
   it.live("mutual TLS with rejectUnauthorized false lets an unverified client in and says so", () =>
     Effect.gen(function*() {
-      let seen: Tls.Info | undefined
-      const handler = Server.respond(Framing.lines(), (line, conn: Connection.Connection) =>
-        Effect.sync(() => {
-          seen = conn.tls
-          return line
-        }))
+      const { handler, seen } = recordingTls()
       const server = yield* Server.make({
         port: 0,
         tls: { ...certs.server, ca: certs.ca, requestCert: true, rejectUnauthorized: false }
@@ -96,8 +95,8 @@ describe("Server over TLS", () => {
       const socket = yield* tlsConnect(server.address.port, certs.selfSigned)
       socket.write("hi\n")
       expect(yield* readLines(socket, 1)).toEqual(["hi"])
-      expect(seen?.authorized).toBe(false)
-      expect(seen?.authorizationError).toBeDefined()
+      expect(seen()?.authorized).toBe(false)
+      expect(seen()?.authorizationError).toBeDefined()
     }).pipe(Effect.scoped))
 
   it.live("SNI: a client asking for another host name gets that host's certificate", () =>
@@ -114,18 +113,13 @@ describe("Server over TLS", () => {
 
   it.live("ALPN: the protocol agreed is in connection.tls", () =>
     Effect.gen(function*() {
-      let seen: Tls.Info | undefined
-      const handler = Server.respond(Framing.lines(), (line, conn: Connection.Connection) =>
-        Effect.sync(() => {
-          seen = conn.tls
-          return line
-        }))
+      const { handler, seen } = recordingTls()
       const server = yield* Server.make({ port: 0, tls: { ...certs.server, alpnProtocols: ["wire/2", "wire/1"] } }, handler)
       const socket = yield* tlsConnect(server.address.port, { ALPNProtocols: ["wire/1"] })
       expect(socket.alpnProtocol).toBe("wire/1")
       socket.write("x\n")
       yield* readLines(socket, 1)
-      expect(seen?.alpnProtocol).toBe("wire/1")
+      expect(seen()?.alpnProtocol).toBe("wire/1")
     }).pipe(Effect.scoped))
 
   it.live("graceful shutdown over TLS: replies in flight are delivered before the session ends", () =>
