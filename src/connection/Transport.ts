@@ -166,10 +166,15 @@ export const isTransport = (u: unknown): u is Transport =>
 
 /**
  * Drives a connected socket (not scoped: its owner closes it, as a server does). Its timeouts
- * fire when a `Timers` holding it calls `checkTimers`.
+ * fire when a `Timers` holding it calls `checkTimers`. `localAddress`, when every connection of a
+ * listener has the same one (a server on one IP address), spares a system call per connection.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (socket: Net.Socket, config: ConnectionConfig, clock: Clock.Clock): Transport =>
-  new SocketDriver(socket, config, clock)
+export const make = (
+  socket: Net.Socket,
+  config: ConnectionConfig,
+  clock: Clock.Clock,
+  localAddress?: Net.AddressInfo
+): Transport => new SocketDriver(socket, config, clock, localAddress)

@@ -29,6 +29,7 @@ import {
   Deferred,
   Duration,
   Effect,
+  Fiber,
   FiberId,
   FiberRef,
   FiberRefs,
@@ -44,10 +45,10 @@ import type * as Net from "node:net"
 import * as Connection from "../connection/Connection.js"
 import * as Timers from "../connection/Timers.js"
 import * as Tls from "../connection/Tls.js"
-import { SocketDriver } from "../connection/internal/SocketDriver.js"
 import * as Transport from "../connection/Transport.js"
 import { intOption } from "../protocol/internal/options.js"
 import { respondInOrder, serveInOrder } from "./internal/inOrder.js"
+import { FailureLog } from "./internal/FailureLog.js"
 import * as Listener from "./internal/listener.js"
 import { transportOf } from "./internal/transportOf.js"
 import { ListenError } from "./ServerError.js"
@@ -81,6 +82,12 @@ export interface ServerOptions extends Connection.ConnectionOptions {
    * `connection.tls`; failed handshakes are counted in `stats.tlsFailures`.
    */
   readonly tls?: Tls.ServerOptions
+  /**
+   * Log each failed connection (bad input, a timeout, a handler's failure; a defect at `Error`)
+   * and failed TLS handshake at `Warning`, one line with the peer and the error's message, at most
+   * 10 lines a second (see the README's "Logs, stats and metrics"). Default true.
+   */
+  readonly logFailures?: boolean
   /** Listen backlog. Default 2048 (the OS may cap it at `net.core.somaxconn`). */
   readonly backlog?: number
   /** Open connections at most; more are closed at once and counted as rejected. Default 1024. */
@@ -191,14 +198,15 @@ export const make = <E, R>(
     /** Completed when `drivers` is empty after shutdown started. */
     const emptied = Deferred.unsafeMake<void>(FiberId.none)
     const drainStarted = yield* Deferred.make<void>()
+    const clock = yield* Effect.clock
+    const failures = new FailureLog(options.logFailures ?? true, () => clock.unsafeCurrentTimeMillis())
     // A handshake that fails or times out (a plaintext client, an untrusted certificate, a
-    // slowloris peer) never reaches a handler: its socket is destroyed, and counted.
+    // slowloris peer) never reaches a handler: its socket is destroyed, counted and logged.
     const listener = tls === undefined ? Listener.plain() : Listener.secure(tls, handshakeMillis, (error) => {
       registry.tlsFailed()
-      fork(Effect.logDebug("effect-wire: TLS handshake failed", error.message))
+      fork(failures.failed(`the TLS handshake with ${error.peer}`, Cause.fail(error)))
     })
     const net = listener.net
-    const clock = yield* Effect.clock
     const served = (handler as Served<E, R>)[SERVES]
     /** The local address of every connection, when it is the listener's (see after `listen`). */
     let local: Net.AddressInfo | undefined = undefined
@@ -208,9 +216,13 @@ export const make = <E, R>(
     // synchronously; when the fiber ends (interruption included), an observer closes it.
     // Failures are counted in the fiber, before the connection closes, so a peer that sees the
     // close also sees the count (interruption is shutdown, not a failure: not counted).
-    const failed = (cause: Cause.Cause<unknown>) => {
+    const peerOf = (driver: Transport.Transport): string => {
+      const peer = driver.remoteAddress
+      return path !== undefined ? `on ${path}` : `from ${peer.host}:${peer.port}`
+    }
+    const failed = (driver: Transport.Transport) => (cause: Cause.Cause<unknown>) => {
       registry.handlerFailed()
-      return Effect.logDebug("effect-wire: connection handler failed", cause)
+      return failures.failed(`the connection ${peerOf(driver)}`, cause)
     }
     const ended = (driver: Transport.Transport) => {
       driver.fiber = undefined
@@ -219,7 +231,7 @@ export const make = <E, R>(
       if (driver.abandoned) {
         registry.handlerFailed()
         if (driver.crashed !== undefined) {
-          fork(Effect.logDebug("effect-wire: connection handler failed", Cause.die(driver.crashed.defect)))
+          fork(failures.failed(`the connection ${peerOf(driver)}`, Cause.die(driver.crashed.defect)))
         }
       }
       // The connection stops counting as active when its handler ends; its socket is tracked
@@ -241,11 +253,11 @@ export const make = <E, R>(
         return
       }
       registry.connectionAccepted()
-      const driver: Transport.Transport = new SocketDriver(socket, connConfig, clock, local)
+      const driver = Transport.make(socket, connConfig, clock, local)
       watchdog.add(driver)
       drivers.add(driver)
       const fiber = fork(
-        Effect.catchAllCause(served !== undefined ? served(driver, registry) : handler(driver), failed)
+        Effect.catchAllCause(served !== undefined ? served(driver, registry, fork) : handler(driver), failed(driver))
       )
       driver.fiber = fiber
       fiber.addObserver(() => ended(driver))
@@ -362,11 +374,12 @@ export const respondWith = <I, O, EI, EO, EH, R>(
   const run = (
     connection: Connection.Connection,
     registry: Registry | undefined,
-    serve: boolean
+    serve: boolean,
+    runBatch?: (effect: Effect.Effect<void, EH, R>) => Fiber.RuntimeFiber<void, EH>
   ): Effect.Effect<void, EI | EO | EH | ConnectionError, R> => {
     if (concurrency === 1) {
       // One frame after another, no fiber per frame; the replies of one read go out as one write.
-      if (serve) return serveInOrder(connection as Transport.Transport, codecs, handle, registry)
+      if (serve) return serveInOrder(connection as Transport.Transport, codecs, handle, registry, runBatch)
       return Effect.flatMap(
         transportOf("Server.respond", connection),
         (transport) => respondInOrder(transport, codecs, handle, registry)
@@ -394,11 +407,14 @@ export const respondWith = <I, O, EI, EO, EH, R>(
     Effect.flatMap(Effect.serviceOption(ServerRegistry), (registry) =>
       run(connection, Option.getOrUndefined(registry), false))
   return Object.assign(handler, {
-    [SERVES]: (connection: Transport.Transport, registry: Registry) => run(connection, registry, true)
+    [SERVES]: (connection: Transport.Transport, registry: Registry, fork: Fork<R>) => run(connection, registry, true, fork)
   })
 }
 
 const SERVES = Symbol.for("effect-wire/Server/serves")
+
+/** Runs an effect in a new fiber of the server's (lean) runtime: what a connection's own fiber runs on. */
+type Fork<R> = <A, E>(effect: Effect.Effect<A, E, R>) => Fiber.RuntimeFiber<A, E>
 
 /**
  * A handler that has a variant for when it is a server's own handler: run once per connection,
@@ -406,7 +422,7 @@ const SERVES = Symbol.for("effect-wire/Server/serves")
  * (which saves a context lookup and a finalizer per connection).
  */
 type Served<E, R> = Handler<E, R> & {
-  readonly [SERVES]?: (connection: Transport.Transport, registry: Registry) => Effect.Effect<unknown, E, R>
+  readonly [SERVES]?: (connection: Transport.Transport, registry: Registry, fork: Fork<R>) => Effect.Effect<unknown, E, R>
 }
 
 /**

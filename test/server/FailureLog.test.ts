@@ -3,7 +3,9 @@
  * Logger), one line naming what failed, and at most 10 lines a second whatever a peer does.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Logger, LogLevel, Schema } from "effect"
+import { Cause, Effect, Logger, LogLevel, Schema, TestClock } from "effect"
+import type * as Net from "node:net"
+import * as Framing from "../../src/protocol/Framing.js"
 import { Buffer } from "node:buffer"
 import * as JsonRpc from "../../src/protocol/JsonRpc.js"
 import * as Protocol from "../../src/protocol/Protocol.js"
@@ -37,6 +39,16 @@ const run = (log: FailureLog, subject: string, cause: Cause.Cause<unknown>, line
 }
 
 class Refused extends Error {}
+
+/** Waits until the server has closed `socket` (its FIN, or a reset). */
+const closedBy = (socket: Net.Socket) =>
+  Effect.async<void>((resume) => {
+    socket.on("error", () => {})
+    if (socket.destroyed || socket.readableEnded) return resume(Effect.void)
+    socket.resume()
+    socket.once("end", () => resume(Effect.void))
+    socket.once("close", () => resume(Effect.void))
+  })
 
 describe("FailureLog", () => {
   it("logs a failure at Warning in one line, a defect at Error with its cause, nothing for an interruption", () => {
@@ -115,5 +127,44 @@ describe("RpcServer failure logs", () => {
       socket.write(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "boom" }) + "\n")
       yield* readLines(socket, 1)
       expect(lines.filter((l) => l.message.includes("boom"))).toEqual([])
+    }).pipe(Effect.scoped))
+})
+
+describe("Server failure logs", () => {
+  const lines = Server.respond(Framing.lines({ maxLineBytes: 8 }), (line) => Effect.succeed(line))
+
+  it.effect("a peer's bad input is one Warning line naming the peer; 30 bad peers in a second give 10 lines, then a count", () =>
+    Effect.gen(function*() {
+      const { layer, lines: logged } = capture()
+      const server = yield* Server.make({ port: 0 }, lines).pipe(Effect.provide(layer))
+      const failures = () => logged.filter((l) => l.message.includes("failed"))
+      for (let i = 0; i < 30; i++) {
+        const socket = yield* rawConnect(server.address.port)
+        socket.write("a line far too long for eight bytes\n")
+        yield* closedBy(socket)
+      }
+      expect((yield* server.stats).errors).toBe(30)
+      expect(failures()).toHaveLength(10)
+      expect(failures()[0]!.level).toBe("WARN")
+      expect(failures()[0]!.message).toMatch(
+        /^effect-wire: the connection from 127\.0\.0\.1:\d+ failed: FrameTooLarge: lines frame at offset 0 /
+      )
+      yield* TestClock.adjust("1 second")
+      const late = yield* rawConnect(server.address.port)
+      late.write("another line too long\n")
+      yield* closedBy(late)
+      expect(failures()).toHaveLength(11)
+      expect(failures()[10]!.message).toContain("(20 more failures not logged: at most 10 lines a second)")
+    }).pipe(Effect.scoped))
+
+  it.live("logFailures: false logs nothing; the failure is still counted", () =>
+    Effect.gen(function*() {
+      const { layer, lines: logged } = capture()
+      const server = yield* Server.make({ port: 0, logFailures: false }, lines).pipe(Effect.provide(layer))
+      const socket = yield* rawConnect(server.address.port)
+      socket.write("a line far too long for eight bytes\n")
+      yield* closedBy(socket)
+      expect((yield* server.stats).errors).toBe(1)
+      expect(logged.filter((l) => l.message.includes("failed"))).toEqual([])
     }).pipe(Effect.scoped))
 })

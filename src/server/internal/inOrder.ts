@@ -47,8 +47,9 @@ export const serveInOrder = <I, O, EI, EO, EH, R>(
   connection: Transport,
   codecs: Codecs<I, O, EI, EO>,
   handle: (frame: I, connection: Connection) => Effect.Effect<Reply<O>, EH, R>,
-  registry: Registry | undefined
-): Effect.Effect<void, EI | EO | EH | ConnectionError, R> => new InOrder(connection, codecs, handle, registry)
+  registry: Registry | undefined,
+  run?: (effect: Effect.Effect<void, EH, R>) => Fiber.RuntimeFiber<void, EH>
+): Effect.Effect<void, EI | EO | EH | ConnectionError, R> => new InOrder(connection, codecs, handle, registry, run)
 
 class InOrder<I, O, EI, EO, EH, R> extends Effectable.Class<void, EI | EO | EH | ConnectionError, R>
   implements InlineReader
@@ -81,9 +82,11 @@ class InOrder<I, O, EI, EO, EH, R> extends Effectable.Class<void, EI | EO | EH |
     private readonly connection: Transport,
     codecs: Codecs<I, O, EI, EO>,
     private readonly handle: (frame: I, connection: Connection) => Effect.Effect<Reply<O>, EH, R>,
-    private readonly registry: Registry | undefined
+    private readonly registry: Registry | undefined,
+    run?: (effect: Effect.Effect<void, EH, R>) => Fiber.RuntimeFiber<void, EH>
   ) {
     super()
+    this.run = run
     this.decoder = codecs.input.decoder()
     this.encoder = codecs.output.encoder()
   }
@@ -92,6 +95,10 @@ class InOrder<I, O, EI, EO, EH, R> extends Effectable.Class<void, EI | EO | EH |
   commit(): Effect.Effect<void, EI | EO | EH | ConnectionError, R> {
     if (!this.started) {
       this.started = true
+      if (this.run !== undefined) {
+        this.connection.setInlineReader(this)
+        return this.step()
+      }
       return Effect.flatMap(Effect.runtime<R>(), (runtime) => {
         this.run = Runtime.runFork(runtime)
         this.connection.setInlineReader(this)
