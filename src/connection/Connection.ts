@@ -24,9 +24,9 @@ import type * as Codec from "../protocol/Codec.js"
 import { intOption } from "../protocol/internal/options.js"
 import type { ConnectionError } from "./ConnectionError.js"
 import type * as Tls from "./Tls.js"
-import { SocketDriver } from "./internal/SocketDriver.js"
+import { SocketDriver } from "./internal/socketDriver.js"
 import { ConnectionTypeId } from "./internal/typeId.js"
-import { resolutionFor } from "./internal/Watchdog.js"
+import { resolutionFor } from "./internal/watchdog.js"
 import { make as makeTimers, Timers } from "./Timers.js"
 
 /**

@@ -53,7 +53,7 @@ import type * as Codec from "../protocol/Codec.js"
 import { intOption } from "../protocol/internal/options.js"
 import * as Connection from "./Connection.js"
 import type { ConnectionError } from "./ConnectionError.js"
-import { codedError, PlatformDuplex, type Sink } from "./internal/PlatformDuplex.js"
+import { codedError, PlatformDuplex, type Sink } from "./internal/platformDuplex.js"
 
 /**
  * Options of `fromSocket` and `serve`: the connection's limits, and how the platform socket's

@@ -15,7 +15,7 @@
  * @since 0.1.0
  */
 import { Context, type Duration, type Effect, Layer, type Scope } from "effect"
-import * as Watchdog from "./internal/Watchdog.js"
+import * as Watchdog from "./internal/watchdog.js"
 
 /**
  * Something with deadlines: `checkTimers` fires what is due at `now` (clock millis) and says

@@ -15,9 +15,9 @@ import type { Clock, Effect, Fiber } from "effect"
 import type * as Net from "node:net"
 import type { Connection, ConnectionConfig } from "./Connection.js"
 import type { ConnectionError } from "./ConnectionError.js"
-import { Crash } from "./internal/Crash.js"
-import { SocketDriver } from "./internal/SocketDriver.js"
-import { isChunks } from "./internal/SocketReads.js"
+import { Crash } from "./internal/crash.js"
+import { SocketDriver } from "./internal/socketDriver.js"
+import { isChunks } from "./internal/socketReads.js"
 import { TransportTypeId } from "./internal/typeId.js"
 
 /**

@@ -48,18 +48,18 @@ import * as Tls from "../connection/Tls.js"
 import * as Transport from "../connection/Transport.js"
 import { intOption } from "../protocol/internal/options.js"
 import { respondInOrder, serveInOrder } from "./internal/inOrder.js"
-import { FailureLog } from "./internal/FailureLog.js"
+import { FailureLog } from "./internal/failureLog.js"
 import * as Listener from "./internal/listener.js"
 import { transportOf } from "./internal/transportOf.js"
 import { ListenError } from "./ServerError.js"
-import { Registry, type ServerStats } from "./internal/Registry.js"
+import { Registry, type ServerStats } from "./internal/registry.js"
 
-export type { ServerStats } from "./internal/Registry.js"
+export type { ServerStats } from "./internal/registry.js"
 /**
  * The Effect `Metric`s every server updates, tagged `server` = its `host:port`: connections
  * accepted / active / closed / rejected, frames handled, handler errors, bytes in / out.
  */
-export { metrics } from "./internal/Registry.js"
+export { metrics } from "./internal/registry.js"
 
 /** Options of a server. Every limit has a bounded default (see the README's table). */
 export interface ServerOptions extends Connection.ConnectionOptions {

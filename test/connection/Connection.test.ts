@@ -3,7 +3,7 @@ import { Cause, Chunk, Deferred, Effect, Exit, Fiber, Option, Stream, TestClock 
 import { Buffer } from "node:buffer"
 import * as Net from "node:net"
 import * as Connection from "../../src/connection/Connection.js"
-import * as Watchdog from "../../src/connection/internal/Watchdog.js"
+import * as Watchdog from "../../src/connection/internal/watchdog.js"
 import * as Timers from "../../src/connection/Timers.js"
 import * as Transport from "../../src/connection/Transport.js"
 import { Framing } from "../../src/index.js"

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Buffer } from "node:buffer"
-import { ReadQueue } from "../../src/connection/internal/ReadQueue.js"
+import { ReadQueue } from "../../src/connection/internal/readQueue.js"
 
 const bytes = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, "latin1"))
 const text = (b: Uint8Array): string => Buffer.from(b).toString("latin1")

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, TestClock } from "effect"
-import * as Watchdog from "../../src/connection/internal/Watchdog.js"
+import * as Watchdog from "../../src/connection/internal/watchdog.js"
 import * as Framing from "../../src/protocol/Framing.js"
 import * as Server from "../../src/server/Server.js"
 import { rawConnect, readLines, readToEnd } from "../server/helpers.js"

@@ -11,7 +11,7 @@ import * as JsonRpc from "../../src/protocol/JsonRpc.js"
 import * as Protocol from "../../src/protocol/Protocol.js"
 import * as RpcServer from "../../src/server/RpcServer.js"
 import * as Server from "../../src/server/Server.js"
-import { FailureLog } from "../../src/server/internal/FailureLog.js"
+import { FailureLog } from "../../src/server/internal/failureLog.js"
 import { rawConnect, readLines } from "./helpers.js"
 
 interface Line {

@@ -19,7 +19,7 @@ import { Crash, type InlineReader, isChunks, type Transport } from "../../connec
 import { type Codec, type Decoder, type Encoder, joinParts } from "../../protocol/Codec.js"
 import { EMPTY } from "../../protocol/internal/bytes.js"
 import { decodeInto, decodeRead } from "./decoding.js"
-import type { Registry } from "./Registry.js"
+import type { Registry } from "./registry.js"
 
 type Reply<O> = O | ReadonlyArray<O> | undefined
 

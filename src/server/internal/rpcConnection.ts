@@ -19,7 +19,7 @@ import { asBuffer, EMPTY } from "../../protocol/internal/bytes.js"
 import * as JsonRpc from "../../protocol/JsonRpc.js"
 import type { Id, RpcFormat } from "../../protocol/RpcFormat.js"
 import { decodeInto, decodeRead } from "./decoding.js"
-import type { Registry } from "./Registry.js"
+import type { Registry } from "./registry.js"
 import { Session, type Settings } from "./rpcSession.js"
 
 const tagOf = (e: unknown): string | undefined =>

@@ -20,7 +20,7 @@ import {
   type Tracer
 } from "effect"
 import { TextDecoder } from "node:util"
-import { FailureLog } from "./FailureLog.js"
+import { FailureLog } from "./failureLog.js"
 import { capText } from "../../protocol/internal/jsonLimits.js"
 import { intOption, oneOf } from "../../protocol/internal/options.js"
 import * as JsonRpc from "../../protocol/JsonRpc.js"

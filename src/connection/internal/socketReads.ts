@@ -11,10 +11,10 @@ import { EMPTY } from "../../protocol/internal/bytes.js"
 import type { Framed, FramedOptions } from "../Connection.js"
 import type { InlineReader } from "../Transport.js"
 import { type ConnectionError, IncompleteRead, LimitExceeded } from "../ConnectionError.js"
-import { ReadQueue } from "./ReadQueue.js"
-import { Crash } from "./Crash.js"
-import type { SocketState } from "./SocketState.js"
-import { toBytes, write } from "./SocketWrites.js"
+import { ReadQueue } from "./readQueue.js"
+import { Crash } from "./crash.js"
+import type { SocketState } from "./socketState.js"
+import { toBytes, write } from "./socketWrites.js"
 
 const NEWLINE = new Uint8Array([0x0a])
 const NO_CHUNKS: ReadonlyArray<Uint8Array> = []

@@ -16,12 +16,12 @@ import type { Address, ConnectionConfig, ConnectionStats, Framed, FramedOptions 
 import type { ConnectionError } from "../ConnectionError.js"
 import type { Info as TlsInfo } from "../Tls.js"
 import type { InlineReader, Transport } from "../Transport.js"
-import type { Crash } from "./Crash.js"
+import type { Crash } from "./crash.js"
 import { ConnectionTypeId, TransportTypeId } from "./typeId.js"
-import * as Reads from "./SocketReads.js"
+import * as Reads from "./socketReads.js"
 import { tlsInfo } from "./tlsInfo.js"
-import { SocketState } from "./SocketState.js"
-import * as Writes from "./SocketWrites.js"
+import { SocketState } from "./socketState.js"
+import * as Writes from "./socketWrites.js"
 
 let nextId = 1
 

@@ -10,7 +10,7 @@ import { TLSSocket } from "node:tls"
 import * as Codec from "../../protocol/Codec.js"
 import { EMPTY } from "../../protocol/internal/bytes.js"
 import { ConnectionClosed, type ConnectionError, ConnectionFailed, OutboundLimitExceeded } from "../ConnectionError.js"
-import { isOwnCancel, type SocketState } from "./SocketState.js"
+import { isOwnCancel, type SocketState } from "./socketState.js"
 
 export const toBytes = (data: Uint8Array | string): Uint8Array =>
   typeof data === "string" ? Buffer.from(data, "utf8") : data

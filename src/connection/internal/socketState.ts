@@ -14,8 +14,8 @@ import { EMPTY } from "../../protocol/internal/bytes.js"
 import type { ConnectionConfig, ConnectionStats } from "../Connection.js"
 import { type ConnectionError, ConnectionFailed, ConnectionTimeout } from "../ConnectionError.js"
 import type { InlineReader } from "../Transport.js"
-import { Crash } from "./Crash.js"
-import { ReadQueue } from "./ReadQueue.js"
+import { Crash } from "./crash.js"
+import { ReadQueue } from "./readQueue.js"
 
 /** Resumes a fiber parked in a read or write (a stale one, of an interrupted fiber, does nothing). */
 export type Resume = (effect: Effect.Effect<void, ConnectionError>) => void
