@@ -23,7 +23,7 @@ import * as NodeTls from "node:tls"
 import * as Connection from "../connection/Connection.js"
 import * as TimersModule from "../connection/Timers.js"
 import * as Tls from "../connection/Tls.js"
-import { intOption } from "../protocol/internal/options.js"
+import { intOption } from "../internal/options.js"
 
 /**
  * The mark of a `ConnectError` (see `isConnectError`).

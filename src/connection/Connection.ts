@@ -21,7 +21,7 @@
 import { Duration, Effect, type Scope, type Stream } from "effect"
 import type * as Net from "node:net"
 import type * as Codec from "../protocol/Codec.js"
-import { intOption } from "../protocol/internal/options.js"
+import { intOption } from "../internal/options.js"
 import type { ConnectionError } from "./ConnectionError.js"
 import type * as Tls from "./Tls.js"
 import { SocketDriver } from "./internal/socketDriver.js"

@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 import { Data, Predicate } from "effect"
-import { preview } from "../protocol/internal/bytes.js"
+import { preview } from "../internal/bytes.js"
 
 /**
  * The mark of every connection error (see `isConnectionError`).

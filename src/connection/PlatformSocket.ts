@@ -50,7 +50,7 @@ import {
 } from "effect"
 import type * as Net from "node:net"
 import type * as Codec from "../protocol/Codec.js"
-import { intOption } from "../protocol/internal/options.js"
+import { intOption } from "../internal/options.js"
 import * as Connection from "./Connection.js"
 import type { ConnectionError } from "./ConnectionError.js"
 import { codedError, PlatformDuplex, type Sink } from "./internal/platformDuplex.js"

@@ -23,7 +23,7 @@
  */
 import { Cause, Channel, Chunk, Either, Stream } from "effect"
 import { dual } from "effect/Function"
-import { concat, EMPTY } from "./internal/bytes.js"
+import { concat, EMPTY } from "../internal/bytes.js"
 
 /**
  * The stateful decoding half of a codec. Get a fresh one per stream from `Codec.decoder()`.

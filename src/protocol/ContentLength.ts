@@ -48,8 +48,8 @@
 import { Buffer } from "node:buffer"
 import type { Codec, Decoder, Encoder } from "./Codec.js"
 import { FrameTooLarge, type FramingError, MalformedFrame, UnexpectedEof } from "./FramingError.js"
-import { asBuffer, EMPTY, Pending, preview } from "./internal/bytes.js"
-import { intOption, require } from "./internal/options.js"
+import { asBuffer, EMPTY, Pending, preview } from "../internal/bytes.js"
+import { intOption, require } from "../internal/options.js"
 
 const LF = 0x0a
 const CR = 0x0d

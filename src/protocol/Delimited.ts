@@ -35,8 +35,8 @@
 import { Buffer } from "node:buffer"
 import type { Codec, Encoder } from "./Codec.js"
 import { FrameTooLarge, type FramingError, MalformedFrame } from "./FramingError.js"
-import { asBuffer, indexOfByte, preview } from "./internal/bytes.js"
-import { intOption, oneOf, require } from "./internal/options.js"
+import { asBuffer, indexOfByte, preview } from "../internal/bytes.js"
+import { intOption, oneOf, require } from "../internal/options.js"
 import { TerminatedDecoder } from "./internal/terminatedDecoder.js"
 
 /**

@@ -23,8 +23,8 @@
 import { Buffer } from "node:buffer"
 import type { Codec, Decoder, Encoder } from "./Codec.js"
 import { type FramingError, MalformedFrame, UnexpectedEof } from "./FramingError.js"
-import { Pending, preview } from "./internal/bytes.js"
-import { intOption } from "./internal/options.js"
+import { Pending, preview } from "../internal/bytes.js"
+import { intOption } from "../internal/options.js"
 
 /**
  * The resolved settings of a fixed-size codec.

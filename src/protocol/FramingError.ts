@@ -13,7 +13,7 @@
  * @since 0.1.0
  */
 import { Data, Predicate } from "effect"
-import { preview } from "./internal/bytes.js"
+import { preview } from "../internal/bytes.js"
 
 /**
  * The mark of every framing error (see `isFramingError`).

@@ -43,8 +43,8 @@
 import { Buffer } from "node:buffer"
 import type { Codec, Decoder, Encoder } from "./Codec.js"
 import { FrameTooLarge, type FramingError, MalformedFrame, UnexpectedEof } from "./FramingError.js"
-import { asBuffer, Pending, preview } from "./internal/bytes.js"
-import { intOption, require } from "./internal/options.js"
+import { asBuffer, Pending, preview } from "../internal/bytes.js"
+import { intOption, require } from "../internal/options.js"
 
 const TAB = 0x09
 const LF = 0x0a

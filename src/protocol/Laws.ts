@@ -30,7 +30,7 @@ import { Data, Either, FastCheck as fc, Predicate } from "effect"
 import { Buffer } from "node:buffer"
 import { isDeepStrictEqual } from "node:util"
 import { type Codec, decodeAll, encodeAll } from "./Codec.js"
-import { EMPTY } from "./internal/bytes.js"
+import { EMPTY } from "../internal/bytes.js"
 
 /**
  * The mark of a `LawViolation` (see `isLawViolation`).

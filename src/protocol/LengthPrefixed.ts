@@ -51,8 +51,8 @@
 import { Buffer } from "node:buffer"
 import type { Codec, Decoder, Encoder } from "./Codec.js"
 import { FrameTooLarge, type FramingError, MalformedFrame, UnexpectedEof } from "./FramingError.js"
-import { Pending, preview } from "./internal/bytes.js"
-import { intOption, MAX_LIMIT, oneOf, require } from "./internal/options.js"
+import { Pending, preview } from "../internal/bytes.js"
+import { intOption, MAX_LIMIT, oneOf, require } from "../internal/options.js"
 
 /**
  * Options of `Framing.lengthPrefixed`.

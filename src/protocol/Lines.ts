@@ -26,9 +26,9 @@
 import { Buffer } from "node:buffer"
 import type { Codec, Encoder } from "./Codec.js"
 import { FrameTooLarge, type FramingError, MalformedFrame } from "./FramingError.js"
-import { asBuffer, indexOfByte, preview } from "./internal/bytes.js"
+import { asBuffer, indexOfByte, preview } from "../internal/bytes.js"
 import { TerminatedDecoder } from "./internal/terminatedDecoder.js"
-import { intOption, oneOf } from "./internal/options.js"
+import { intOption, oneOf } from "../internal/options.js"
 
 const LF = 0x0a
 const CR = 0x0d

@@ -38,9 +38,10 @@ import { Packr, Unpackr } from "msgpackr"
 import { Buffer, isUtf8 } from "node:buffer"
 import type { Codec, Decoder, Encoder } from "./Codec.js"
 import { InvalidUtf8 } from "./FramingError.js"
-import { asBuffer, preview } from "./internal/bytes.js"
-import { capText, DEFAULT_MAX_DEPTH, depthBeyond, depthMessage, maxDepthOption } from "./internal/jsonLimits.js"
-import { oneOf } from "./internal/options.js"
+import { asBuffer, preview } from "../internal/bytes.js"
+import { capText } from "../internal/text.js"
+import { DEFAULT_MAX_DEPTH, depthBeyond, depthMessage, maxDepthOption } from "./internal/jsonLimits.js"
+import { oneOf } from "../internal/options.js"
 import { MessageDecodeError, MessageEncodeError, type MessageError, type MessageFailure } from "./MessageError.js"
 
 /**

@@ -36,8 +36,8 @@ import { Cause } from "effect"
 import { Buffer } from "node:buffer"
 import type { Codec, Decoder, Encoder } from "./Codec.js"
 import { FrameTooLarge, type FramingError, InvalidVarint, UnexpectedEof } from "./FramingError.js"
-import { concat, EMPTY, Pending, preview } from "./internal/bytes.js"
-import { intOption } from "./internal/options.js"
+import { concat, EMPTY, Pending, preview } from "../internal/bytes.js"
+import { intOption } from "../internal/options.js"
 
 /**
  * Options of `varint`.

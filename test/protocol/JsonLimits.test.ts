@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
-import { capText, depthBeyond, maxDepthOption } from "../../src/protocol/internal/jsonLimits.js"
+import { capText } from "../../src/internal/text.js"
+import { depthBeyond, maxDepthOption } from "../../src/protocol/internal/jsonLimits.js"
 
 /** The nesting of a parsed value, by recursion (fine for the shallow values generated here). */
 const depthOf = (u: unknown): number => {

@@ -2,7 +2,7 @@
  * The bytes read from a socket and not yet consumed: a queue of chunks with a read position in
  * the first one, so taking bytes never copies more than it returns.
  */
-import { asBuffer, concat, EMPTY } from "../../protocol/internal/bytes.js"
+import { asBuffer, concat, EMPTY } from "../../internal/bytes.js"
 
 export class ReadQueue {
   /** An empty queue to share until bytes are queued (never pushed to; reading it changes nothing). */

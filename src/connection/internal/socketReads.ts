@@ -7,7 +7,7 @@
  */
 import { Chunk, Effect, Option, Stream } from "effect"
 import * as Codec from "../../protocol/Codec.js"
-import { EMPTY } from "../../protocol/internal/bytes.js"
+import { EMPTY } from "../../internal/bytes.js"
 import type { Framed, FramedOptions } from "../Connection.js"
 import type { InlineReader } from "../Transport.js"
 import { type ConnectionError, IncompleteRead, LimitExceeded } from "../ConnectionError.js"

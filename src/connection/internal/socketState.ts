@@ -10,7 +10,7 @@
  */
 import { type Clock, Deferred, Effect, type Fiber, FiberId } from "effect"
 import type * as Net from "node:net"
-import { EMPTY } from "../../protocol/internal/bytes.js"
+import { EMPTY } from "../../internal/bytes.js"
 import type { ConnectionConfig, ConnectionStats } from "../Connection.js"
 import { type ConnectionError, ConnectionFailed, ConnectionTimeout } from "../ConnectionError.js"
 import type { InlineReader } from "../Transport.js"

@@ -8,7 +8,7 @@ import { Effect } from "effect"
 import { Buffer } from "node:buffer"
 import { TLSSocket } from "node:tls"
 import * as Codec from "../../protocol/Codec.js"
-import { EMPTY } from "../../protocol/internal/bytes.js"
+import { EMPTY } from "../../internal/bytes.js"
 import { ConnectionClosed, type ConnectionError, ConnectionFailed, OutboundLimitExceeded } from "../ConnectionError.js"
 import { isOwnCancel, type SocketState } from "./socketState.js"
 

@@ -5,7 +5,7 @@
  * So a frame's nesting is checked before its value is used, and the strings that embed a bad
  * value (error details) are capped.
  */
-import { intOption } from "./options.js"
+import { intOption } from "../../internal/options.js"
 
 /** The default nesting limit: gRPC's and Go protobuf's JSON limit, near Python's recursion guard. */
 export const DEFAULT_MAX_DEPTH = 128
@@ -73,18 +73,3 @@ const stringEnd = (text: string, open: number): number => {
 /** Why a frame was refused: `JSON nested 10001 levels deep, limit 128`. */
 export const depthMessage = (depth: number, limit: number): string =>
   `JSON nested ${depth} levels deep, limit ${limit}`
-
-/** The longest error detail that embeds a peer's value (a Schema's formatted message). */
-export const MAX_DETAIL_LENGTH = 1000
-
-/**
- * `text` cut to `max` characters, the last one `…`: a 1 MB bad value must not make a 1 MB error
- * (logged, sent back, kept in memory). A cut never splits a surrogate pair.
- */
-export const capText = (text: string, max: number = MAX_DETAIL_LENGTH): string => {
-  if (text.length <= max) return text
-  let end = max - 1
-  const last = text.charCodeAt(end - 1)
-  if (last >= 0xd800 && last <= 0xdbff) end--
-  return `${text.slice(0, end)}…`
-}

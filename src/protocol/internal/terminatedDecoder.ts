@@ -5,7 +5,7 @@
  */
 import type { Decoder } from "../Codec.js"
 import { FrameTooLarge, type FramingError, UnexpectedEof } from "../FramingError.js"
-import { concat, EMPTY, Pending, preview } from "./bytes.js"
+import { concat, EMPTY, Pending, preview } from "../../internal/bytes.js"
 
 /** The settings the shared part needs. */
 export interface TerminatedConfig {

@@ -17,7 +17,7 @@ import type { Connection } from "../../connection/Connection.js"
 import type { ConnectionError } from "../../connection/ConnectionError.js"
 import { Crash, type InlineReader, isChunks, type Transport } from "../../connection/Transport.js"
 import { type Codec, type Decoder, type Encoder, joinParts } from "../../protocol/Codec.js"
-import { EMPTY } from "../../protocol/internal/bytes.js"
+import { EMPTY } from "../../internal/bytes.js"
 import { decodeInto, decodeRead } from "./decoding.js"
 import type { Registry } from "./registry.js"
 
