@@ -54,14 +54,33 @@ import { transportOf } from "./internal/transportOf.js"
 import { ListenError } from "./ServerError.js"
 import { Registry, type ServerStats } from "./internal/registry.js"
 
-export type { ServerStats } from "./internal/registry.js"
-/**
- * The Effect `Metric`s every server updates, tagged `server` = its `host:port`: connections
- * accepted / active / closed / rejected, frames handled, handler errors, bytes in / out.
- */
-export { metrics } from "./internal/registry.js"
+export {
+  /**
+   * A snapshot of a server's counters (`server.stats`).
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  type ServerStats
+} from "./internal/registry.js"
+export {
+  /**
+   * The Effect `Metric`s every server updates, tagged `server` = its `host:port` (or its socket
+   * path): connections accepted / active / closed / rejected, TLS failures, frames handled,
+   * handler errors, bytes in / out.
+   *
+   * @since 0.1.0
+   * @category metrics
+   */
+  metrics
+} from "./internal/registry.js"
 
-/** Options of a server. Every limit has a bounded default (see the README's table). */
+/**
+ * Options of a server. Every limit has a bounded default (see the README's table).
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface ServerOptions extends Connection.ConnectionOptions {
   /** Interface to listen on. Default `127.0.0.1`. */
   readonly host?: string
@@ -104,10 +123,20 @@ export interface ServerOptions extends Connection.ConnectionOptions {
   readonly timerResolution?: Duration.DurationInput
 }
 
-/** A connection handler: runs in its own fiber; the connection closes when it ends. */
+/**
+ * A connection handler: runs in its own fiber; the connection closes when it ends.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export type Handler<E, R> = (connection: Connection.Connection) => Effect.Effect<unknown, E, R>
 
-/** A running server. */
+/**
+ * A running server.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface Server {
   /** The bound address (the real port when `port: 0` was asked). */
   readonly address: Connection.Address
@@ -128,10 +157,20 @@ export interface Server {
   ) => Effect.Effect<void, Tls.TlsError>
 }
 
-/** The server of the current context, for `Server.layer` users. */
+/**
+ * The server of the current context, for `Server.layer` users.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
 export class CurrentServer extends Context.Tag("effect-wire/Server")<CurrentServer, Server>() {}
 
-/** Counters shared with the framed handlers of this server's connections. */
+/**
+ * Counters shared with the framed handlers of this server's connections.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
 export class ServerRegistry extends Context.Tag("effect-wire/ServerRegistry")<ServerRegistry, Registry>() {}
 
 /** The fiber the lean runtime's FiberRef values are set by (no fiber of this process has id 0). */
@@ -161,7 +200,12 @@ const millis = (name: string, d: Duration.DurationInput | undefined, fallback: n
   intOption("Server", name, d === undefined ? fallback : Math.ceil(Duration.toMillis(Duration.decode(d))), fallback, min)
 
 /**
- * Starts a server in the current scope. Closing the scope shuts it down gracefully.
+ * Starts a server in the current scope: listens (TCP, TLS or a Unix domain socket) and runs
+ * `handler` in a fiber of its own for each connection. Closing the scope shuts it down
+ * gracefully (see the README's "Graceful shutdown").
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const make = <E, R>(
   options: ServerOptions,
@@ -335,7 +379,12 @@ export const make = <E, R>(
     } satisfies Server
   })
 
-/** Options of `respond`. */
+/**
+ * Options of `respond`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface RespondOptions {
   /**
    * How many frames of one read may be handled at once (replies still go out in order).
@@ -356,6 +405,9 @@ export interface RespondOptions {
  * const echo = Server.respond(Message.text(Framing.lines()), (line) => Effect.succeed(`ECHO: ${line}`))
  * yield* Server.make({ port: 0 }, echo)
  * ```
+ *
+ * @since 0.1.0
+ * @category constructors
  */
 export const respond = <A, E, EH, R>(
   codec: Codec.Codec<A, E>,
@@ -363,7 +415,12 @@ export const respond = <A, E, EH, R>(
   options: RespondOptions = {}
 ): Handler<E | EH | ConnectionError, R> => respondWith({ input: codec, output: codec }, handle, options)
 
-/** Like `respond`, with one codec for the frames read and another for the replies. */
+/**
+ * Like `respond`, with one codec for the frames read and another for the replies.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
 export const respondWith = <I, O, EI, EO, EH, R>(
   codecs: { readonly input: Codec.Codec<I, EI>; readonly output: Codec.Codec<O, EO> },
   handle: (frame: I, connection: Connection.Connection) => Effect.Effect<O | ReadonlyArray<O> | undefined, EH, R>,
@@ -433,6 +490,9 @@ type Served<E, R> = Handler<E, R> & {
  * const Echo = Server.layer({ port: 7000 }, echoHandler)
  * Layer.launch(Echo).pipe(NodeRuntime.runMain) // SIGINT / SIGTERM shut it down gracefully
  * ```
+ *
+ * @since 0.1.0
+ * @category layers
  */
 export const layer = <E, R>(options: ServerOptions, handler: Handler<E, R>): Layer.Layer<CurrentServer, ListenError, R> =>
   Layer.scoped(CurrentServer, make(options, handler))
