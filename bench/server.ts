@@ -431,7 +431,7 @@ const profileRun = async (): Promise<void> => {
   const distDir = given ?? Path.join(outDir, "dist")
   const tsc = given !== undefined ? undefined : spawnSync(
     process.execPath,
-    [Path.join(ROOT, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json", "--outDir", distDir, "--declaration", "false", "--sourceMap", "false"],
+    [Path.join(ROOT, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json", "--outDir", distDir, "--declaration", "false", "--declarationMap", "false", "--sourceMap", "false"],
     { cwd: ROOT, encoding: "utf8", timeout: 120_000 }
   )
   const built = Fs.existsSync(Path.join(distDir, "src/server/Server.js"))
