@@ -168,7 +168,7 @@ const attempt = (target: Target, timeoutMillis: number): Effect.Effect<Net.Socke
       socket.destroy()
       resume(Effect.fail(
         tls !== undefined && !isReachError(error.code)
-          ? new Tls.TlsError({ side: "client", peer: where(target), code: error.code, detail: error.message })
+          ? new Tls.TlsError({ side: "client", peer: where(target), code: error.code, detail: Tls.reason(error.message) })
           : new ConnectError({ host: path ?? host, port: path === undefined ? port : 0, code: error.code, detail: error.message })
       ))
     }

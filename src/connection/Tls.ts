@@ -210,6 +210,18 @@ const HINTS: Readonly<Record<string, string>> = {
 }
 
 /**
+ * The reason in an OpenSSL error message (`…:SSL routines:ssl3_get_record:wrong version number:…`
+ * → `wrong version number`); other messages as they are.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const reason = (message: string): string => {
+  const m = /SSL routines:[^:]*:([^:]+)/.exec(message)
+  return m === null ? message : m[1]!
+}
+
+/**
  * A one-line hint for a TLS failure's code (`undefined` for codes without one).
  *
  * @since 0.1.0

@@ -248,7 +248,7 @@ export const make = <E, R>(
     // slowloris peer) never reaches a handler: its socket is destroyed, counted and logged.
     const listener = tls === undefined ? Listener.plain() : Listener.secure(tls, handshakeMillis, (error) => {
       registry.tlsFailed()
-      fork(failures.failed(`the TLS handshake with ${error.peer}`, Cause.fail(error)))
+      fork(failures.failed("a TLS handshake", Cause.fail(error)))
     })
     const net = listener.net
     const served = (handler as Served<E, R>)[SERVES]

@@ -12,6 +12,7 @@ import * as Protocol from "../../src/protocol/Protocol.js"
 import * as RpcServer from "../../src/server/RpcServer.js"
 import * as Server from "../../src/server/Server.js"
 import { FailureLog } from "../../src/server/internal/failureLog.js"
+import { makeCerts, removeCerts } from "../connection/certs.js"
 import { rawConnect, readLines } from "./helpers.js"
 
 interface Line {
@@ -166,5 +167,23 @@ describe("Server failure logs", () => {
       yield* closedBy(socket)
       expect((yield* server.stats).errors).toBe(1)
       expect(logged.filter((l) => l.message.includes("failed"))).toEqual([])
+    }).pipe(Effect.scoped))
+})
+
+describe("TLS failure logs", () => {
+  it.live("a failed TLS handshake is one Warning line naming the peer's address", () =>
+    Effect.gen(function*() {
+      const certs = yield* Effect.acquireRelease(Effect.sync(makeCerts), (c) => Effect.sync(() => removeCerts(c)))
+      const { layer, lines: logged } = capture()
+      const server = yield* Server.make({ port: 0, tls: certs.server }, Server.respond(Framing.lines(), Effect.succeed))
+        .pipe(Effect.provide(layer))
+      const plain = yield* rawConnect(server.address.port)
+      plain.write("not a TLS hello\n")
+      yield* closedBy(plain)
+      const line = logged.find((l) => l.message.includes("TLS handshake"))
+      expect(line?.level).toBe("WARN")
+      expect(line?.message).toMatch(
+        new RegExp(`^effect-wire: a TLS handshake failed: TlsError: TLS handshake with 127\\.0\\.0\\.1:${plain.localPort} failed`)
+      )
     }).pipe(Effect.scoped))
 })

@@ -9,7 +9,7 @@ import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as NodeTls from "node:tls"
 import type { Address } from "../../connection/Connection.js"
-import { type Identity, type Pem, type ServerOptions as TlsOptions, TlsError } from "../../connection/Tls.js"
+import { type Identity, type Pem, reason, type ServerOptions as TlsOptions, TlsError } from "../../connection/Tls.js"
 import { ListenError } from "../ServerError.js"
 
 type NodePem = string | Buffer | Array<string | Buffer>
@@ -100,8 +100,9 @@ class Handshakes {
     // With a listener for this event Node leaves the socket open (a timed-out one would stay
     // forever): it is destroyed here.
     net.on("tlsClientError", (error: NodeJS.ErrnoException, socket: NodeTls.TLSSocket) => {
-      socket.destroy()
+      // Reported first: a destroyed socket no longer knows its peer's address.
       onFailure(error, socket)
+      socket.destroy()
     })
   }
 
@@ -151,9 +152,9 @@ export const secure = (
 const handshakeError = (error: NodeJS.ErrnoException, socket: NodeTls.TLSSocket): TlsError =>
   new TlsError({
     side: "server",
-    peer: `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`,
+    peer: socket.remoteAddress === undefined ? "a Unix socket peer" : `${socket.remoteAddress}:${socket.remotePort}`,
     code: error.code,
-    detail: error.message
+    detail: reason(error.message)
   })
 
 /** Where to listen. */
