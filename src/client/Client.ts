@@ -23,6 +23,7 @@ import * as NodeTls from "node:tls"
 import * as Connection from "../connection/Connection.js"
 import * as TimersModule from "../connection/Timers.js"
 import * as Tls from "../connection/Tls.js"
+import { toNodePem } from "../internal/pem.js"
 import { intOption } from "../internal/options.js"
 
 /**
@@ -126,12 +127,6 @@ interface Target {
   readonly allowHalfOpen: boolean
 }
 
-const nodePem = (p: Tls.Pem | undefined): string | Buffer | Array<string | Buffer> | undefined => {
-  if (p === undefined || typeof p === "string") return p
-  if (p instanceof Uint8Array) return Buffer.from(p.buffer, p.byteOffset, p.byteLength)
-  return p.map((x) => typeof x === "string" ? x : Buffer.from(x.buffer, x.byteOffset, x.byteLength))
-}
-
 const tlsOptions = (target: Target, tls: Tls.ClientOptions): NodeTls.ConnectionOptions => {
   const out: NodeTls.ConnectionOptions = {
     rejectUnauthorized: tls.rejectUnauthorized ?? true,
@@ -140,11 +135,11 @@ const tlsOptions = (target: Target, tls: Tls.ClientOptions): NodeTls.ConnectionO
   // SNI takes host names only: for an IP address the certificate is checked against the IP.
   const servername = tls.servername ?? (Net.isIP(target.host) === 0 ? target.host : undefined)
   if (servername !== undefined) out.servername = servername
-  const ca = nodePem(tls.ca)
+  const ca = toNodePem(tls.ca)
   if (ca !== undefined) out.ca = ca
-  const cert = nodePem(tls.cert)
+  const cert = toNodePem(tls.cert)
   if (cert !== undefined) out.cert = cert
-  const key = nodePem(tls.key)
+  const key = toNodePem(tls.key)
   if (key !== undefined) out.key = key
   if (tls.passphrase !== undefined) out.passphrase = tls.passphrase
   if (tls.checkServerIdentity !== undefined) out.checkServerIdentity = tls.checkServerIdentity

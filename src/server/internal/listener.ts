@@ -4,26 +4,17 @@
  * removed at start, only when nothing answers on it).
  */
 import { Effect } from "effect"
-import { Buffer } from "node:buffer"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as NodeTls from "node:tls"
 import type { Address } from "../../connection/Connection.js"
-import { type Identity, type Pem, reason, type ServerOptions as TlsOptions, TlsError } from "../../connection/Tls.js"
+import { type Identity, reason, type ServerOptions as TlsOptions, TlsError } from "../../connection/Tls.js"
+import { toNodePem } from "../../internal/pem.js"
 import { ListenError } from "../ServerError.js"
 
-type NodePem = string | Buffer | Array<string | Buffer>
-
-const pem = (p: Pem | undefined): NodePem | undefined => {
-  if (p === undefined) return undefined
-  if (typeof p === "string") return p
-  if (p instanceof Uint8Array) return Buffer.from(p.buffer, p.byteOffset, p.byteLength)
-  return p.map((x) => typeof x === "string" ? x : Buffer.from(x.buffer, x.byteOffset, x.byteLength))
-}
-
 const contextOptions = (identity: Identity): NodeTls.SecureContextOptions => {
-  const out: NodeTls.SecureContextOptions = { key: pem(identity.key)!, cert: pem(identity.cert)! }
-  if (identity.ca !== undefined) out.ca = pem(identity.ca)!
+  const out: NodeTls.SecureContextOptions = { key: toNodePem(identity.key)!, cert: toNodePem(identity.cert)! }
+  if (identity.ca !== undefined) out.ca = toNodePem(identity.ca)!
   if (identity.passphrase !== undefined) out.passphrase = identity.passphrase
   return out
 }
