@@ -70,12 +70,6 @@ export * as Tls from "./connection/Tls.js"
  */
 export * as Transport from "./connection/Transport.js"
 /**
- * Adapters between effect-wire connections and `@effect/platform`'s `Socket`, both ways.
- *
- * @since 0.1.0
- */
-export * as PlatformSocket from "./connection/PlatformSocket.js"
-/**
  * Servers as scoped Effect resources and layers: `make`, `layer`, `respond`, graceful shutdown.
  *
  * @since 0.1.0
@@ -123,12 +117,6 @@ export * as ChapterRpc from "./protocol/ChapterRpc.js"
  * @since 0.1.0
  */
 export * as RpcServer from "./server/RpcServer.js"
-/**
- * effect-wire's `Server` as an `@effect/platform` `SocketServer`.
- *
- * @since 0.1.0
- */
-export * as PlatformSocketServer from "./server/PlatformSocketServer.js"
 /**
  * A typed client of a `Protocol`: calls matched by id, timeouts, cancellation, pools and layers.
  *

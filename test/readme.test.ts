@@ -77,10 +77,12 @@ beforeAll(() => {
       if (!Fs.existsSync(from)) throw new Error(`missing ${from}`)
     }
   }
-  const index = Path.join(ROOT, "src", "index.js")
+  const entry = (name: string) => JSON.stringify(Path.join(ROOT, "src", `${name}.js`))
   for (const b of BLOCKS) {
-    // The package's name resolves to this checkout's sources.
-    const code = b.code.replaceAll(`from "effect-wire"`, `from ${JSON.stringify(index)}`)
+    // The package's entry points resolve to this checkout's sources.
+    const code = b.code
+      .replaceAll(`from "effect-wire"`, `from ${entry("index")}`)
+      .replaceAll(`from "effect-wire/platform"`, `from ${entry("platform")}`)
     Fs.writeFileSync(Path.join(dir, `block${b.index}.ts`), code)
   }
   const base = JSON.parse(Fs.readFileSync(Path.join(ROOT, "tsconfig.json"), "utf8")) as {
