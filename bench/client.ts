@@ -32,13 +32,20 @@ const quick = argv.includes("--quick")
 const warmupMs = quick ? 500 : 1_000
 const measureMs = quick ? 1_000 : 2_000
 const rounds = Math.max(1, Number(flag("--rounds") ?? (quick ? 1 : 3)))
-const ALL: ReadonlyArray<ClientKind> = ["handwritten", "effect-wire", "effect-wire-pool", "vscode-jsonrpc", "effect-rpc"]
+const ALL: ReadonlyArray<ClientKind> = [
+  "handwritten",
+  "effect-wire",
+  "effect-wire-pool",
+  "vscode-jsonrpc",
+  "effect-rpc"
+]
 const only = flag("--only")?.split(",")
 const KINDS = ALL.filter((k) => only === undefined || only.includes(k) || k === "handwritten")
 const IN_FLIGHT = [1, 16]
 const GLOBAL_DEADLINE_MS = 15 * 60_000
 
-const taskset = spawnSync("taskset", ["-c", "0", "true"], { stdio: "ignore" }).status === 0 && Os.availableParallelism() >= 2
+const taskset = spawnSync("taskset", ["-c", "0", "true"], { stdio: "ignore" }).status === 0 &&
+  Os.availableParallelism() >= 2
 
 /** A child on `--import tsx`, talking over IPC, pinned to `core` when taskset is available. */
 class Child {
@@ -48,7 +55,11 @@ class Child {
   constructor(readonly label: string, file: string, core: number, env: Record<string, string>) {
     const node = [process.execPath, "--import", "tsx", Path.join(ROOT, file)]
     const [cmd, ...args] = taskset ? ["taskset", "-c", String(core), ...node] : node
-    this.proc = spawn(cmd!, args, { cwd: ROOT, stdio: ["ignore", "inherit", "inherit", "ipc"], env: { ...process.env, ...env } })
+    this.proc = spawn(cmd!, args, {
+      cwd: ROOT,
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+      env: { ...process.env, ...env }
+    })
     this.proc.on("message", (m) => {
       const i = this.waiters.findIndex((w) => w.match(m))
       if (i === -1) return void this.inbox.push(m)
@@ -127,7 +138,11 @@ const main = async (): Promise<void> => {
         try {
           await client.waitFor((m) => m?.type === "ready", 30_000, "client ready")
           client.send({ type: "run", id: 1, inFlight, warmupMs, measureMs })
-          const r = await client.waitFor<RunResult>((m) => m?.type === "result", warmupMs + measureMs + 15_000, "result")
+          const r = await client.waitFor<RunResult>(
+            (m) => m?.type === "result",
+            warmupMs + measureMs + 15_000,
+            "result"
+          )
           sample = {
             kind,
             inFlight,
@@ -144,8 +159,12 @@ const main = async (): Promise<void> => {
         samples.push(sample)
         process.stderr.write(
           `  round ${round} ${kind.padEnd(16)} in flight ${String(inFlight).padStart(2)}  ` +
-            `${fmt(sample.cpuPerCall, 2).padStart(7)} µs CPU/call  ${fmt(sample.callsPerSecond, 0).padStart(7)} calls/s` +
-            `${sample.errors > 0 ? `  errors ${sample.errors}` : ""}${sample.failure ? `  FAILURE ${sample.failure}` : ""}\n`
+            `${fmt(sample.cpuPerCall, 2).padStart(7)} µs CPU/call  ${
+              fmt(sample.callsPerSecond, 0).padStart(7)
+            } calls/s` +
+            `${sample.errors > 0 ? `  errors ${sample.errors}` : ""}${
+              sample.failure ? `  FAILURE ${sample.failure}` : ""
+            }\n`
         )
       }
     }
@@ -167,10 +186,16 @@ const report = (samples: ReadonlyArray<Sample>): void => {
   }
   const lines: Array<string> = []
   lines.push(
-    `node ${process.version}, ${Os.availableParallelism()} CPUs, ${taskset ? "server on core 0, client on core 1" : "no taskset"}, ` +
-      `${warmupMs / 1000} s warmup + ${measureMs / 1000} s measured per cell, median of ${rounds} round${rounds > 1 ? "s" : ""}`
+    `node ${process.version}, ${Os.availableParallelism()} CPUs, ${
+      taskset ? "server on core 0, client on core 1" : "no taskset"
+    }, ` +
+      `${warmupMs / 1000} s warmup + ${measureMs / 1000} s measured per cell, median of ${rounds} round${
+        rounds > 1 ? "s" : ""
+      }`
   )
-  lines.push("every client talks to the same hand-written node:net JSON-RPC 2.0 server (NDJSON; Content-Length for vscode-jsonrpc)")
+  lines.push(
+    "every client talks to the same hand-written node:net JSON-RPC 2.0 server (NDJSON; Content-Length for vscode-jsonrpc)"
+  )
   lines.push("")
   lines.push("| client | in flight | client CPU µs/call | vs hand-written | calls/s |")
   lines.push("|---|---:|---:|---:|---:|")
@@ -179,7 +204,9 @@ const report = (samples: ReadonlyArray<Sample>): void => {
     for (const kind of KINDS) {
       const c = cell(kind, inFlight)
       lines.push(
-        `| ${kind}${c.bad ? " (!)" : ""} | ${inFlight} | ${fmt(c.cpu, 2)} | ${fmt(c.cpu / base, 2)}x | ${fmt(c.rate, 0)} |`
+        `| ${kind}${c.bad ? " (!)" : ""} | ${inFlight} | ${fmt(c.cpu, 2)} | ${fmt(c.cpu / base, 2)}x | ${
+          fmt(c.rate, 0)
+        } |`
       )
     }
   }

@@ -58,12 +58,12 @@
  * table for its multi-byte carry path), `contentLength({ maxFrameBytes: 4 MiB })` (no hand-written
  * decoder), `fixed(n)` with n the payload size.
  */
+import { decode as lpDecode } from "it-length-prefixed"
 import { Buffer } from "node:buffer"
 import { once } from "node:events"
 import { writeFileSync } from "node:fs"
 import { loadavg } from "node:os"
 import process from "node:process"
-import { decode as lpDecode } from "it-length-prefixed"
 import split2 from "split2"
 import { type Codec, joinParts, pushAll } from "../src/protocol/Codec.js"
 import { contentLength } from "../src/protocol/ContentLength.js"
@@ -495,7 +495,12 @@ interface Input {
 
 const makeInput = (format: Format, payload: number, frameCount: number, chunkSize: number): Input => {
   const wire = buildWire(format, payloads(payload, frameCount))
-  return { chunks: chunksOf(wire, chunkSize), wireBytes: wire.length, frames: frameCount, payloadBytes: payload * frameCount }
+  return {
+    chunks: chunksOf(wire, chunkSize),
+    wireBytes: wire.length,
+    frames: frameCount,
+    payloadBytes: payload * frameCount
+  }
 }
 
 const framesFor = (format: Format, payload: number, targetBytes: number): number => {
@@ -527,7 +532,7 @@ const runSync = (make: () => PushDecoder, input: Input, check: boolean, deadline
     if (error !== undefined) throw new Error(`decode error: ${String(error)}`)
     if (out.length > 0) {
       frames += out.length
-      if (check) for (const f of out) bytes += f.length
+      if (check) { for (const f of out) bytes += f.length }
       out.length = 0
     }
     if ((i & 0xffff) === 0xffff && now() > deadline) throw new TooSlow()
@@ -535,7 +540,7 @@ const runSync = (make: () => PushDecoder, input: Input, check: boolean, deadline
   const error = decoder.end(out)
   if (error !== undefined) throw new Error(`decode error at end: ${String(error)}`)
   frames += out.length
-  if (check) for (const f of out) bytes += f.length
+  if (check) { for (const f of out) bytes += f.length }
   return { frames, bytes }
 }
 
@@ -854,7 +859,11 @@ const libRunners: Record<string, Runner> = {
 }
 
 const libsFor = (spec: CodecSpec): Array<string> =>
-  spec.name === "lines" ? ["split2"] : spec.name === "varint" ? ["it-length-prefixed (async)", "it-length-prefixed (sync)"] : []
+  spec.name === "lines"
+    ? ["split2"]
+    : spec.name === "varint"
+    ? ["it-length-prefixed (async)", "it-length-prefixed (sync)"]
+    : []
 
 /** Runs every synchronous decoder over a small input once, so the shared call site is warm. */
 const prewarm = (): void => {
@@ -881,7 +890,11 @@ const runDecode = async (): Promise<Array<DecodeRow>> => {
         const input = makeInput(spec.format, payload, frameCount, chunk)
         const cap = chunk === 1 ? CAP_1B : CAP
         const cell = `${spec.name} payload ${fmtSize(payload)} chunks ${fmtSize(chunk)}`
-        const group: Array<[string, DecodeRow["kind"], Runner]> = [[spec.name, "codec", codecRunner(spec.codec(payload))]]
+        const group: Array<[string, DecodeRow["kind"], Runner]> = [[
+          spec.name,
+          "codec",
+          codecRunner(spec.codec(payload))
+        ]]
         if (spec.hand !== undefined) {
           const make = spec.hand
           group.push([spec.handName, "hand", handRunner(() => make(payload))])
@@ -892,11 +905,24 @@ const runDecode = async (): Promise<Array<DecodeRow>> => {
           if (lib === "split2" && chunk === 1 && payload >= 64 * KiB) skipped.push(lib)
           else group.push([lib, "lib", libRunners[lib]!])
         }
-        const results = await measureGroup(group.map(([impl, , run]) => ({ label: `${cell} (${impl})`, run })), input, cap)
-        group.forEach(([impl, kind], k) => rows.push({ impl, kind, codec: spec.name, payload, chunk, result: results[k]! }))
+        const results = await measureGroup(
+          group.map(([impl, , run]) => ({ label: `${cell} (${impl})`, run })),
+          input,
+          cap
+        )
+        group.forEach(([impl, kind], k) =>
+          rows.push({ impl, kind, codec: spec.name, payload, chunk, result: results[k]! })
+        )
         for (const lib of skipped) {
           const note = "quadratic by design (re-splits the whole unfinished line on every chunk)"
-          rows.push({ impl: lib, kind: "lib", codec: spec.name, payload, chunk, result: unmeasured("skipped", note, input) })
+          rows.push({
+            impl: lib,
+            kind: "lib",
+            codec: spec.name,
+            payload,
+            chunk,
+            result: unmeasured("skipped", note, input)
+          })
         }
       }
       process.stderr.write(".")
@@ -953,7 +979,9 @@ const runEncode = async (): Promise<Array<EncodeRow>> => {
         rows.push({ impl, kind, codec: spec.name, payload, result: result!, baseline })
         handResult ??= baseline
       }
-      if (handResult !== undefined) rows.push({ impl: handName, kind: "hand", codec: spec.name, payload, result: handResult })
+      if (handResult !== undefined) {
+        rows.push({ impl: handName, kind: "hand", codec: spec.name, payload, result: handResult })
+      }
     }
   }
   return rows
@@ -1033,7 +1061,11 @@ const printDecode = (rows: ReadonlyArray<DecodeRow>): void => {
   if (notes.length > 0) {
     console.log("")
     for (const r of notes) {
-      console.log(`  ${r.result.status}: ${r.impl}, payload ${fmtSize(r.payload)}, ${fmtSize(r.chunk)} chunks: ${r.result.note ?? ""}`)
+      console.log(
+        `  ${r.result.status}: ${r.impl}, payload ${fmtSize(r.payload)}, ${fmtSize(r.chunk)} chunks: ${
+          r.result.note ?? ""
+        }`
+      )
     }
   }
 }

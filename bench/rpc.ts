@@ -78,7 +78,16 @@ const main = async (): Promise<void> => {
   let flip = false
   for (const protocol of PROTOCOLS) {
     // Every server of this protocol, started one after the other.
-    const servers: Array<{ readonly kind: ServerKind; readonly port: number; readonly mark: () => Promise<Mark | { readonly cpuMicros: number; readonly requests: undefined; readonly wallMs: number }>; readonly stop: () => Promise<void> }> = []
+    const servers: Array<
+      {
+        readonly kind: ServerKind
+        readonly port: number
+        readonly mark: () => Promise<
+          Mark | { readonly cpuMicros: number; readonly requests: undefined; readonly wallMs: number }
+        >
+        readonly stop: () => Promise<void>
+      }
+    > = []
     for (const kind of KINDS) {
       if (kind === "cli") {
         const cli = await spawnCli(
@@ -90,7 +99,8 @@ const main = async (): Promise<void> => {
         servers.push({
           kind,
           port: cli.port,
-          mark: () => Promise.resolve({ cpuMicros: procCpuUs(cli.pid), requests: undefined, wallMs: performance.now() }),
+          mark: () =>
+            Promise.resolve({ cpuMicros: procCpuUs(cli.pid), requests: undefined, wallMs: performance.now() }),
           stop: async () => {
             await stopCli(cli)
             const stats = cli.output.filter((l) => l.startsWith("stopped"))
@@ -129,7 +139,11 @@ const main = async (): Promise<void> => {
             warmupMs + measureMs + 30_000
           )
           const window = (phase: string) =>
-            loadgen.waitFor((m) => m?.type === "window" && m.tag === t && m.phase === phase, warmupMs + measureMs + 20_000, `window ${phase}`)
+            loadgen.waitFor(
+              (m) => m?.type === "window" && m.tag === t && m.phase === phase,
+              warmupMs + measureMs + 20_000,
+              `window ${phase}`
+            )
           let cpu = NaN
           let wallMs = NaN
           let served: number | undefined = undefined
@@ -159,7 +173,11 @@ const main = async (): Promise<void> => {
           }))
           const rps = r.completed / r.seconds
           // Controlled servers count their requests; the CLI's are the load generator's replies (same window, its own clock).
-          const cpuPerReq = served !== undefined ? cpu / Math.max(1, served) : rps > 0 ? (cpu / wallMs) * 1000 / rps : NaN
+          const cpuPerReq = served !== undefined
+            ? cpu / Math.max(1, served)
+            : rps > 0
+            ? (cpu / wallMs) * 1000 / rps
+            : NaN
           const cell: Cell = {
             protocol,
             kind,
@@ -177,9 +195,15 @@ const main = async (): Promise<void> => {
           }
           cells.push(cell)
           process.stderr.write(
-            `  ${protocol.padEnd(7)} ${kind.padEnd(15)} c=${String(connections).padStart(3)} p=${String(pipeline).padStart(2)}  ` +
-              `${fmt(cell.rps, 0).padStart(7)} req/s  cpu ${fmt(cpuPerReq, 1)} µs/req  p50 ${fmt(r.p50, 0)} µs  p99 ${fmt(r.p99, 0)} µs  max ${fmt(r.max, 0)} µs` +
-              `${r.errors + r.mismatched > 0 ? `  errors ${r.errors} mismatched ${r.mismatched}` : ""}${r.failure ? `  FAILURE ${r.failure}` : ""}\n`
+            `  ${protocol.padEnd(7)} ${kind.padEnd(15)} c=${String(connections).padStart(3)} p=${
+              String(pipeline).padStart(2)
+            }  ` +
+              `${fmt(cell.rps, 0).padStart(7)} req/s  cpu ${fmt(cpuPerReq, 1)} µs/req  p50 ${fmt(r.p50, 0)} µs  p99 ${
+                fmt(r.p99, 0)
+              } µs  max ${fmt(r.max, 0)} µs` +
+              `${r.errors + r.mismatched > 0 ? `  errors ${r.errors} mismatched ${r.mismatched}` : ""}${
+                r.failure ? `  FAILURE ${r.failure}` : ""
+              }\n`
           )
         }
       }
@@ -222,11 +246,19 @@ const report = (cells: ReadonlyArray<Cell>): void => {
         ratios.push({ cpu, rps })
         const flag = (x: Cell) => (x.errors + x.mismatched > 0 || x.failure !== undefined ? " (!)" : "")
         lines.push(
-          `| ${protocol} | ${c} | ${p} | ${fmt(ew.rps, 0)}${flag(ew)} | ${fmt(ew.p50, 0)} / ${fmt(ew.p99, 0)} | ${fmt(ew.cpuPerReq, 1)} | ` +
-            `${fmt(hw.rps, 0)}${flag(hw)} | ${fmt(hw.cpuPerReq, 1)} | ${fmt(er.rps, 0)}${flag(er)} | ${fmt(er.cpuPerReq, 1)} | ` +
+          `| ${protocol} | ${c} | ${p} | ${fmt(ew.rps, 0)}${flag(ew)} | ${fmt(ew.p50, 0)} / ${fmt(ew.p99, 0)} | ${
+            fmt(ew.cpuPerReq, 1)
+          } | ` +
+            `${fmt(hw.rps, 0)}${flag(hw)} | ${fmt(hw.cpuPerReq, 1)} | ${fmt(er.rps, 0)}${flag(er)} | ${
+              fmt(er.cpuPerReq, 1)
+            } | ` +
             `${fmt(cpu, 2)}x ${cpu <= 1.5 ? "✓" : "✗"} | ${fmt(rps, 2)}x ${rps >= 3 ? "✓" : "✗"} | ` +
-            `${fmt(gen?.cpuPerReq ?? NaN, 1)}${gen === undefined ? "" : flag(gen)} | ${fmt((gen?.cpuPerReq ?? NaN) / hw.cpuPerReq, 2)}x | ` +
-            `${fmt(cli?.cpuPerReq ?? NaN, 1)}${cli === undefined ? "" : flag(cli)} | ${fmt((cli?.cpuPerReq ?? NaN) / hw.cpuPerReq, 2)}x |`
+            `${fmt(gen?.cpuPerReq ?? NaN, 1)}${gen === undefined ? "" : flag(gen)} | ${
+              fmt((gen?.cpuPerReq ?? NaN) / hw.cpuPerReq, 2)
+            }x | ` +
+            `${fmt(cli?.cpuPerReq ?? NaN, 1)}${cli === undefined ? "" : flag(cli)} | ${
+              fmt((cli?.cpuPerReq ?? NaN) / hw.cpuPerReq, 2)
+            }x |`
         )
       }
     }
@@ -257,7 +289,13 @@ const report = (cells: ReadonlyArray<Cell>): void => {
       const hw = find(x.protocol, "handwritten", x.connections, x.pipeline)
       return hw === undefined ? [] : [x.cpuPerReq / hw.cpuPerReq]
     })
-    if (rs.length > 0) lines.push(`${k}: CPU/req vs hand-written, geometric mean ${fmt(geo(rs), 2)}x (range ${fmt(Math.min(...rs), 2)}-${fmt(Math.max(...rs), 2)}x)`)
+    if (rs.length > 0) {
+      lines.push(
+        `${k}: CPU/req vs hand-written, geometric mean ${fmt(geo(rs), 2)}x (range ${fmt(Math.min(...rs), 2)}-${
+          fmt(Math.max(...rs), 2)
+        }x)`
+      )
+    }
   }
   const bad = cells.filter((x) => x.errors + x.mismatched > 0 || x.failure !== undefined)
   lines.push(bad.length === 0 ? "no errors, no mismatched ids" : `${bad.length} cells with errors (!)`)

@@ -39,9 +39,9 @@ import { spawnSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import type { HoldResult, LoadResult, Mark, Mem, StormResult } from "./echo/protocol.js"
-import { type Environment, Proc, probeEnvironment, ROOT } from "./echo/procs.js"
+import { type Environment, probeEnvironment, Proc, ROOT } from "./echo/procs.js"
 import { summarizeProfile } from "./echo/profile.js"
+import type { HoldResult, LoadResult, Mark, Mem, StormResult } from "./echo/protocol.js"
 
 // ---- options -----------------------------------------------------------------------------------
 
@@ -52,8 +52,12 @@ const value = (name: string): string | undefined => {
   return i === -1 ? undefined : argv[i + 1]
 }
 if (flag("--help") || flag("-h")) {
-  console.log("usage: npx tsx bench/server.ts [--quick] [--json FILE] [--only 1,2,3,4] [--profile] [--cells 100x16,…] [--reps N] [--ew-handler respond|text|gen|map|json|readline|loop|raw|inline-hw]")
-  console.log("       npx tsx bench/server.ts --matrix [--quick] [--json FILE] [--rows respond,text,gen,map,json,readline,cli] [--cells 1000x1,…] [--reps N] [--cell-ms W,D] [--no-prime] [--no-warm] [--trace]")
+  console.log(
+    "usage: npx tsx bench/server.ts [--quick] [--json FILE] [--only 1,2,3,4] [--profile] [--cells 100x16,…] [--reps N] [--ew-handler respond|text|gen|map|json|readline|loop|raw|inline-hw]"
+  )
+  console.log(
+    "       npx tsx bench/server.ts --matrix [--quick] [--json FILE] [--rows respond,text,gen,map,json,readline,cli] [--cells 1000x1,…] [--reps N] [--cell-ms W,D] [--no-prime] [--no-warm] [--trace]"
+  )
   process.exit(0)
 }
 const QUICK = flag("--quick")
@@ -165,7 +169,11 @@ const startServer = async (kind: Kind, extraEnv: Record<string, string> = {}): P
     env: { BENCH_MAX_LIFETIME_MS: lifetime, BENCH_EW_HANDLER: EW_HANDLER, ...extraEnv }
   })
   children.add(proc)
-  const ready = await proc.waitFor<{ port: number; nofile: string | undefined }>((m) => m?.type === "ready", 30_000, "ready")
+  const ready = await proc.waitFor<{ port: number; nofile: string | undefined }>(
+    (m) => m?.type === "ready",
+    30_000,
+    "ready"
+  )
   return { kind, proc, port: ready.port, nofile: ready.nofile }
 }
 
@@ -337,7 +345,16 @@ const runIdle = async (lg: Proc, s: ServerChild, target: number): Promise<Idle> 
     await waitIdle(s)
     const before = await mem(s)
     const id = loadId++
-    lg.send({ type: "hold", id, port: s.port, conns: target, concurrency: 1000, timeoutMs: 60_000, holdMaxMs: 60_000, payload: PAYLOAD })
+    lg.send({
+      type: "hold",
+      id,
+      port: s.port,
+      conns: target,
+      concurrency: 1000,
+      timeoutMs: 60_000,
+      holdMaxMs: 60_000,
+      payload: PAYLOAD
+    })
     const held = await lg.waitFor<HoldResult>((m) => m?.event === "held" && m.id === id, 70_000, "held")
     await sleep(500)
     const after = await mem(s)
@@ -391,26 +408,36 @@ const table = (title: string, header: ReadonlyArray<string>, rows: ReadonlyArray
 }
 
 const fmt = (n: number, digits = 0): string =>
-  Number.isFinite(n) ? n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits }) : "n/a"
+  Number.isFinite(n)
+    ? n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits })
+    : "n/a"
 const ratio = (a: number, b: number): number => (b > 0 ? a / b : NaN)
 const check = (ok: boolean): string => (ok ? "ok" : "MISS")
 const median = (xs: ReadonlyArray<number>): number => {
   const s = [...xs].sort((a, b) => a - b)
-  return s.length === 0 ? NaN : s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
+  return s.length === 0
+    ? NaN
+    : s.length % 2 === 1
+    ? s[(s.length - 1) / 2]!
+    : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
 }
 
 // ---- main --------------------------------------------------------------------------------------
 
 const header = (lgNofile: string | undefined, serverNofile: string | undefined): string => {
   const lines = [
-    `effect-wire server bench (${QUICK ? "quick" : "full"}): line echo "${PAYLOAD}\\n" -> "ECHO: ${PAYLOAD}\\n" on 127.0.0.1`,
+    `effect-wire server bench (${
+      QUICK ? "quick" : "full"
+    }): line echo "${PAYLOAD}\\n" -> "ECHO: ${PAYLOAD}\\n" on 127.0.0.1`,
     `node ${env.node}, ${env.cpus} CPUs (${Os.cpus()[0]?.model ?? "?"}), ` +
     (env.taskset
       ? `server pinned to core ${SERVER_CORE}, load generator to core ${LOADGEN_CORE} (taskset)`
       : "NOT pinned (taskset missing or fewer than 2 CPUs): server and load generator share cores"),
     `ulimit -n: bench ${env.nofileSoft} (hard ${env.nofileHard}); children got server ${serverNofile}, load generator ${lgNofile}` +
     (env.nofileHard < WANT_NOFILE ? ` (asked ${WANT_NOFILE}: capped by the hard limit)` : ""),
-    (EW_HANDLER === "respond" ? "" : `DIAGNOSTIC RUN: effect-wire serves with the "${EW_HANDLER}" handler, not Server.respond\n`) +
+    (EW_HANDLER === "respond"
+      ? ""
+      : `DIAGNOSTIC RUN: effect-wire serves with the "${EW_HANDLER}" handler, not Server.respond\n`) +
     `cells: ${CONFIG.warmupMs} ms warm-up + ${CONFIG.durationMs} ms measured, matrix run up to ${CONFIG.reps}x (best kept); ratios are effect-wire / hand-written`
   ]
   return lines.join("\n")
@@ -431,7 +458,19 @@ const profileRun = async (): Promise<void> => {
   const distDir = given ?? Path.join(outDir, "dist")
   const tsc = given !== undefined ? undefined : spawnSync(
     process.execPath,
-    [Path.join(ROOT, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json", "--outDir", distDir, "--declaration", "false", "--declarationMap", "false", "--sourceMap", "false"],
+    [
+      Path.join(ROOT, "node_modules/typescript/bin/tsc"),
+      "-p",
+      "tsconfig.build.json",
+      "--outDir",
+      distDir,
+      "--declaration",
+      "false",
+      "--declarationMap",
+      "false",
+      "--sourceMap",
+      "false"
+    ],
     { cwd: ROOT, encoding: "utf8", timeout: 120_000 }
   )
   const built = Fs.existsSync(Path.join(distDir, "src/server/Server.js"))
@@ -460,7 +499,9 @@ const profileRun = async (): Promise<void> => {
           `${reps.map((r) => fmt(r.totalMs)).join("/")} ms, ${cpu.map((c) => fmt(c, 1)).join("/")} µs CPU/conn`
       } else {
         const c = await runCell(lg.proc, s, 100, w === "100x1" ? 1 : 16)
-        label = `${kind} ${w}: ${fmt(c.reqPerSec)} req/s, ${fmt(c.cpuUsPerReq, 2)} µs CPU/request, server CPU ${fmt(c.serverCpuPct)}%`
+        label = `${kind} ${w}: ${fmt(c.reqPerSec)} req/s, ${fmt(c.cpuUsPerReq, 2)} µs CPU/request, server CPU ${
+          fmt(c.serverCpuPct)
+        }%`
       }
       const stopped = await s.proc.request<{ error?: string }>({ type: "prof-stop", file }, 60_000)
       console.log(`\n${label}`)
@@ -533,8 +574,12 @@ const main = async (): Promise<void> => {
         }
         const [a, b] = [pair["effect-wire"]!, pair["hand-written"]!]
         progress(
-          `rep ${rep + 1}: ${conns} conns x ${pipeline} in flight: req/s ratio ${fmt(ratio(a.reqPerSec, b.reqPerSec), 2)}, ` +
-            `CPU µs/req ${fmt(a.cpuUsPerReq, 2)}/${fmt(b.cpuUsPerReq, 2)} = ${fmt(ratio(a.cpuUsPerReq, b.cpuUsPerReq), 2)}`
+          `rep ${rep + 1}: ${conns} conns x ${pipeline} in flight: req/s ratio ${
+            fmt(ratio(a.reqPerSec, b.reqPerSec), 2)
+          }, ` +
+            `CPU µs/req ${fmt(a.cpuUsPerReq, 2)}/${fmt(b.cpuUsPerReq, 2)} = ${
+              fmt(ratio(a.cpuUsPerReq, b.cpuUsPerReq), 2)
+            }`
         )
       }
     }
@@ -588,10 +633,16 @@ const main = async (): Promise<void> => {
   const notes = (a: Cell, b: Cell, conns: number): string => {
     const n: Array<string> = []
     if (a.load.errors + b.load.errors > 0) n.push(`errors ${a.load.errors}/${b.load.errors}`)
-    if (a.load.connected < conns || b.load.connected < conns) n.push(`connected ${a.load.connected}/${b.load.connected}`)
-    if (a.load.primed < conns || b.load.primed < conns) n.push(`answered before the load ${a.load.primed}/${b.load.primed}`)
+    if (a.load.connected < conns || b.load.connected < conns) {
+      n.push(`connected ${a.load.connected}/${b.load.connected}`)
+    }
+    if (a.load.primed < conns || b.load.primed < conns) {
+      n.push(`answered before the load ${a.load.primed}/${b.load.primed}`)
+    }
     if (Math.max(a.load.primeMs, b.load.primeMs) > 500) n.push(`setup ${fmt(a.load.primeMs)}/${fmt(b.load.primeMs)} ms`)
-    if (Math.max(a.otherCpuPct, b.otherCpuPct) > BUSY) n.push(`busy machine: other ${fmt(a.otherCpuPct)}/${fmt(b.otherCpuPct)}%`)
+    if (Math.max(a.otherCpuPct, b.otherCpuPct) > BUSY) {
+      n.push(`busy machine: other ${fmt(a.otherCpuPct)}/${fmt(b.otherCpuPct)}%`)
+    }
     return n.join("; ")
   }
   const out: Array<string> = []
@@ -606,10 +657,12 @@ const main = async (): Promise<void> => {
       // The runs of one repetition ran back to back: the median of their ratios shows the spread.
       const paired = (by: (c: Cell) => number) => {
         const mine = cells.filter((c) => c.conns === conns && c.pipeline === pipeline)
-        return median(mine.filter((c) => c.kind === "effect-wire").flatMap((x) => {
-          const y = mine.find((c) => c.kind === "hand-written" && c.rep === x.rep)
-          return y === undefined ? [] : [ratio(by(x), by(y))]
-        }))
+        return median(
+          mine.filter((c) => c.kind === "effect-wire").flatMap((x) => {
+            const y = mine.find((c) => c.kind === "hand-written" && c.rep === x.rep)
+            return y === undefined ? [] : [ratio(by(x), by(y))]
+          })
+        )
       }
       t1.push([
         String(conns),
@@ -654,17 +707,45 @@ const main = async (): Promise<void> => {
         `"busy machine": other processes used more than ${BUSY}% of a core during that run, so its req/s and latency are disturbed.`
     )
     out.push(table(
-    `\n1. Throughput and latency (goal: throughput ratio >= ${GOALS.throughputRatioMin} in every row; latency in µs, from the load generator)`,
-    ["conns", "in flight", "ew req/s", "hw req/s", "ratio", "goal", "paired", "ew p50", "hw p50", "ew p99", "hw p99", "p99 ratio", "notes"],
-    t1
-  ))
-  out.push(table(
-    `\n2. Server CPU per request (user+system of the server process over the window / requests it answered; goal: ratio <= ${GOALS.cpuRatioMax})\n` +
-      "   CPU% columns are ew/hw in % of one core during the window: softirq = loopback delivery charged to no process, other = the\n" +
-      "   rest of the machine (other processes); replies/read = replies per client read (the server's write batching)",
-    ["conns", "in flight", "ew µs/req", "hw µs/req", "ratio", "goal", "paired", "server CPU%", "loadgen CPU%", "softirq%", "other%", "replies/read", "notes"],
-    t2
-  ))
+      `\n1. Throughput and latency (goal: throughput ratio >= ${GOALS.throughputRatioMin} in every row; latency in µs, from the load generator)`,
+      [
+        "conns",
+        "in flight",
+        "ew req/s",
+        "hw req/s",
+        "ratio",
+        "goal",
+        "paired",
+        "ew p50",
+        "hw p50",
+        "ew p99",
+        "hw p99",
+        "p99 ratio",
+        "notes"
+      ],
+      t1
+    ))
+    out.push(table(
+      `\n2. Server CPU per request (user+system of the server process over the window / requests it answered; goal: ratio <= ${GOALS.cpuRatioMax})\n` +
+        "   CPU% columns are ew/hw in % of one core during the window: softirq = loopback delivery charged to no process, other = the\n" +
+        "   rest of the machine (other processes); replies/read = replies per client read (the server's write batching)",
+      [
+        "conns",
+        "in flight",
+        "ew µs/req",
+        "hw µs/req",
+        "ratio",
+        "goal",
+        "paired",
+        "server CPU%",
+        "loadgen CPU%",
+        "softirq%",
+        "other%",
+        "replies/read",
+        "notes"
+      ],
+      t2
+    ))
   }
   const t3: Array<Array<string>> = []
   for (const clients of RUN_STORM ? CONFIG.storms : []) {
@@ -693,43 +774,79 @@ const main = async (): Promise<void> => {
   }
   if (RUN_STORM) {
     out.push(table(
-    "\n3. Connect storm (all clients connect at once, one request each; times are medians over runs, in ms; CPU = server µs per client)",
-    ["clients", "runs", "ew ok", "hw ok", "ew total", "hw total", "ratio", "ew p99", "hw p99", "ew CPU/conn", "hw CPU/conn", "ratio"],
-    t3
-  ))
+      "\n3. Connect storm (all clients connect at once, one request each; times are medians over runs, in ms; CPU = server µs per client)",
+      [
+        "clients",
+        "runs",
+        "ew ok",
+        "hw ok",
+        "ew total",
+        "hw total",
+        "ratio",
+        "ew p99",
+        "hw p99",
+        "ew CPU/conn",
+        "hw CPU/conn",
+        "ratio"
+      ],
+      t3
+    ))
   }
   const ia = idle.find((i) => i.kind === "effect-wire")
   const ib = idle.find((i) => i.kind === "hand-written")
   if (ia !== undefined && ib !== undefined) {
-  const mr = ratio(ia.rssPerConn, ib.rssPerConn)
-  const kib = (b: number) => fmt(b / 1024, 2)
-  out.push(table(
-    `\n4. Idle connections (server memory growth per held connection, KiB, after GC; goal: RSS ratio <= ${GOALS.memRatioMax})`,
-    ["held", "metric", "effect-wire", "hand-written", "ratio", "goal"],
-    [
-      [`${ia.after.active}/${ib.after.active}`, "RSS / conn", kib(ia.rssPerConn), kib(ib.rssPerConn), fmt(mr, 2), check(mr <= GOALS.memRatioMax)],
-      ["", "JS heap / conn", kib(ia.heapPerConn), kib(ib.heapPerConn), fmt(ratio(ia.heapPerConn, ib.heapPerConn), 2), ""],
-      ["", "external / conn", kib(ia.externalPerConn), kib(ib.externalPerConn), "", ""],
-      ["", "RSS before (MiB)", fmt(ia.before.rss / 2 ** 20, 1), fmt(ib.before.rss / 2 ** 20, 1), "", ""],
-      ["", "RSS held (MiB)", fmt(ia.after.rss / 2 ** 20, 1), fmt(ib.after.rss / 2 ** 20, 1), "", ""],
-      ["", "RSS released (MiB)", fmt((ia.released?.rss ?? NaN) / 2 ** 20, 1), fmt((ib.released?.rss ?? NaN) / 2 ** 20, 1), "", ""],
-      ["", "connect+reply (ms)", fmt(ia.held.ms), fmt(ib.held.ms), fmt(ratio(ia.held.ms, ib.held.ms), 2), ""],
+    const mr = ratio(ia.rssPerConn, ib.rssPerConn)
+    const kib = (b: number) => fmt(b / 1024, 2)
+    out.push(table(
+      `\n4. Idle connections (server memory growth per held connection, KiB, after GC; goal: RSS ratio <= ${GOALS.memRatioMax})`,
+      ["held", "metric", "effect-wire", "hand-written", "ratio", "goal"],
       [
-        "",
-        "all closed after (ms)",
-        fmt(ia.closeMs) + (ia.closeLeft > 0 ? ` (${ia.closeLeft} left)` : ""),
-        fmt(ib.closeMs) + (ib.closeLeft > 0 ? ` (${ib.closeLeft} left)` : ""),
-        fmt(ratio(ia.closeMs, ib.closeMs), 2),
-        ""
+        [
+          `${ia.after.active}/${ib.after.active}`,
+          "RSS / conn",
+          kib(ia.rssPerConn),
+          kib(ib.rssPerConn),
+          fmt(mr, 2),
+          check(mr <= GOALS.memRatioMax)
+        ],
+        [
+          "",
+          "JS heap / conn",
+          kib(ia.heapPerConn),
+          kib(ib.heapPerConn),
+          fmt(ratio(ia.heapPerConn, ib.heapPerConn), 2),
+          ""
+        ],
+        ["", "external / conn", kib(ia.externalPerConn), kib(ib.externalPerConn), "", ""],
+        ["", "RSS before (MiB)", fmt(ia.before.rss / 2 ** 20, 1), fmt(ib.before.rss / 2 ** 20, 1), "", ""],
+        ["", "RSS held (MiB)", fmt(ia.after.rss / 2 ** 20, 1), fmt(ib.after.rss / 2 ** 20, 1), "", ""],
+        [
+          "",
+          "RSS released (MiB)",
+          fmt((ia.released?.rss ?? NaN) / 2 ** 20, 1),
+          fmt((ib.released?.rss ?? NaN) / 2 ** 20, 1),
+          "",
+          ""
+        ],
+        ["", "connect+reply (ms)", fmt(ia.held.ms), fmt(ib.held.ms), fmt(ratio(ia.held.ms, ib.held.ms), 2), ""],
+        [
+          "",
+          "all closed after (ms)",
+          fmt(ia.closeMs) + (ia.closeLeft > 0 ? ` (${ia.closeLeft} left)` : ""),
+          fmt(ib.closeMs) + (ib.closeLeft > 0 ? ` (${ib.closeLeft} left)` : ""),
+          fmt(ratio(ia.closeMs, ib.closeMs), 2),
+          ""
+        ]
       ]
-    ]
-  ))
-  if (idleTarget < CONFIG.idleConns) {
-    out.push(`   note: asked ${CONFIG.idleConns} idle connections, ulimit -n (${limit}) allows only ${idleTarget}`)
-  }
-  if (ia.held.failed + ib.held.failed > 0 || ia.held.timedOut || ib.held.timedOut) {
-    out.push(`   note: idle connects failed ${ia.held.failed}/${ib.held.failed}, timed out ${ia.held.timedOut}/${ib.held.timedOut}`)
-  }
+    ))
+    if (idleTarget < CONFIG.idleConns) {
+      out.push(`   note: asked ${CONFIG.idleConns} idle connections, ulimit -n (${limit}) allows only ${idleTarget}`)
+    }
+    if (ia.held.failed + ib.held.failed > 0 || ia.held.timedOut || ib.held.timedOut) {
+      out.push(
+        `   note: idle connects failed ${ia.held.failed}/${ib.held.failed}, timed out ${ia.held.timedOut}/${ib.held.timedOut}`
+      )
+    }
   }
   const elapsed = (Date.now() - started) / 1000
   out.push(`\ntotal run time ${elapsed.toFixed(1)} s`)
@@ -739,7 +856,11 @@ const main = async (): Promise<void> => {
     Fs.mkdirSync(Path.dirname(Path.resolve(JSON_FILE)), { recursive: true })
     Fs.writeFileSync(
       JSON_FILE,
-      JSON.stringify({ env, config: CONFIG, goals: GOALS, elapsedSeconds: elapsed, repsDone, cells, storms, idle }, null, 2)
+      JSON.stringify(
+        { env, config: CONFIG, goals: GOALS, elapsedSeconds: elapsed, repsDone, cells, storms, idle },
+        null,
+        2
+      )
     )
     console.log(`raw results written to ${JSON_FILE}`)
   }

@@ -41,7 +41,8 @@ const connect = (port: number) =>
     s.once("error", reject)
   })
 
-const quantile = (sorted: ReadonlyArray<number>, q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
+const quantile = (sorted: ReadonlyArray<number>, q: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
 
 const run = async (round: number) => {
   const server = await startServer()
@@ -71,12 +72,19 @@ const run = async (round: number) => {
   good.destroy()
   const closes = [...closedAfter].sort((a, b) => a - b)
   const late = closes.filter((t) => t > TIMEOUT_MS * 1.1).length
-  const window = latencies.filter((l) => l.at > TIMEOUT_MS - 200 && l.at < TIMEOUT_MS * 1.25).map((l) => l.ms).sort((a, b) => a - b)
+  const window = latencies.filter((l) => l.at > TIMEOUT_MS - 200 && l.at < TIMEOUT_MS * 1.25).map((l) => l.ms).sort((
+    a,
+    b
+  ) => a - b)
   console.log(
     `run ${round}: ${closes.length}/${CONNS} closed, ` +
-      `first ${(closes[0]! / 1000).toFixed(3)} s, median ${(quantile(closes, 0.5) / 1000).toFixed(3)} s, last ${(closes.at(-1)! / 1000).toFixed(3)} s, ` +
+      `first ${(closes[0]! / 1000).toFixed(3)} s, median ${(quantile(closes, 0.5) / 1000).toFixed(3)} s, last ${
+        (closes.at(-1)! / 1000).toFixed(3)
+      } s, ` +
       `${late} after +10 % (2.2 s); good client during the closes: ${window.length} requests, ` +
-      `p50 ${quantile(window, 0.5).toFixed(2)} ms, p99 ${quantile(window, 0.99).toFixed(2)} ms, max ${window.at(-1)!.toFixed(2)} ms`
+      `p50 ${quantile(window, 0.5).toFixed(2)} ms, p99 ${quantile(window, 0.99).toFixed(2)} ms, max ${
+        window.at(-1)!.toFixed(2)
+      } ms`
   )
 }
 

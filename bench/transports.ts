@@ -40,7 +40,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { makeCerts, removeCerts } from "../test/connection/certs.js"
-import { type Environment, Proc, probeEnvironment, ROOT } from "./echo/procs.js"
+import { type Environment, probeEnvironment, Proc, ROOT } from "./echo/procs.js"
 import { summarizeProfile } from "./echo/profile.js"
 import type { HandshakesResult, LoadResult, Mark, Target } from "./echo/protocol.js"
 
@@ -53,21 +53,31 @@ const value = (name: string): string | undefined => {
   return i === -1 ? undefined : argv[i + 1]
 }
 if (flag("--help") || flag("-h")) {
-  console.log("usage: npx tsx bench/transports.ts [--quick] [--reps N] [--cell-ms W,D] [--handshakes N,C] [--only load,hs] [--transports tls,unix] [--json FILE] [--profile]")
+  console.log(
+    "usage: npx tsx bench/transports.ts [--quick] [--reps N] [--cell-ms W,D] [--handshakes N,C] [--only load,hs] [--transports tls,unix] [--json FILE] [--profile]"
+  )
   process.exit(0)
 }
 const QUICK = flag("--quick")
 const PROFILE = flag("--profile")
 const JSON_FILE = value("--json")
 const REPS = Math.max(1, Number(value("--reps") ?? (QUICK ? 1 : 5)))
-const [WARMUP_MS, DURATION_MS] = (value("--cell-ms") ?? (QUICK ? "250,750" : "500,1500")).split(",").map(Number) as [number, number]
-const [HS_COUNT, HS_CONCURRENCY] = (value("--handshakes") ?? (QUICK ? "500,50" : "2000,50")).split(",").map(Number) as [number, number]
+const [WARMUP_MS, DURATION_MS] = (value("--cell-ms") ?? (QUICK ? "250,750" : "500,1500")).split(",").map(Number) as [
+  number,
+  number
+]
+const [HS_COUNT, HS_CONCURRENCY] = (value("--handshakes") ?? (QUICK ? "500,50" : "2000,50")).split(",").map(Number) as [
+  number,
+  number
+]
 /** The handshake cell's connections go in this many alternating parts per server (ABBA order). */
 const HS_CHUNKS = Math.max(1, Number(value("--hs-chunks") ?? 4))
 const ONLY = new Set((value("--only") ?? "load,hs").split(",").map((s) => s.trim()))
 type Transport = "tls" | "unix" | "tcp"
 const TRANSPORTS = (value("--transports") ?? "tls,unix").split(",").map((s) => s.trim()) as ReadonlyArray<Transport>
-for (const t of TRANSPORTS) if (t !== "tls" && t !== "unix" && t !== "tcp") throw new Error(`--transports: unknown ${t}`)
+for (const t of TRANSPORTS) {
+  if (t !== "tls" && t !== "unix" && t !== "tcp") throw new Error(`--transports: unknown ${t}`)
+}
 const LABEL: Record<Transport, string> = { tls: "TLS", unix: "Unix", tcp: "TCP" }
 const CONNS = 100
 const DEPTHS = [1, 16] as const
@@ -122,7 +132,11 @@ interface ServerChild {
   readonly target: Target
 }
 
-const startServer = async (kind: Kind, transport: Transport, extraEnv: Record<string, string> = {}): Promise<ServerChild> => {
+const startServer = async (
+  kind: Kind,
+  transport: Transport,
+  extraEnv: Record<string, string> = {}
+): Promise<ServerChild> => {
   const path = Path.join(sockDir, `${kind}.sock`)
   const proc = new Proc(`${kind} ${transport}`, {
     file: FILES[kind],
@@ -134,13 +148,19 @@ const startServer = async (kind: Kind, transport: Transport, extraEnv: Record<st
       BENCH_TLS_KEY_FILE: Path.join(certs.dir, "server.key"),
       BENCH_TLS_CERT_FILE: Path.join(certs.dir, "server.crt"),
       BENCH_UNIX_PATH: path,
-      ...(kind === "hand-written" && value("--hw-variant") !== undefined ? { BENCH_HW_VARIANT: value("--hw-variant")! } : {}),
+      ...(kind === "hand-written" && value("--hw-variant") !== undefined
+        ? { BENCH_HW_VARIANT: value("--hw-variant")! }
+        : {}),
       ...extraEnv
     }
   })
   children.add(proc)
   const ready = await proc.waitFor<{ port: number }>((m) => m?.type === "ready", 30_000, "ready")
-  const target: Target = transport === "tls" ? { caFile: Path.join(certs.dir, "ca.crt") } : transport === "unix" ? { path } : {}
+  const target: Target = transport === "tls"
+    ? { caFile: Path.join(certs.dir, "ca.crt") }
+    : transport === "unix"
+    ? { path }
+    : {}
   return { kind, transport, proc, port: ready.port, target }
 }
 
@@ -289,8 +309,21 @@ const combine = (parts: ReadonlyArray<Hs>): Hs => {
 const runHandshakes = async (lg: Proc, s: ServerChild, rep: number, count = HS_COUNT): Promise<Hs> => {
   const id = nextId++
   const m0 = await mark(s)
-  lg.send({ type: "handshakes", id, port: s.port, target: s.target, count, concurrency: HS_CONCURRENCY, timeoutMs: 60_000, payload: PAYLOAD })
-  const r = await lg.waitFor<HandshakesResult>((m) => m?.event === "handshakes-result" && m.id === id, 70_000, "handshakes-result")
+  lg.send({
+    type: "handshakes",
+    id,
+    port: s.port,
+    target: s.target,
+    count,
+    concurrency: HS_CONCURRENCY,
+    timeoutMs: 60_000,
+    payload: PAYLOAD
+  })
+  const r = await lg.waitFor<HandshakesResult>(
+    (m) => m?.event === "handshakes-result" && m.id === id,
+    70_000,
+    "handshakes-result"
+  )
   const m1 = await waitIdle(s)
   const cpu = m1.user + m1.system - m0.user - m0.system
   const windowMs = m1.atMs - m0.atMs
@@ -308,11 +341,17 @@ const runHandshakes = async (lg: Proc, s: ServerChild, rep: number, count = HS_C
 // ---- formatting --------------------------------------------------------------------------------
 
 const fmt = (n: number, digits = 0): string =>
-  Number.isFinite(n) ? n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits }) : "n/a"
+  Number.isFinite(n)
+    ? n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits })
+    : "n/a"
 const ratio = (a: number, b: number): number => (b > 0 ? a / b : NaN)
 const median = (xs: ReadonlyArray<number>): number => {
   const s = [...xs].filter(Number.isFinite).sort((a, b) => a - b)
-  return s.length === 0 ? NaN : s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
+  return s.length === 0
+    ? NaN
+    : s.length % 2 === 1
+    ? s[(s.length - 1) / 2]!
+    : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
 }
 const table = (title: string, header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)))
@@ -336,11 +375,14 @@ const spread = (rs: ReadonlyArray<number>): string =>
   rs.length < 2 ? "" : `${fmt(Math.min(...rs), 2)}-${fmt(Math.max(...rs), 2)}`
 const loadAvg = (): string => Os.loadavg().map((x) => x.toFixed(2)).join(", ")
 const uptime = (): string => spawnSync("uptime", { encoding: "utf8" }).stdout?.trim() ?? `load average ${loadAvg()}`
-const progress = (s: string) => process.stderr.write(`  … ${s} (${((Date.now() - started) / 1000).toFixed(0)} s, load ${loadAvg()})\n`)
+const progress = (s: string) =>
+  process.stderr.write(`  … ${s} (${((Date.now() - started) / 1000).toFixed(0)} s, load ${loadAvg()})\n`)
 
 const header = (): string =>
   [
-    `effect-wire transport bench (${QUICK ? "quick" : "full"}): line echo "${PAYLOAD}\\n" -> "ECHO: ${PAYLOAD}\\n" over TLS (127.0.0.1) and a Unix socket`,
+    `effect-wire transport bench (${
+      QUICK ? "quick" : "full"
+    }): line echo "${PAYLOAD}\\n" -> "ECHO: ${PAYLOAD}\\n" over TLS (127.0.0.1) and a Unix socket`,
     `node ${env.node}, ${env.cpus} CPUs (${Os.cpus()[0]?.model ?? "?"}), ` +
     (env.taskset
       ? `servers pinned to core ${SERVER_CORE}, load generator to core ${LOADGEN_CORE} (taskset)`
@@ -360,7 +402,19 @@ const profileRun = async (): Promise<void> => {
   const distDir = Path.join(outDir, "dist")
   spawnSync(
     process.execPath,
-    [Path.join(ROOT, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json", "--outDir", distDir, "--declaration", "false", "--declarationMap", "false", "--sourceMap", "false"],
+    [
+      Path.join(ROOT, "node_modules/typescript/bin/tsc"),
+      "-p",
+      "tsconfig.build.json",
+      "--outDir",
+      distDir,
+      "--declaration",
+      "false",
+      "--declarationMap",
+      "false",
+      "--sourceMap",
+      "false"
+    ],
     { cwd: ROOT, encoding: "utf8", timeout: 120_000 }
   )
   const built = Fs.existsSync(Path.join(distDir, "src/server/Server.js"))
@@ -377,7 +431,9 @@ const profileRun = async (): Promise<void> => {
       let label: string
       if (w === "handshakes") {
         const h = await runHandshakes(lg, s, 0)
-        label = `${kind} ${transport} new connections ${HS_COUNT} x ${HS_CONCURRENCY}: ${fmt(h.perSec)}/s, ${fmt(h.cpuUsPerConn, 1)} µs CPU/handshake, ok ${h.r.ok}`
+        label = `${kind} ${transport} new connections ${HS_COUNT} x ${HS_CONCURRENCY}: ${fmt(h.perSec)}/s, ${
+          fmt(h.cpuUsPerConn, 1)
+        } µs CPU/handshake, ok ${h.r.ok}`
       } else {
         const c = await runCell(lg, s, 16, 0)
         label = `${kind} ${transport} 100x16: ${fmt(c.reqPerSec)} req/s, ${fmt(c.cpuUsPerReq, 2)} µs CPU/request`
@@ -388,7 +444,11 @@ const profileRun = async (): Promise<void> => {
         console.log(`  profile failed: ${stopped.error}`)
         continue
       }
-      console.log(`profile ${Path.relative(ROOT, file)} (profiler overhead included: compare the two servers, not the absolute numbers)`)
+      console.log(
+        `profile ${
+          Path.relative(ROOT, file)
+        } (profiler overhead included: compare the two servers, not the absolute numbers)`
+      )
       console.log(summarizeProfile(JSON.parse(Fs.readFileSync(file, "utf8")), ROOT, distDir, 25).text)
     }
     await stopServer(s)
@@ -425,9 +485,13 @@ const main = async (): Promise<void> => {
         flip = !flip
         const pair: Array<Cell> = []
         for (const k of order) pair.push(await runCell(lg, server(k, t), depth, rep))
-        cells.push(...pair)
+        for (const cell of pair) cells.push(cell)
         const [a, b] = [pair.find((c) => c.kind === "effect-wire")!, pair.find((c) => c.kind === "hand-written")!]
-        progress(`rep ${rep + 1} ${t} ${CONNS}x${depth}: CPU µs/req ${fmt(a.cpuUsPerReq, 2)}/${fmt(b.cpuUsPerReq, 2)} = ${fmt(ratio(a.cpuUsPerReq, b.cpuUsPerReq), 2)}, req/s ${fmt(a.reqPerSec)}/${fmt(b.reqPerSec)}`)
+        progress(
+          `rep ${rep + 1} ${t} ${CONNS}x${depth}: CPU µs/req ${fmt(a.cpuUsPerReq, 2)}/${fmt(b.cpuUsPerReq, 2)} = ${
+            fmt(ratio(a.cpuUsPerReq, b.cpuUsPerReq), 2)
+          }, req/s ${fmt(a.reqPerSec)}/${fmt(b.reqPerSec)}`
+        )
       }
       if (ONLY.has("hs")) {
         // The N connections of each server go in CHUNKS parts, in ABBA order (ew hw hw ew …, or
@@ -437,12 +501,20 @@ const main = async (): Promise<void> => {
         const parts: Record<Kind, Array<Hs>> = { "effect-wire": [], "hand-written": [] }
         const size = Math.max(1, Math.round(HS_COUNT / HS_CHUNKS))
         for (let i = 0; i < HS_CHUNKS; i++) {
-          for (const k of i % 2 === 0 ? order : [...order].reverse()) parts[k].push(await runHandshakes(lg, server(k, t), rep, size))
+          for (const k of i % 2 === 0 ? order : [...order].reverse()) {
+            parts[k].push(await runHandshakes(lg, server(k, t), rep, size))
+          }
         }
         const pair = KINDS.map((k) => combine(parts[k]))
-        hss.push(...pair)
+        for (const cell of pair) hss.push(cell)
         const [a, b] = [pair.find((c) => c.kind === "effect-wire")!, pair.find((c) => c.kind === "hand-written")!]
-        progress(`rep ${rep + 1} ${t} ${t === "tls" ? "handshakes" : "connections"}: ${fmt(a.perSec)}/${fmt(b.perSec)} per s, CPU µs/conn ${fmt(a.cpuUsPerConn, 1)}/${fmt(b.cpuUsPerConn, 1)} = ${fmt(ratio(a.cpuUsPerConn, b.cpuUsPerConn), 2)}`)
+        progress(
+          `rep ${rep + 1} ${t} ${t === "tls" ? "handshakes" : "connections"}: ${fmt(a.perSec)}/${
+            fmt(b.perSec)
+          } per s, CPU µs/conn ${fmt(a.cpuUsPerConn, 1)}/${fmt(b.cpuUsPerConn, 1)} = ${
+            fmt(ratio(a.cpuUsPerConn, b.cpuUsPerConn), 2)
+          }`
+        )
       }
     }
     if (Date.now() - started > BUDGET_MS * 0.8) {
@@ -470,7 +542,9 @@ const main = async (): Promise<void> => {
       const notes = [
         errors > 0 ? `errors ${errors}` : "",
         short > 0 ? `${short} run(s) with < ${CONNS} connections answered` : "",
-        median(mine.map((c) => c.otherCpuPct)) > 30 ? `busy machine (other ${fmt(median(mine.map((c) => c.otherCpuPct)))}%)` : ""
+        median(mine.map((c) => c.otherCpuPct)) > 30
+          ? `busy machine (other ${fmt(median(mine.map((c) => c.otherCpuPct)))}%)`
+          : ""
       ].filter((n) => n !== "").join("; ")
       t1.push([
         LABEL[t],
@@ -484,8 +558,12 @@ const main = async (): Promise<void> => {
         fmt(median(of("effect-wire").map((c) => c.reqPerSec))),
         fmt(median(of("hand-written").map((c) => c.reqPerSec))),
         fmt(median(rpsPairs), 2),
-        `${fmt(median(of("effect-wire").map((c) => c.load.latency.p99)))}/${fmt(median(of("hand-written").map((c) => c.load.latency.p99)))}`,
-        `${fmt(median(of("effect-wire").map((c) => c.serverCpuPct)))}/${fmt(median(of("hand-written").map((c) => c.serverCpuPct)))}`,
+        `${fmt(median(of("effect-wire").map((c) => c.load.latency.p99)))}/${
+          fmt(median(of("hand-written").map((c) => c.load.latency.p99)))
+        }`,
+        `${fmt(median(of("effect-wire").map((c) => c.serverCpuPct)))}/${
+          fmt(median(of("hand-written").map((c) => c.serverCpuPct)))
+        }`,
         `${fmt(median(mine.map((c) => c.load.loadgenCpuPct)))}`,
         `${fmt(median(mine.map((c) => c.otherCpuPct)))}`,
         notes
@@ -496,7 +574,24 @@ const main = async (): Promise<void> => {
     out.push(table(
       `\n1. Server CPU per request (server user+system over the window / requests it answered; medians over ${REPS} run(s); goal: paired ratio <= ${GOALS.cpuPerRequest})\n` +
         "   paired = median of the back-to-back ratios (range = their min-max), ew-hw µs = median of the back-to-back differences; p99 latency µs ew/hw; server CPU% ew/hw and loadgen / other CPU% in % of one core",
-      ["transport", "cell", "ew µs/req", "hw µs/req", "paired", "range", "ew-hw µs", "goal", "ew req/s", "hw req/s", "req/s ratio", "p99 ew/hw", "server CPU%", "loadgen%", "other%", "notes"],
+      [
+        "transport",
+        "cell",
+        "ew µs/req",
+        "hw µs/req",
+        "paired",
+        "range",
+        "ew-hw µs",
+        "goal",
+        "ew req/s",
+        "hw req/s",
+        "req/s ratio",
+        "p99 ew/hw",
+        "server CPU%",
+        "loadgen%",
+        "other%",
+        "notes"
+      ],
       t1
     ))
   }
@@ -520,9 +615,15 @@ const main = async (): Promise<void> => {
       spread(cpuPairs),
       fmt(median(diffs(mine, (h) => h.cpuUsPerConn)), 1),
       t === "tls" ? (paired <= GOALS.cpuPerHandshake ? "ok" : "MISS") : "",
-      `${fmt(median(of("effect-wire").map((h) => h.r.handshake.p50 / 1000)), 1)}/${fmt(median(of("hand-written").map((h) => h.r.handshake.p50 / 1000)), 1)}`,
-      `${fmt(median(of("effect-wire").map((h) => h.r.reply.p99 / 1000)), 1)}/${fmt(median(of("hand-written").map((h) => h.r.reply.p99 / 1000)), 1)}`,
-      `${fmt(median(of("effect-wire").map((h) => h.serverCpuPct)))}/${fmt(median(of("hand-written").map((h) => h.serverCpuPct)))}`,
+      `${fmt(median(of("effect-wire").map((h) => h.r.handshake.p50 / 1000)), 1)}/${
+        fmt(median(of("hand-written").map((h) => h.r.handshake.p50 / 1000)), 1)
+      }`,
+      `${fmt(median(of("effect-wire").map((h) => h.r.reply.p99 / 1000)), 1)}/${
+        fmt(median(of("hand-written").map((h) => h.r.reply.p99 / 1000)), 1)
+      }`,
+      `${fmt(median(of("effect-wire").map((h) => h.serverCpuPct)))}/${
+        fmt(median(of("hand-written").map((h) => h.serverCpuPct)))
+      }`,
       fmt(median(mine.map((h) => h.r.loadgenCpuPct))),
       `${ok("effect-wire")} ${ok("hand-written")}`
     ])
@@ -533,7 +634,24 @@ const main = async (): Promise<void> => {
         `   per s = connections completed per second (load generator); CPU = server µs per connection, until it closed the last one\n` +
         `   (ew-hw µs = median of the back-to-back differences: effect-wire's extra CPU per connection);\n` +
         `   goal (TLS): paired CPU ratio <= ${GOALS.cpuPerHandshake}; connect ms = median of the per-connection p50 ready time, reply p99 ms = connect start to reply`,
-      ["cell", "N/C", "ew per s", "hw per s", "ratio", "ew µs/conn", "hw µs/conn", "paired", "range", "ew-hw µs", "goal", "connect p50 ms", "reply p99 ms", "server CPU%", "loadgen%", "ok ew hw"],
+      [
+        "cell",
+        "N/C",
+        "ew per s",
+        "hw per s",
+        "ratio",
+        "ew µs/conn",
+        "hw µs/conn",
+        "paired",
+        "range",
+        "ew-hw µs",
+        "goal",
+        "connect p50 ms",
+        "reply p99 ms",
+        "server CPU%",
+        "loadgen%",
+        "ok ew hw"
+      ],
       t2
     ))
   }

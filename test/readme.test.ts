@@ -142,8 +142,10 @@ describe("README", () => {
       encoding: "utf8"
     })
     // Name the README line of each error, not the temporary file's.
-    const report = (tsc.stdout + tsc.stderr).replace(/\S*block(\d+)\.ts\((\d+),(\d+)\)/g, (_, i, l, c) =>
-      `README.md:${BLOCKS[Number(i)]!.line + Number(l) - 1}:${c}`)
+    const report = (tsc.stdout + tsc.stderr).replace(
+      /\S*block(\d+)\.ts\((\d+),(\d+)\)/g,
+      (_, i, l, c) => `README.md:${BLOCKS[Number(i)]!.line + Number(l) - 1}:${c}`
+    )
     expect(report).toBe("")
     expect(tsc.status).toBe(0)
   }, 240_000)

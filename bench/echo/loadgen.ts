@@ -12,14 +12,7 @@ import * as Net from "node:net"
 import { dial } from "./dial.js"
 import { runHandshakes } from "./handshakes.js"
 import { Histogram } from "./histogram.js"
-import type {
-  HoldCommand,
-  Latency,
-  LoadCommand,
-  LoadgenCommand,
-  LoadgenEvent,
-  StormCommand
-} from "./protocol.js"
+import type { HoldCommand, Latency, LoadCommand, LoadgenCommand, LoadgenEvent, StormCommand } from "./protocol.js"
 
 const HOST = "127.0.0.1"
 const LF = 10

@@ -33,11 +33,19 @@ import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import type { LoadResult, Mark } from "./protocol.js"
 import { type Environment, Proc, ROOT } from "./procs.js"
+import type { LoadResult, Mark } from "./protocol.js"
 
 export type Row = "hand-written" | "respond" | "text" | "gen" | "map" | "json" | "readline" | "cli" | "cli-shape"
-export const ROWS: ReadonlyArray<Exclude<Row, "hand-written">> = ["respond", "text", "gen", "map", "json", "readline", "cli"]
+export const ROWS: ReadonlyArray<Exclude<Row, "hand-written">> = [
+  "respond",
+  "text",
+  "gen",
+  "map",
+  "json",
+  "readline",
+  "cli"
+]
 /** Diagnostic rows, only with `--rows`: `cli-shape` = the CLI's handler shape in a bench server, traced per connection (BENCH_TRACE_FILE). */
 export const EXTRA_ROWS: ReadonlyArray<Exclude<Row, "hand-written">> = ["cli-shape"]
 
@@ -166,7 +174,14 @@ const acceptQueueSampler = (port: number) => {
   }
 }
 
-const TCP_KEYS = ["TcpExt.ListenOverflows", "TcpExt.ListenDrops", "TcpExt.SyncookiesSent", "TcpExt.TCPReqQFullDrop", "TcpExt.TCPSynRetrans", "TcpExt.TCPTimeouts"]
+const TCP_KEYS = [
+  "TcpExt.ListenOverflows",
+  "TcpExt.ListenDrops",
+  "TcpExt.SyncookiesSent",
+  "TcpExt.TCPReqQFullDrop",
+  "TcpExt.TCPSynRetrans",
+  "TcpExt.TCPTimeouts"
+]
 
 // ---- servers -------------------------------------------------------------------------------------
 
@@ -190,7 +205,9 @@ const startControlled = async (row: Row, opts: MatrixOptions, lifetimeMs: number
     env: {
       BENCH_MAX_LIFETIME_MS: String(lifetimeMs),
       BENCH_EW_HANDLER: row,
-      ...(row === "cli-shape" || opts.trace ? { BENCH_TRACE_FILE: Path.join(ROOT, ".scratch", `trace-${process.pid}-${row}.jsonl`) } : {})
+      ...(row === "cli-shape" || opts.trace
+        ? { BENCH_TRACE_FILE: Path.join(ROOT, ".scratch", `trace-${process.pid}-${row}.jsonl`) }
+        : {})
     }
   })
   const ready = await proc.waitFor<{ port: number; pid: number }>((m) => m?.type === "ready", 60_000, "ready")
@@ -212,7 +229,11 @@ export interface CliServer {
  * killed by `timeout` after `lifetimeMs` whatever happens to the bench. The args must make it
  * print `listening on host:port` (e.g. `serve echo --port 0 --quiet`).
  */
-export const spawnCli = async (args: ReadonlyArray<string>, core: number | undefined, lifetimeMs: number): Promise<CliServer> => {
+export const spawnCli = async (
+  args: ReadonlyArray<string>,
+  core: number | undefined,
+  lifetimeMs: number
+): Promise<CliServer> => {
   const cmd = [
     "timeout",
     "-s",
@@ -233,7 +254,10 @@ export const spawnCli = async (args: ReadonlyArray<string>, core: number | undef
   })
   const output: Array<string> = []
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`cli: no "listening on" within 60 s: ${output.join(" | ")}`)), 60_000)
+    const timer = setTimeout(
+      () => reject(new Error(`cli: no "listening on" within 60 s: ${output.join(" | ")}`)),
+      60_000
+    )
     let buf = ""
     const onData = (d: Buffer) => {
       buf += d.toString()
@@ -249,7 +273,9 @@ export const spawnCli = async (args: ReadonlyArray<string>, core: number | undef
       }
     }
     child.stdout!.on("data", onData)
-    child.stderr!.on("data", (d: Buffer) => output.push(...d.toString().split("\n").filter((l) => l.length > 0)))
+    child.stderr!.on("data", (d: Buffer) => {
+      for (const line of d.toString().split("\n")) if (line.length > 0) output.push(line)
+    })
     child.once("exit", (code) => {
       clearTimeout(timer)
       reject(new Error(`cli exited (${code}): ${output.join(" | ")}`))
@@ -259,7 +285,9 @@ export const spawnCli = async (args: ReadonlyArray<string>, core: number | undef
   let pid = NaN
   for (let i = 0; i < 50 && !Number.isFinite(pid); i++) {
     try {
-      const kids = Fs.readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8").trim().split(/\s+/).map(Number)
+      const kids = Fs.readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, "utf8").trim().split(/\s+/).map(
+        Number
+      )
       if (kids.length > 0 && kids[0]! > 0) pid = kids[0]!
     } catch {
       // not yet
@@ -299,7 +327,11 @@ export const stopCli = async (s: CliServer, ms = 5_000): Promise<void> => {
 }
 
 const startCli = async (opts: MatrixOptions, lifetimeMs: number): Promise<MServer> => {
-  const cli = await spawnCli(["serve", "echo", "--port", "0", "--quiet"], opts.env.taskset ? SERVER_CORE : undefined, lifetimeMs)
+  const cli = await spawnCli(
+    ["serve", "echo", "--port", "0", "--quiet"],
+    opts.env.taskset ? SERVER_CORE : undefined,
+    lifetimeMs
+  )
   return { row: "cli", port: cli.port, pid: cli.pid, proc: undefined, child: cli.child, output: cli.output }
 }
 
@@ -333,7 +365,13 @@ const probe = (s: MServer): Promise<string | undefined> =>
     socket.on("connect", () => socket.write(request + "\n"))
     socket.on("data", (d) => {
       got += d.toString()
-      if (got.includes("\n")) done(got === expected ? undefined : `sent ${JSON.stringify(request + "\n")}, expected ${JSON.stringify(expected)}, got ${JSON.stringify(got)}`)
+      if (got.includes("\n")) {
+        done(
+          got === expected
+            ? undefined
+            : `sent ${JSON.stringify(request + "\n")}, expected ${JSON.stringify(expected)}, got ${JSON.stringify(got)}`
+        )
+      }
     })
     socket.on("error", (e) => done(String(e)))
   })
@@ -430,18 +468,27 @@ const runOne = async (
 
 const table = (title: string, header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string>>): string => {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)))
-  const line = (cells: ReadonlyArray<string>) => cells.map((c, i) => (i < 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ").trimEnd()
+  const line = (cells: ReadonlyArray<string>) =>
+    cells.map((c, i) => (i < 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ").trimEnd()
   return [title, line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n")
 }
 const fmt = (n: number, digits = 0): string =>
-  Number.isFinite(n) ? n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits }) : "n/a"
+  Number.isFinite(n)
+    ? n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits })
+    : "n/a"
 const median = (xs: ReadonlyArray<number>): number => {
   const s = xs.filter(Number.isFinite).sort((a, b) => a - b)
-  return s.length === 0 ? NaN : s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
+  return s.length === 0
+    ? NaN
+    : s.length % 2 === 1
+    ? s[(s.length - 1) / 2]!
+    : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
 }
 const maxOf = (xs: ReadonlyArray<number>): number => xs.reduce((a, b) => (b > a ? b : a), -Infinity)
 /** Latency in µs, shown in ms above 10 ms. */
-const lat = (us: number): string => (!Number.isFinite(us) ? "n/a" : us >= 10_000 ? `${fmt(us / 1000, 0)} ms` : `${fmt(us / 1000, 2)} ms`)
+const lat = (
+  us: number
+): string => (!Number.isFinite(us) ? "n/a" : us >= 10_000 ? `${fmt(us / 1000, 0)} ms` : `${fmt(us / 1000, 2)} ms`)
 
 // ---- the matrix ------------------------------------------------------------------------------------
 
@@ -451,7 +498,10 @@ export const runMatrix = async (opts: MatrixOptions): Promise<void> => {
   const started = Date.now()
   const timing = opts.timing ?? (opts.quick ? { warmupMs: 200, durationMs: 500 } : { warmupMs: 300, durationMs: 1000 })
   const reps = opts.reps ?? (opts.quick ? 1 : 2)
-  const allCells: ReadonlyArray<readonly [number, number]> = [[1, 1], [100, 1], [1000, 1], [1, 16], [100, 16], [1000, 16]]
+  const allCells: ReadonlyArray<readonly [number, number]> = [[1, 1], [100, 1], [1000, 1], [1, 16], [100, 16], [
+    1000,
+    16
+  ]]
   const cells = opts.cells ?? allCells
   const rows = opts.rows
   const lifetimeMs = opts.budgetMs + 60_000
@@ -540,7 +590,9 @@ export const runMatrix = async (opts: MatrixOptions): Promise<void> => {
 
   const out: Array<string> = []
   out.push(
-    `effect-wire handler matrix (${opts.quick ? "quick" : "full"}${opts.noPrime ? ", NOT PRIMED: connection setup counted in latency" : ""}): ` +
+    `effect-wire handler matrix (${opts.quick ? "quick" : "full"}${
+      opts.noPrime ? ", NOT PRIMED: connection setup counted in latency" : ""
+    }): ` +
       `line echo ${JSON.stringify(PAYLOAD + "\n")} on 127.0.0.1, ${Os.cpus().length} CPUs, node ${process.version}, ` +
       (opts.env.taskset ? "servers on core 0, load generator on core 1" : "NOT pinned") + "\n" +
       `cells: ${timing.warmupMs} ms warm-up + ${timing.durationMs} ms measured, after every connection has connected and had one request answered; ` +
@@ -568,12 +620,25 @@ export const runMatrix = async (opts: MatrixOptions): Promise<void> => {
   // 1b. absolute µs/request.
   const t1b: Array<Array<string>> = []
   t1b.push(["hand-written", ...cells.map((c) => fmt(median(hwRuns(c[0], c[1]).map((r) => r.cpuUsPerReq)), 2))])
-  for (const row of rows) t1b.push([row, ...cells.map((c) => fmt(median(pairsOf(row, c[0], c[1]).map((p) => p.run.cpuUsPerReq)), 2))])
+  for (const row of rows) {
+    t1b.push([
+      row,
+      ...cells.map((c) => fmt(median(pairsOf(row, c[0], c[1]).map((p) => p.run.cpuUsPerReq)), 2))
+    ])
+  }
   out.push(table("\n   CPU µs per request (median of the runs)", ["row", ...cells.map(cellName)], t1b))
   // 1c. throughput ratio.
   const t1c: Array<Array<string>> = []
   for (const row of rows) {
-    t1c.push([row, ...cells.map((c) => fmt(median(pairsOf(row, c[0], c[1]).map((p) => p.run.reqPerSec / gm(p.hwBefore.reqPerSec, p.hwAfter.reqPerSec))), 2))])
+    t1c.push([
+      row,
+      ...cells.map((c) =>
+        fmt(
+          median(pairsOf(row, c[0], c[1]).map((p) => p.run.reqPerSec / gm(p.hwBefore.reqPerSec, p.hwAfter.reqPerSec))),
+          2
+        )
+      )
+    ])
   }
   out.push(table(
     "\n   req/s ÷ hand-written (paired median); hand-written req/s: " +
@@ -606,7 +671,9 @@ export const runMatrix = async (opts: MatrixOptions): Promise<void> => {
     row,
     ...big.map((c) => {
       const xs = rs(c)
-      return `${lat(maxOf(xs.map((r) => r.load.connect.max)))} / ${lat(maxOf(xs.map((r) => r.load.first.max)))} / ${fmt(maxOf(xs.map((r) => r.load.primeMs)))} ms / ` +
+      return `${lat(maxOf(xs.map((r) => r.load.connect.max)))} / ${lat(maxOf(xs.map((r) => r.load.first.max)))} / ${
+        fmt(maxOf(xs.map((r) => r.load.primeMs)))
+      } ms / ` +
         `${fmt(maxOf(xs.map((r) => r.acceptQueue.peak)))} @ ${fmt(maxOf(xs.map((r) => r.acceptQueue.lastBusyMs)))} ms`
     })
   ]
@@ -620,26 +687,53 @@ export const runMatrix = async (opts: MatrixOptions): Promise<void> => {
   ))
   const slow = runs.filter((r) => r.load.over1s > 0 || r.load.over100ms > 0)
   out.push(
-    `\nkernel TCP counters over all runs: ${TCP_KEYS.map((k) => `${k.replace("TcpExt.", "")} ${tcpTotal[k] ?? 0}`).join(", ")}`
+    `\nkernel TCP counters over all runs: ${
+      TCP_KEYS.map((k) => `${k.replace("TcpExt.", "")} ${tcpTotal[k] ?? 0}`).join(", ")
+    }`
   )
   out.push(
     slow.length === 0
       ? "no measured request took more than 100 ms"
-      : `runs with requests over 100 ms: ${slow.map((r) => `${r.row} ${r.conns}x${r.pipeline} rep ${r.rep + 1}: ${r.load.over100ms} (>1 s: ${r.load.over1s}), max ${lat(r.load.latency.max)} at ${fmt(r.load.maxAtMs)} ms into the window`).join("; ")}`
+      : `runs with requests over 100 ms: ${
+        slow.map((r) =>
+          `${r.row} ${r.conns}x${r.pipeline} rep ${r.rep + 1}: ${r.load.over100ms} (>1 s: ${r.load.over1s}), max ${
+            lat(r.load.latency.max)
+          } at ${fmt(r.load.maxAtMs)} ms into the window`
+        ).join("; ")
+      }`
   )
   const hwAll = runs.filter((r) => r.row === "hand-written" && r.rep >= 0)
   out.push(
-    `CPU mechanisms agree? hand-written runs, /proc schedstat ÷ process.cpuUsage(): median ${fmt(median(hwAll.map((r) => r.procCpuUsPerReq / r.cpuUsPerReq)), 3)} ` +
-      `(range ${fmt(Math.min(...hwAll.map((r) => r.procCpuUsPerReq / r.cpuUsPerReq)), 2)}-${fmt(Math.max(...hwAll.map((r) => r.procCpuUsPerReq / r.cpuUsPerReq)), 2)})`
+    `CPU mechanisms agree? hand-written runs, /proc schedstat ÷ process.cpuUsage(): median ${
+      fmt(median(hwAll.map((r) => r.procCpuUsPerReq / r.cpuUsPerReq)), 3)
+    } ` +
+      `(range ${fmt(Math.min(...hwAll.map((r) => r.procCpuUsPerReq / r.cpuUsPerReq)), 2)}-${
+        fmt(Math.max(...hwAll.map((r) => r.procCpuUsPerReq / r.cpuUsPerReq)), 2)
+      })`
   )
   const busyRuns = runs.filter((r) => r.rep >= 0 && r.otherCpuPct > BUSY)
   out.push(
-    `machine: the rest of the machine (other processes, softirq) used a median ${fmt(median(runs.map((r) => r.otherCpuPct)))}% of a core during the windows; ` +
-      `${busyRuns.length} of ${runs.filter((r) => r.rep >= 0).length} runs above ${BUSY}% (disturbed: their ratios and latencies are noisy); ` +
-      `server CPU median ${fmt(median(runs.map((r) => r.serverCpuPct)))}%, load generator ${fmt(median(runs.map((r) => r.load.loadgenCpuPct)))}%`
+    `machine: the rest of the machine (other processes, softirq) used a median ${
+      fmt(median(runs.map((r) => r.otherCpuPct)))
+    }% of a core during the windows; ` +
+      `${busyRuns.length} of ${
+        runs.filter((r) => r.rep >= 0).length
+      } runs above ${BUSY}% (disturbed: their ratios and latencies are noisy); ` +
+      `server CPU median ${fmt(median(runs.map((r) => r.serverCpuPct)))}%, load generator ${
+        fmt(median(runs.map((r) => r.load.loadgenCpuPct)))
+      }%`
   )
   const errs = runs.filter((r) => r.load.errors > 0 || r.load.connected < r.conns)
-  if (errs.length > 0) out.push(`runs with errors or missing connections: ${errs.map((r) => `${r.row} ${r.conns}x${r.pipeline}: errors ${r.load.errors}, connected ${r.load.connected}`).join("; ")}`)
+  if (errs.length > 0) {
+    out.push(
+      `runs with errors or missing connections: ${
+        errs.map((r) => `${r.row} ${r.conns}x${r.pipeline}: errors ${r.load.errors}, connected ${r.load.connected}`)
+          .join(
+            "; "
+          )
+      }`
+    )
+  }
   if (cliStats.length > 0) out.push(`cli server on exit: ${cliStats.join(" ")}`)
   out.push(`\ntotal run time ${((Date.now() - started) / 1000).toFixed(1)} s`)
   console.log(out.join("\n"))

@@ -128,7 +128,11 @@ export class Proc {
   }
 
   /** Sends `{ ...message, id }` and waits for the reply with that id and `type`. */
-  request<T>(message: { readonly type: string; readonly [k: string]: unknown }, timeoutMs: number, replyType = message.type): Promise<T> {
+  request<T>(
+    message: { readonly type: string; readonly [k: string]: unknown },
+    timeoutMs: number,
+    replyType = message.type
+  ): Promise<T> {
     const id = this.nextId++
     const p = this.waitFor<T>((m) => m?.type === replyType && m?.id === id, timeoutMs, `${message.type} reply`)
     this.send({ ...message, id })

@@ -42,7 +42,9 @@ const origin = (url: string, name: string, root: string, dist: string | undefine
 const where = (url: string, line: number, root: string): string => {
   if (url === "") return ""
   const file = url.startsWith("file://") ? new URL(url).pathname : url
-  const rel = file.includes("/node_modules/") ? file.slice(file.lastIndexOf("/node_modules/") + 14) : Path.relative(root, file)
+  const rel = file.includes("/node_modules/")
+    ? file.slice(file.lastIndexOf("/node_modules/") + 14)
+    : Path.relative(root, file)
   return `${rel.startsWith("..") ? file : rel}:${line + 1}`
 }
 
@@ -83,7 +85,9 @@ export const summarizeProfile = (
   const lines: Array<string> = []
   lines.push(`busy (non-idle) time ${(busy / 1000).toFixed(0)} ms; by origin:`)
   for (const [o, us] of Object.entries(byOrigin).sort((a, b) => b[1] - a[1])) {
-    lines.push(`  ${o.padEnd(22)} ${(us / 1000).toFixed(0).padStart(7)} ms  ${((us / busy) * 100).toFixed(1).padStart(5)}%`)
+    lines.push(
+      `  ${o.padEnd(22)} ${(us / 1000).toFixed(0).padStart(7)} ms  ${((us / busy) * 100).toFixed(1).padStart(5)}%`
+    )
   }
   lines.push("self time by file (effect / effect-wire):")
   for (const [f, us] of [...byFile].sort((a, b) => b[1] - a[1]).slice(0, 12)) {
@@ -92,7 +96,9 @@ export const summarizeProfile = (
   const show = (title: string, filter: (r: Row) => boolean) => {
     lines.push(title)
     for (const r of rows.filter(filter).slice(0, top)) {
-      lines.push(`  ${r.pct.toFixed(2).padStart(6)}%  ${r.selfMs.toFixed(0).padStart(6)} ms  ${r.origin.padEnd(12)} ${r.name}`)
+      lines.push(
+        `  ${r.pct.toFixed(2).padStart(6)}%  ${r.selfMs.toFixed(0).padStart(6)} ms  ${r.origin.padEnd(12)} ${r.name}`
+      )
     }
   }
   show(`top ${top} self time, all:`, () => true)

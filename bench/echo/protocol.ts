@@ -199,7 +199,13 @@ export interface Mem {
 }
 
 export type ServerReply =
-  | { readonly type: "ready"; readonly name: string; readonly port: number; readonly pid: number; readonly nofile: string | undefined }
+  | {
+    readonly type: "ready"
+    readonly name: string
+    readonly port: number
+    readonly pid: number
+    readonly nofile: string | undefined
+  }
   | Mark
   | Mem
   | { readonly type: "stopped"; readonly id: number }

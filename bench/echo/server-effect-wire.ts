@@ -2,13 +2,14 @@
  * (a) The line echo protocol on effect-wire: `Server.make` + `Server.respond(Framing.lines(), …)`,
  * run under Effect in its own process. Controlled over IPC by `bench/server.ts`.
  */
+import { Effect, Exit, Fiber, Schema } from "effect"
 import { Buffer } from "node:buffer"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Path from "node:path"
 import * as Url from "node:url"
-import { Effect, Exit, Fiber, Schema } from "effect"
 import type * as TransportModule from "../../src/connection/Transport.js"
+import type * as IndexModule from "../../src/index.js"
 import type * as ServerModule from "../../src/server/Server.js"
 import { counters, serveControl } from "./control.js"
 import { LineEcho } from "./lineEcho.js"
@@ -21,7 +22,10 @@ const Server = await load<typeof ServerModule>(
   "src/server/Server.js",
   () => import("../../src/server/Server.js")
 )
-const { Framing, Message } = await load<typeof import("../../src/index.js")>("src/index.js", () => import("../../src/index.js"))
+const { Framing, Message } = await load<typeof IndexModule>(
+  "src/index.js",
+  () => import("../../src/index.js")
+)
 
 const PREFIX = Buffer.from("ECHO: ")
 
@@ -135,7 +139,9 @@ const trace: Array<{ accept: number; start: number; first: number }> = []
 const traceFile = process.env["BENCH_TRACE_FILE"]
 const acceptedAt = new Map<object, number>()
 if (traceFile !== undefined) {
-  const proto = Net.Server.prototype as unknown as { emit: (this: unknown, event: string | symbol, ...args: Array<unknown>) => boolean }
+  const proto = Net.Server.prototype as unknown as {
+    emit: (this: unknown, event: string | symbol, ...args: Array<unknown>) => boolean
+  }
   const emit = proto.emit
   proto.emit = function(this: unknown, event: string | symbol, ...args: Array<unknown>) {
     if (event === "connection") {
@@ -149,7 +155,11 @@ if (traceFile !== undefined) {
 const handler: ServerModule.Handler<unknown, never> = variant !== "cli-shape" ? echo : (conn) =>
   Effect.suspend(() => {
     const socket = (conn as unknown as { readonly socket?: object }).socket
-    const rec = { accept: socket === undefined ? NaN : acceptedAt.get(socket) ?? NaN, start: performance.now(), first: NaN }
+    const rec = {
+      accept: socket === undefined ? NaN : acceptedAt.get(socket) ?? NaN,
+      start: performance.now(),
+      first: NaN
+    }
     trace.push(rec)
     return Server.respond(Message.text(Framing.lines()), (line: string) => {
       if (Number.isNaN(rec.first)) rec.first = performance.now()
@@ -157,7 +167,12 @@ const handler: ServerModule.Handler<unknown, never> = variant !== "cli-shape" ? 
     })(conn)
   })
 const dumpTrace = () => {
-  if (traceFile !== undefined && trace.length > 0) Fs.writeFileSync(traceFile, trace.map((r) => JSON.stringify(r)).join("\n") + "\n")
+  if (traceFile !== undefined && trace.length > 0) {
+    Fs.writeFileSync(
+      traceFile,
+      trace.map((r) => JSON.stringify(r)).join("\n") + "\n"
+    )
+  }
 }
 
 const fiber = Effect.runFork(

@@ -3,10 +3,11 @@
  * `server-effect-wire.ts`) over TLS (`tls: { key, cert }`) or a Unix domain socket (`path`),
  * from `transportEnv.ts`. `BENCH_EW_DIST`: run the tsc build of `src/` (profiles with names).
  */
+import { Effect, Exit, Fiber } from "effect"
 import { Buffer } from "node:buffer"
 import * as Path from "node:path"
 import * as Url from "node:url"
-import { Effect, Exit, Fiber } from "effect"
+import type * as IndexModule from "../../src/index.js"
 import type * as ServerModule from "../../src/server/Server.js"
 import { counters, serveControl } from "./control.js"
 import { servedTransport } from "./transportEnv.js"
@@ -15,7 +16,7 @@ const dist = process.env["BENCH_EW_DIST"]
 const load = <T>(rel: string, fallback: () => Promise<T>): Promise<T> =>
   dist === undefined ? fallback() : import(Url.pathToFileURL(Path.join(dist, rel)).href) as Promise<T>
 const Server = await load<typeof ServerModule>("src/server/Server.js", () => import("../../src/server/Server.js"))
-const { Framing } = await load<typeof import("../../src/index.js")>("src/index.js", () => import("../../src/index.js"))
+const { Framing } = await load<typeof IndexModule>("src/index.js", () => import("../../src/index.js"))
 
 const transport = servedTransport()
 const PREFIX = Buffer.from("ECHO: ")

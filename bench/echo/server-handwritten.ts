@@ -43,7 +43,12 @@ server.listen({ host: "127.0.0.1", port: 0, backlog: 4096 }, () => {
     active: () => active,
     stop: () =>
       new Promise<void>((resolve) => {
-        if (traceFile !== undefined && trace.length > 0) Fs.writeFileSync(traceFile, trace.map((r) => JSON.stringify(r)).join("\n") + "\n")
+        if (traceFile !== undefined && trace.length > 0) {
+          Fs.writeFileSync(
+            traceFile,
+            trace.map((r) => JSON.stringify(r)).join("\n") + "\n"
+          )
+        }
         server.close(() => resolve())
       })
   })

@@ -53,7 +53,13 @@ const server: Net.Server = transport.kind === "tls"
     allowHalfOpen: true,
     noDelay: true,
     ...(EWOPTS
-      ? { pauseOnConnect: false, requestCert: false, rejectUnauthorized: true, handshakeTimeout: 10_000, minVersion: "TLSv1.2" as const }
+      ? {
+        pauseOnConnect: false,
+        requestCert: false,
+        rejectUnauthorized: true,
+        handshakeTimeout: 10_000,
+        minVersion: "TLSv1.2" as const
+      }
       : {})
   }, serve)
   : Net.createServer({ allowHalfOpen: true, noDelay: true }, serve)
@@ -69,7 +75,9 @@ if (EWOPTS && transport.kind === "tls") {
 } else server.on("tlsClientError", () => {})
 
 if (transport.kind === "unix") Fs.rmSync(transport.path, { force: true })
-const where = transport.kind !== "unix" ? { host: "127.0.0.1", port: 0, backlog: 4096 } : { path: transport.path, backlog: 4096 }
+const where = transport.kind !== "unix"
+  ? { host: "127.0.0.1", port: 0, backlog: 4096 }
+  : { path: transport.path, backlog: 4096 }
 server.listen(where, () => {
   const address = server.address()
   serveControl({

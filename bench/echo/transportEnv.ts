@@ -20,7 +20,11 @@ const need = (name: string): string => {
 export const servedTransport = (): ServedTransport => {
   const kind = need("BENCH_TRANSPORT")
   if (kind === "tls") {
-    return { kind, key: Fs.readFileSync(need("BENCH_TLS_KEY_FILE"), "utf8"), cert: Fs.readFileSync(need("BENCH_TLS_CERT_FILE"), "utf8") }
+    return {
+      kind,
+      key: Fs.readFileSync(need("BENCH_TLS_KEY_FILE"), "utf8"),
+      cert: Fs.readFileSync(need("BENCH_TLS_CERT_FILE"), "utf8")
+    }
   }
   if (kind === "unix") return { kind, path: need("BENCH_UNIX_PATH") }
   if (kind === "tcp") return { kind }

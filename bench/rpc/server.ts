@@ -9,16 +9,16 @@
  * Reports `{ type: "ready", port }`, then answers `mark` with `process.cpuUsage()` and its request
  * counter. Exits when the driver goes away, or after a maximum lifetime.
  */
-import { Rpc, RpcGroup, RpcSerialization, RpcServer as EffectRpcServer } from "@effect/rpc"
-import { NodeSocketServer } from "@effect/platform-node"
 import { SocketServer } from "@effect/platform"
+import { NodeSocketServer } from "@effect/platform-node"
+import { Rpc, RpcGroup, RpcSerialization, RpcServer as EffectRpcServer } from "@effect/rpc"
 import { Effect, Layer, Schema } from "effect"
 import { Buffer } from "node:buffer"
 import * as Net from "node:net"
+import { Framing } from "../../src/index.js"
 import * as ChapterRpc from "../../src/protocol/ChapterRpc.js"
 import * as JsonRpc from "../../src/protocol/JsonRpc.js"
 import * as Protocol from "../../src/protocol/Protocol.js"
-import { Framing } from "../../src/index.js"
 import * as RpcServer from "../../src/server/RpcServer.js"
 import * as Server from "../../src/server/Server.js"
 import { lengthPrefixed, type WireProtocol } from "./wire.js"
@@ -32,7 +32,13 @@ const ready = (port: number) => process.send?.({ type: "ready", port })
 process.on("message", (m: { readonly type: string; readonly id: number }) => {
   if (m?.type !== "mark") return
   const cpu = process.cpuUsage()
-  process.send?.({ type: "mark", id: m.id, cpuMicros: cpu.user + cpu.system, requests, wallMs: performance.now() - started })
+  process.send?.({
+    type: "mark",
+    id: m.id,
+    cpuMicros: cpu.user + cpu.system,
+    requests,
+    wallMs: performance.now() - started
+  })
 })
 process.on("disconnect", () => process.exit(0))
 setTimeout(() => process.exit(1), 15 * 60_000).unref()
@@ -46,19 +52,25 @@ const Calc = Protocol.make(
 const effectWire = Effect.gen(function*() {
   const server = yield* Server.make(
     { port: 0, maxConnections: 4096 },
-    RpcServer.handler(Calc, {
-      // `effect-wire-gen`: the handler as users write it, with `Effect.gen`.
-      add: kind === "effect-wire-gen"
-        ? ({ a, b }) =>
-          Effect.gen(function*() {
+    RpcServer.handler(
+      Calc,
+      {
+        // `effect-wire-gen`: the handler as users write it, with `Effect.gen`.
+        add: kind === "effect-wire-gen"
+          ? ({ a, b }) =>
+            Effect.gen(function*() {
+              requests++
+              return a + b
+            })
+          : ({ a, b }) => {
             requests++
-            return a + b
-          })
-        : ({ a, b }) => {
-          requests++
-          return Effect.succeed(a + b)
-        }
-    }, protocol === "chapter" ? { format: ChapterRpc.format, framing: ChapterRpc.framing() } : { framing: Framing.lines() })
+            return Effect.succeed(a + b)
+          }
+      },
+      protocol === "chapter"
+        ? { format: ChapterRpc.format, framing: ChapterRpc.framing() }
+        : { framing: Framing.lines() }
+    )
   )
   ready(server.address.port)
   return yield* Effect.never
@@ -144,14 +156,20 @@ const chapterSerialization = RpcSerialization.RpcSerialization.of({
     let buf: Buffer = Buffer.alloc(0)
     return {
       decode: (data) => {
-        const chunk = typeof data === "string" ? Buffer.from(data) : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+        const chunk = typeof data === "string"
+          ? Buffer.from(data)
+          : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
         buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk])
         const out: Array<unknown> = []
         let at = 0
         while (buf.length - at >= 4) {
           const n = buf.readUInt32BE(at)
           if (buf.length - at - 4 < n) break
-          const m = JSON.parse(buf.toString("utf8", at + 4, at + 4 + n)) as { id: number; method: string; params: unknown }
+          const m = JSON.parse(buf.toString("utf8", at + 4, at + 4 + n)) as {
+            id: number
+            method: string
+            params: unknown
+          }
           out.push({ _tag: "Request", id: String(m.id), tag: m.method, payload: m.params, headers: [] })
           at += 4 + n
         }
@@ -159,13 +177,17 @@ const chapterSerialization = RpcSerialization.RpcSerialization.of({
         return out
       },
       encode: (response) => {
-        const one = (r: { _tag: string; requestId?: string; exit?: { _tag: string; value?: unknown; cause?: unknown } }) =>
+        const one = (
+          r: { _tag: string; requestId?: string; exit?: { _tag: string; value?: unknown; cause?: unknown } }
+        ) =>
           r._tag !== "Exit" || r.exit === undefined
             ? undefined
             : lengthPrefixed(
               r.exit._tag === "Success"
                 ? `{"id":${Number(r.requestId)},"result":${JSON.stringify(r.exit.value)}}`
-                : `{"id":${Number(r.requestId)},"error":${JSON.stringify({ code: -32603, message: "error", data: r.exit.cause })}}`
+                : `{"id":${Number(r.requestId)},"error":${
+                  JSON.stringify({ code: -32603, message: "error", data: r.exit.cause })
+                }}`
             )
         const all = (Array.isArray(response) ? response : [response]).map(one).filter((b) => b !== undefined)
         return all.length === 0 ? undefined : all.length === 1 ? all[0] : Buffer.concat(all)
@@ -197,11 +219,14 @@ const effectRpc = Effect.gen(function*() {
 if (kind === "handwritten") handwritten()
 else {
   Effect.runFork(
-    Effect.catchAllCause(kind === "effect-rpc" ? effectRpc : effectWire as Effect.Effect<never, unknown>, (cause) =>
-      Effect.sync(() => {
-        process.stderr.write(`bench/rpc/server ${kind}/${protocol} failed: ${String(cause)}\n`)
-        process.exit(1)
-      }))
+    Effect.catchAllCause(
+      kind === "effect-rpc" ? effectRpc : effectWire as Effect.Effect<never, unknown>,
+      (cause) =>
+        Effect.sync(() => {
+          process.stderr.write(`bench/rpc/server ${kind}/${protocol} failed: ${String(cause)}\n`)
+          process.exit(1)
+        })
+    )
   )
 }
 

@@ -24,7 +24,11 @@ export interface Column {
 export type Event =
   | { readonly _tag: "Heading"; readonly text: string }
   | { readonly _tag: "Line"; readonly text: string; readonly tone: Tone }
-  | { readonly _tag: "Table"; readonly columns: ReadonlyArray<Column>; readonly rows: ReadonlyArray<ReadonlyArray<string>> }
+  | {
+    readonly _tag: "Table"
+    readonly columns: ReadonlyArray<Column>
+    readonly rows: ReadonlyArray<ReadonlyArray<string>>
+  }
   | { readonly _tag: "Progress"; readonly label: string; readonly done: number; readonly total: number }
 
 /** The output service. */

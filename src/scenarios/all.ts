@@ -59,9 +59,7 @@ export const runOne = (scenario: AnyScenario, options: RunOptions = {}): Effect.
   Effect.gen(function*() {
     const start = yield* Clock.currentTimeMillis
     const verdict = yield* scenario.run(options).pipe(
-      Effect.catchAllCause((cause) =>
-        Effect.succeed<Verdict>({ ok: false, summary: `failed: ${oneLine(cause)}` })
-      )
+      Effect.catchAllCause((cause) => Effect.succeed<Verdict>({ ok: false, summary: `failed: ${oneLine(cause)}` }))
     )
     const millis = (yield* Clock.currentTimeMillis) - start
     return { name: scenario.name, millis, ...verdict }

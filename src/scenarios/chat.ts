@@ -23,7 +23,7 @@ import * as Framing from "../protocol/Framing.js"
 import type { FramingError } from "../protocol/FramingError.js"
 import * as Message from "../protocol/Message.js"
 import * as Server from "../server/Server.js"
-import * as ServerError from "../server/ServerError.js"
+import type * as ServerError from "../server/ServerError.js"
 import { reportFirstFrameError } from "./internal/framing.js"
 import { framedPeer, hostPort } from "./internal/peer.js"
 import { Wire } from "./internal/wire.js"
@@ -104,17 +104,16 @@ export const chatServer = (
           Effect.forkScoped
         )
         yield* Stream.runForEach(framed.frames, (text) =>
-          Effect.flatMap(Clock.currentTimeMillis, (at) => PubSub.publish(hub, { _tag: "Said", who, text, at }))
-        ).pipe(
-          Effect.catchAll((e) =>
-            Effect.zipRight(
-              Effect.sync(() => {
-                how = e._tag === "ConnectionFailed" && e.code === "ECONNRESET" ? "reset" : "error"
-              }),
-              reportFirstFrameError(who, framing, e)
+          Effect.flatMap(Clock.currentTimeMillis, (at) => PubSub.publish(hub, { _tag: "Said", who, text, at }))).pipe(
+            Effect.catchAll((e) =>
+              Effect.zipRight(
+                Effect.sync(() => {
+                  how = e._tag === "ConnectionFailed" && e.code === "ECONNRESET" ? "reset" : "error"
+                }),
+                reportFirstFrameError(who, framing, e)
+              )
             )
           )
-        )
       })
       const leave = Effect.suspend(() => {
         members.delete(who)
@@ -122,7 +121,10 @@ export const chatServer = (
         return PubSub.publish(hub, { _tag: "Left", who, online, how }).pipe(
           Effect.zipRight(
             verbose
-              ? Output.line(`  [server] ${who} ${how === "quit" ? "left" : `dropped (${how})`}, ${online} remaining`, "dim")
+              ? Output.line(
+                `  [server] ${who} ${how === "quit" ? "left" : `dropped (${how})`}, ${online} remaining`,
+                "dim"
+              )
               : Effect.void
           )
         )
@@ -133,7 +135,9 @@ export const chatServer = (
     const server = yield* Server.make(options, handler)
     return {
       server,
-      online: Effect.sync(() => members.size),
+      online: Effect.sync(() =>
+        members.size
+      ),
       subscribe: PubSub.subscribe(hub)
     } satisfies ChatServer
   })
@@ -255,7 +259,10 @@ export const run = Effect.scoped(
           } satisfies ChatClientResult
         })
       ).pipe(
-        Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new ChatStalled({ client: CLIENTS[index]!.name }) })
+        Effect.timeoutFail({
+          duration: "10 seconds",
+          onTimeout: () => new ChatStalled({ client: CLIENTS[index]!.name })
+        })
       )
 
     const clients = yield* Effect.all(CLIENTS.map((_, i) => client(i)), { concurrency: "unbounded" })
@@ -290,6 +297,7 @@ export const scenario = Scenario.make({
   verdict: (r: ChatResult) => ({
     ok: r.deliveries === r.messagesSent * r.clients.length && r.onlineAtEnd === 0 &&
       [...r.clients.map((c) => c.welcomeCount)].sort().join() === "1,2,3",
-    summary: `${r.messagesSent} messages, ${r.deliveries} deliveries to ${r.clients.length} clients, ${r.onlineAtEnd} online at the end`
+    summary:
+      `${r.messagesSent} messages, ${r.deliveries} deliveries to ${r.clients.length} clients, ${r.onlineAtEnd} online at the end`
   })
 })

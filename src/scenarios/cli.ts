@@ -13,7 +13,8 @@
  */
 import { HelpDoc, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Cause, Console, Effect, Exit } from "effect"
+import type { Console } from "effect"
+import { Cause, Effect, Exit } from "effect"
 import { oneLine } from "./all.js"
 import { asFlags, cli, EXIT, PROGRAM, SPECS } from "./commands.js"
 import * as Flags from "./internal/flags.js"
@@ -75,12 +76,23 @@ const run: Effect.Effect<number> = verdict._tag === "Help"
         ? fail(asFlags(defect.message), EXIT.usage)
         : fail(`unexpected error: ${oneLine(Cause.die(defect))}`, EXIT.failed)
     ),
-    (self) => Effect.flatMap(Effect.console, (base) => Effect.withConsole(self, cliConsole(base, !args.includes("--completions")))),
+    (self) =>
+      Effect.flatMap(
+        Effect.console,
+        (base) => Effect.withConsole(self, cliConsole(base, !args.includes("--completions")))
+      ),
     Effect.provide(Output.layerTerminal()),
     Effect.provide(NodeContext.layer)
   )
 
 NodeRuntime.runMain(run, {
   disableErrorReporting: true,
-  teardown: (exit, onExit) => onExit(Exit.isSuccess(exit) ? (typeof exit.value === "number" ? exit.value : 0) : Cause.isInterruptedOnly(exit.cause) ? 0 : 1)
+  teardown: (exit, onExit) =>
+    onExit(
+      Exit.isSuccess(exit)
+        ? (typeof exit.value === "number" ? exit.value : 0)
+        : Cause.isInterruptedOnly(exit.cause)
+        ? 0
+        : 1
+    )
 })

@@ -42,6 +42,7 @@ import type * as Server from "../server/Server.js"
 import * as All from "./all.js"
 import { chatServer } from "./chat.js"
 import { echoServer } from "./echo.js"
+import * as Flags from "./internal/flags.js"
 import {
   defaultFraming,
   firstFrameError,
@@ -53,7 +54,6 @@ import {
   type FramingName,
   FRAMINGS
 } from "./internal/framing.js"
-import * as Flags from "./internal/flags.js"
 import { type FramedPeer, framedPeer, hostPort } from "./internal/peer.js"
 import * as TlsFiles from "./internal/tlsFiles.js"
 import * as Wire from "./internal/wire.js"
@@ -94,9 +94,13 @@ const VALUES_NOTE = [DURATION_NOTE, "SIZE      a number of bytes, or with KiB or
 const isScalability = (name: string | undefined) => name === "scalability" || name === "all"
 
 const scenarioFlags = {
-  chart: Flags.text("chart", { metavar: "FILE.svg", help: "scalability: write an SVG chart of req/s and memory against N to this file" }),
+  chart: Flags.text("chart", {
+    metavar: "FILE.svg",
+    help: "scalability: write an SVG chart of req/s and memory against N to this file"
+  }),
   budget: Flags.duration("budget", {
-    help: "scalability: how long the rounds may take in all; a larger N the measured rate says would not fit is skipped, with a note",
+    help:
+      "scalability: how long the rounds may take in all; a larger N the measured rate says would not fit is skipped, with a note",
     default: `${DEFAULT_BUDGET_SECONDS}s`
   }),
   tls: Flags.toggle(
@@ -115,7 +119,10 @@ const scenarioSpec: Flags.CommandSpec = {
     noun: "scenario",
     help: "the scenario to run:",
     values: All.NAMES,
-    described: [...All.SCENARIOS.map((s) => [s.name, s.description] as const), ["all", "every one, with a verdict each"]],
+    described: [...All.SCENARIOS.map((s) => [s.name, s.description] as const), [
+      "all",
+      "every one, with a verdict each"
+    ]],
     min: 1,
     max: 1
   },
@@ -178,7 +185,9 @@ const framingHelp = `how frames are delimited: ${FRAMINGS.map((f) => `${f} = ${F
 
 const maxFrameBytes = Flags.size("max-frame-bytes", {
   help: "the largest frame (a line, for lines framing) read or written; a larger one is a framing error",
-  defaultText: `${Flags.formatSize(FRAMING_DEFAULTS.maxLineBytes)} for lines, ${Flags.formatSize(FRAMING_DEFAULTS.maxFrameBytes)} for the others`
+  defaultText: `${Flags.formatSize(FRAMING_DEFAULTS.maxLineBytes)} for lines, ${
+    Flags.formatSize(FRAMING_DEFAULTS.maxFrameBytes)
+  } for the others`
 })
 
 /** The connection limits' defaults are the library's own. */
@@ -195,13 +204,17 @@ const serveFlags = {
   quiet: Flags.toggle("quiet", "do not print each connection and request"),
   path: Flags.text("path", {
     metavar: "FILE",
-    help: "listen on this Unix domain socket instead of --host / --port (a socket file left by a dead server is replaced, " +
+    help:
+      "listen on this Unix domain socket instead of --host / --port (a socket file left by a dead server is replaced, " +
       "a live server's is not)"
   }),
-  socketMode: Flags.fileMode("socket-mode", { help: "with --path: the socket file's mode, e.g. 660 to let the group connect (default: the umask's)" }),
+  socketMode: Flags.fileMode("socket-mode", {
+    help: "with --path: the socket file's mode, e.g. 660 to let the group connect (default: the umask's)"
+  }),
   tlsCert: Flags.text("tls-cert", {
     metavar: "FILE",
-    help: "serve over TLS with this certificate (PEM; intermediate CAs after it); its SHA-256 fingerprint is printed at startup"
+    help:
+      "serve over TLS with this certificate (PEM; intermediate CAs after it); its SHA-256 fingerprint is printed at startup"
   }),
   tlsKey: Flags.text("tls-key", { metavar: "FILE", help: "the certificate's private key (PEM, unencrypted)" }),
   tlsCa: Flags.text("tls-ca", {
@@ -218,7 +231,12 @@ const serveFlags = {
     help: "open connections at most; a client past it is closed at once and counted as rejected",
     default: "1024"
   }),
-  backlog: Flags.integer("backlog", { min: 1, max: 65_535, help: "listen backlog (the OS may cap it)", default: "2048" }),
+  backlog: Flags.integer("backlog", {
+    min: 1,
+    max: 65_535,
+    help: "listen backlog (the OS may cap it)",
+    default: "2048"
+  }),
   idleTimeout: Flags.duration("idle-timeout", {
     help: "how long a connection may wait for a request with nothing half-received before it is closed",
     default: ms(CONNECTION_DEFAULTS.idleMillis)
@@ -278,7 +296,8 @@ const LIBRARY_NAMES: ReadonlyArray<readonly [RegExp, string]> = [
 ]
 
 /** A library's `IllegalArgumentException` message, with its option names as the CLI's flags. */
-export const asFlags = (message: string): string => LIBRARY_NAMES.reduce((m, [re, flag]) => m.replace(re, flag), message)
+export const asFlags = (message: string): string =>
+  LIBRARY_NAMES.reduce((m, [re, flag]) => m.replace(re, flag), message)
 
 const serveSpec: Flags.CommandSpec = {
   name: "serve",
@@ -339,7 +358,9 @@ const serveSpec: Flags.CommandSpec = {
         ...(size("max-header-bytes") === undefined ? {} : { maxHeaderBytes: size("max-header-bytes")! })
       })
     } catch (e) {
-      return `${asFlags(e instanceof Error ? e.message : String(e))}: raise --max-header-bytes or lower --max-frame-bytes`
+      return `${
+        asFlags(e instanceof Error ? e.message : String(e))
+      }: raise --max-header-bytes or lower --max-frame-bytes`
     }
     return undefined
   },
@@ -353,16 +374,24 @@ const serveAddressProblem = (flags: ReadonlyMap<string, string | true>): string 
       return `--path and --${other} are exclusive: listen on a Unix domain socket (--path) or on --host / --port`
     }
   }
-  if (flags.has("socket-mode") && !flags.has("path")) return "--socket-mode applies only with --path (a Unix domain socket)"
+  if (flags.has("socket-mode") && !flags.has("path")) {
+    return "--socket-mode applies only with --path (a Unix domain socket)"
+  }
   return undefined
 }
 
 /** A TLS server needs a certificate and its key; client certificates need the CA that signs them. */
 const serveTlsProblem = (flags: ReadonlyMap<string, string | true>): string | undefined => {
-  if (flags.has("tls-cert") && !flags.has("tls-key")) return "--tls-cert needs --tls-key FILE: the certificate's private key"
-  if (flags.has("tls-key") && !flags.has("tls-cert")) return "--tls-key needs --tls-cert FILE: the certificate it is the key of"
+  if (flags.has("tls-cert") && !flags.has("tls-key")) {
+    return "--tls-cert needs --tls-key FILE: the certificate's private key"
+  }
+  if (flags.has("tls-key") && !flags.has("tls-cert")) {
+    return "--tls-key needs --tls-cert FILE: the certificate it is the key of"
+  }
   for (const flag of ["tls-ca", "tls-require-client-cert"]) {
-    if (flags.has(flag) && !flags.has("tls-cert")) return `--${flag} applies only to a TLS server: give --tls-cert FILE and --tls-key FILE`
+    if (flags.has(flag) && !flags.has("tls-cert")) {
+      return `--${flag} applies only to a TLS server: give --tls-cert FILE and --tls-key FILE`
+    }
   }
   if (flags.has("tls-require-client-cert") && !flags.has("tls-ca")) {
     return "--tls-require-client-cert needs --tls-ca FILE: the CA certificates client certificates must be signed by"
@@ -419,7 +448,10 @@ const serveCommand = Command.make(
     Effect.scoped(
       Effect.gen(function*() {
         const framingName: FramingName = Option.getOrElse(framing, () => defaultFraming(kind))
-        const limits: Partial<Server.ServerOptions> = { ...given(counts, (n) => n), ...given(durations, Duration.millis) }
+        const limits: Partial<Server.ServerOptions> = {
+          ...given(counts, (n) => n),
+          ...given(durations, Duration.millis)
+        }
         // The TLS files are read and checked before listening (the argv check saw the pairs).
         const identity = Option.isSome(tls.cert) && Option.isSome(tls.key)
           ? yield* usage(TlsFiles.identity({ cert: tls.cert.value, key: tls.key.value }))
@@ -455,7 +487,9 @@ const serveCommand = Command.make(
         const where = Option.isSome(path) ? server.address.host : hostPort(server.address)
         const secured = identity === undefined
           ? ""
-          : `, TLS: ${TlsFiles.describe(identity.certificate)}${tls.requireClientCert ? ", client certificates required" : ""}`
+          : `, TLS: ${TlsFiles.describe(identity.certificate)}${
+            tls.requireClientCert ? ", client certificates required" : ""
+          }`
         yield* Output.line(
           `listening on ${where} (${kind}, ${framingName} framing${secured}); Ctrl-C or SIGTERM stops it gracefully`
         )
@@ -467,7 +501,9 @@ const serveCommand = Command.make(
                 Output.line(
                   `stopped: ${s.accepted} connection(s) accepted, ${s.active} active, ${s.frames} request(s), ` +
                     `${s.errors} error(s), ${s.rejected} rejected, ` +
-                    `${identity === undefined ? "" : `${s.tlsFailures} failed TLS handshake(s), `}${s.bytesIn} bytes in, ${s.bytesOut} bytes out`
+                    `${
+                      identity === undefined ? "" : `${s.tlsFailures} failed TLS handshake(s), `
+                    }${s.bytesIn} bytes in, ${s.bytesOut} bytes out`
                 )
               )
             )
@@ -491,11 +527,15 @@ const clientFlags = {
     defaultText: "lines for --format text, length-prefixed for json and jsonrpc"
   }),
   format: Flags.choice("format", FORMATS, {
-    help: "text (UTF-8 frames), json (each message is a JSON value), jsonrpc (messages: METHOD [PARAMS_JSON], sent as JSON-RPC 2.0)",
+    help:
+      "text (UTF-8 frames), json (each message is a JSON value), jsonrpc (messages: METHOD [PARAMS_JSON], sent as JSON-RPC 2.0)",
     default: "text"
   }),
   json: Flags.toggle("json", "print machine-readable JSON lines instead of text"),
-  timeout: Flags.duration("timeout", { help: "how long to wait for the server: to connect, and for the whole exchange", default: "10s" }),
+  timeout: Flags.duration("timeout", {
+    help: "how long to wait for the server: to connect, and for the whole exchange",
+    default: "10s"
+  }),
   maxFrameBytes,
   path: Flags.text("path", { metavar: "FILE", help: "connect to this Unix domain socket instead of --host / --port" }),
   tls: Flags.toggle(
@@ -504,15 +544,23 @@ const clientFlags = {
   ),
   tlsCa: Flags.text("tls-ca", {
     metavar: "FILE",
-    help: "with --tls: trust the CA certificates in this PEM file instead of the system's (a self-signed server's own certificate works)"
+    help:
+      "with --tls: trust the CA certificates in this PEM file instead of the system's (a self-signed server's own certificate works)"
   }),
-  tlsCert: Flags.text("tls-cert", { metavar: "FILE", help: "with --tls: a client certificate (PEM), for servers that ask for one (mutual TLS)" }),
+  tlsCert: Flags.text("tls-cert", {
+    metavar: "FILE",
+    help: "with --tls: a client certificate (PEM), for servers that ask for one (mutual TLS)"
+  }),
   tlsKey: Flags.text("tls-key", { metavar: "FILE", help: "with --tls-cert: its private key (PEM, unencrypted)" }),
   servername: Flags.text("servername", {
     metavar: "NAME",
-    help: "with --tls: the server name to ask for (SNI) and to check the certificate against (default: --host, unless an IP address)"
+    help:
+      "with --tls: the server name to ask for (SNI) and to check the certificate against (default: --host, unless an IP address)"
   }),
-  insecure: Flags.toggle("insecure", "with --tls: do not verify the server's certificate (encrypted, not authenticated: for tests only)")
+  insecure: Flags.toggle(
+    "insecure",
+    "with --tls: do not verify the server's certificate (encrypted, not authenticated: for tests only)"
+  )
 }
 
 const clientOptions = {
@@ -540,9 +588,28 @@ const clientSpec = (name: string, summary: string, description: string): Flags.C
   sections: [
     {
       title: "FLAGS",
-      flags: [clientFlags.host, clientFlags.port, clientFlags.path, clientFlags.framing, clientFlags.format, clientFlags.json, clientFlags.timeout, clientFlags.maxFrameBytes]
+      flags: [
+        clientFlags.host,
+        clientFlags.port,
+        clientFlags.path,
+        clientFlags.framing,
+        clientFlags.format,
+        clientFlags.json,
+        clientFlags.timeout,
+        clientFlags.maxFrameBytes
+      ]
     },
-    { title: "TLS", flags: [clientFlags.tls, clientFlags.tlsCa, clientFlags.tlsCert, clientFlags.tlsKey, clientFlags.servername, clientFlags.insecure] }
+    {
+      title: "TLS",
+      flags: [
+        clientFlags.tls,
+        clientFlags.tlsCa,
+        clientFlags.tlsCert,
+        clientFlags.tlsKey,
+        clientFlags.servername,
+        clientFlags.insecure
+      ]
+    }
   ],
   check: ({ flags }) => clientProblem(name, flags),
   notes: [["VALUES", VALUES_NOTE]]
@@ -561,8 +628,12 @@ const clientProblem = (command: string, flags: ReadonlyMap<string, string | true
   for (const flag of ["tls-ca", "tls-cert", "tls-key", "servername", "insecure"]) {
     if (flags.has(flag) && !flags.has("tls")) return `--${flag} applies only with --tls`
   }
-  if (flags.has("tls-cert") && !flags.has("tls-key")) return "--tls-cert needs --tls-key FILE: the certificate's private key"
-  if (flags.has("tls-key") && !flags.has("tls-cert")) return "--tls-key needs --tls-cert FILE: the certificate it is the key of"
+  if (flags.has("tls-cert") && !flags.has("tls-key")) {
+    return "--tls-cert needs --tls-key FILE: the certificate's private key"
+  }
+  if (flags.has("tls-key") && !flags.has("tls-cert")) {
+    return "--tls-key needs --tls-cert FILE: the certificate it is the key of"
+  }
   if (flags.has("insecure") && flags.has("tls-ca")) {
     return "--insecure does not verify the server's certificate, so --tls-ca would not be used: give one of them"
   }
@@ -582,7 +653,10 @@ const sendSpec = clientSpec(
   "Send every message as a frame, half-close, and print every frame the server sends until it closes."
 )
 
-const messagesArg = Args.text({ name: "message" }).pipe(Args.repeated, Args.withDescription("the frames to send, one per argument"))
+const messagesArg = Args.text({ name: "message" }).pipe(
+  Args.repeated,
+  Args.withDescription("the frames to send, one per argument")
+)
 
 const parseJson = (text: string) =>
   Effect.try({
@@ -606,47 +680,57 @@ const framesFor = (format: Format, messages: ReadonlyArray<string>): Effect.Effe
 const show = (frame: unknown): string => (typeof frame === "string" ? frame : JSON.stringify(frame))
 
 /** Turns a client-side failure into one clear line with an exit code. */
-const explain = (where: string, timeout: number, framingName: FramingName, tls: boolean) =>
-(cause: Cause.Cause<unknown>): Effect.Effect<never, CliFailure> => {
-  if (Cause.isInterruptedOnly(cause)) return Effect.interrupt
-  const error = Cause.squash(cause)
-  const tag = typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : ""
-  if (error instanceof CliFailure) return Effect.fail(error)
-  if (Client.isConnectError(error)) return Effect.fail(new CliFailure({ message: error.message, code: EXIT.connect }))
-  if (Tls.isTlsError(error)) {
-    // A certificate that does not verify: say how to trust it, or (for tests) not to check.
-    const verify = error.code !== undefined && VERIFY_CODES.has(error.code) ? "; --insecure skips the check, for tests only" : ""
-    return Effect.fail(new CliFailure({ message: `${error.message}${verify}`, code: EXIT.connect }))
+const explain =
+  (where: string, timeout: number, framingName: FramingName, tls: boolean) =>
+  (cause: Cause.Cause<unknown>): Effect.Effect<never, CliFailure> => {
+    if (Cause.isInterruptedOnly(cause)) return Effect.interrupt
+    const error = Cause.squash(cause)
+    const tag = typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : ""
+    if (error instanceof CliFailure) return Effect.fail(error)
+    if (Client.isConnectError(error)) return Effect.fail(new CliFailure({ message: error.message, code: EXIT.connect }))
+    if (Tls.isTlsError(error)) {
+      // A certificate that does not verify: say how to trust it, or (for tests) not to check.
+      const verify = error.code !== undefined && VERIFY_CODES.has(error.code)
+        ? "; --insecure skips the check, for tests only"
+        : ""
+      return Effect.fail(new CliFailure({ message: `${error.message}${verify}`, code: EXIT.connect }))
+    }
+    // TLS 1.3 ends the handshake before the server checks the client: its refusal comes as an alert on the first read.
+    const alert = typeof error === "object" && error !== null && "code" in error ? error.code : undefined
+    if (typeof alert === "string" && alert.startsWith("ERR_SSL") && Tls.hint(alert) !== undefined) {
+      return Effect.fail(
+        new CliFailure({
+          message: `${where}: the server ended the TLS session (${alert}): ${
+            Tls.hint(alert)!.replace("`cert` / `key`", "--tls-cert / --tls-key")
+          }`,
+          code: EXIT.connect
+        })
+      )
+    }
+    if (tag === "TimeoutException") {
+      return Effect.fail(
+        new CliFailure({
+          message: `no answer from ${where} within ${
+            Flags.formatDuration(timeout)
+          } (is it the right server, and does it speak ${framingName} framing${
+            tls ? "?" : " over plain TCP? a TLS server needs --tls"
+          })`,
+          code: EXIT.protocol
+        })
+      )
+    }
+    // The first reply cannot be framed: most likely the server speaks another framing.
+    const first = firstFrameError(error)
+    if (first !== undefined) {
+      const line = framingMismatch(
+        { what: "the reply", expected: framingName, peer: "server", flag: "--framing" },
+        first
+      )
+      return Effect.fail(new CliFailure({ message: `${where}: ${line}`, code: EXIT.protocol }))
+    }
+    const message = error instanceof Error ? error.message : String(error)
+    return Effect.fail(new CliFailure({ message: `${where}: ${message}`, code: EXIT.protocol }))
   }
-  // TLS 1.3 ends the handshake before the server checks the client: its refusal comes as an alert on the first read.
-  const alert = typeof error === "object" && error !== null && "code" in error ? error.code : undefined
-  if (typeof alert === "string" && alert.startsWith("ERR_SSL") && Tls.hint(alert) !== undefined) {
-    return Effect.fail(
-      new CliFailure({
-        message: `${where}: the server ended the TLS session (${alert}): ${Tls.hint(alert)!.replace("`cert` / `key`", "--tls-cert / --tls-key")}`,
-        code: EXIT.connect
-      })
-    )
-  }
-  if (tag === "TimeoutException") {
-    return Effect.fail(
-      new CliFailure({
-        message: `no answer from ${where} within ${Flags.formatDuration(timeout)} (is it the right server, and does it speak ${framingName} framing${
-          tls ? "?" : " over plain TCP? a TLS server needs --tls"
-        })`,
-        code: EXIT.protocol
-      })
-    )
-  }
-  // The first reply cannot be framed: most likely the server speaks another framing.
-  const first = firstFrameError(error)
-  if (first !== undefined) {
-    const line = framingMismatch({ what: "the reply", expected: framingName, peer: "server", flag: "--framing" }, first)
-    return Effect.fail(new CliFailure({ message: `${where}: ${line}`, code: EXIT.protocol }))
-  }
-  const message = error instanceof Error ? error.message : String(error)
-  return Effect.fail(new CliFailure({ message: `${where}: ${message}`, code: EXIT.protocol }))
-}
 
 /** Verification failures `--insecure` would let through. */
 const VERIFY_CODES: ReadonlySet<string> = new Set([
@@ -692,7 +776,9 @@ const withPeer = <A, E, R>(
     const frames = yield* framesFor(args.format, args.messages)
     const framingName = Option.getOrElse(args.framing, () => defaultFraming(args.format))
     const tls = args.tls ? yield* clientTls(args) : undefined
-    const address = Option.isSome(args.path) ? { path: args.path.value } : { host: args.host, port: Option.getOrElse(args.port, () => 0) }
+    const address = Option.isSome(args.path)
+      ? { path: args.path.value }
+      : { host: args.host, port: Option.getOrElse(args.port, () => 0) }
     return yield* Effect.scoped(
       Effect.gen(function*() {
         const conn = yield* Client.connect({
@@ -760,7 +846,9 @@ const callCommand = Command.make(
       // Every reply is printed first; then an error reply makes the exit code say so (scripts).
       if (errors.length > 0) {
         return yield* new CliFailure({
-          message: `${whereOf(args)} answered with ${errors.length === 1 ? "error" : `${errors.length} errors:`} ${errors.join("; ")}`,
+          message: `${whereOf(args)} answered with ${errors.length === 1 ? "error" : `${errors.length} errors:`} ${
+            errors.join("; ")
+          }`,
           code: EXIT.protocol
         })
       }

@@ -53,7 +53,9 @@ export const run = (endpoints: ReadonlyArray<readonly [string, number]> = ENDPOI
 
       yield* Output.line(`all at once (Effect.all, concurrency ${endpoints.length}):`)
       const [concurrentMillis, concurrent] = yield* timed(
-        Effect.all(endpoints.map(([endpoint, millis]) => call(port, endpoint, millis)), { concurrency: endpoints.length })
+        Effect.all(endpoints.map(([endpoint, millis]) => call(port, endpoint, millis)), {
+          concurrency: endpoints.length
+        })
       )
       yield* showCalls(concurrent, concurrentMillis)
 
@@ -65,7 +67,14 @@ export const run = (endpoints: ReadonlyArray<readonly [string, number]> = ENDPOI
         speedup > 2 ? "ok" : "warn"
       )
       yield* server.shutdown
-      return { sequential, concurrent, sequentialMillis, concurrentMillis, speedup, idealSpeedup } satisfies ConcurrentResult
+      return {
+        sequential,
+        concurrent,
+        sequentialMillis,
+        concurrentMillis,
+        speedup,
+        idealSpeedup
+      } satisfies ConcurrentResult
     })
   )
 

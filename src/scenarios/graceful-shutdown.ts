@@ -33,15 +33,18 @@ export interface GracefulShutdownResult {
 
 const connectOutcome = (port: number) =>
   Effect.flatMap(Wire, (wire) =>
-  Effect.async<"refused" | "accepted" | "other">((resume) => {
-    const { ready, socket } = wire.connect(port)
-    socket.once(ready, () => {
-      socket.destroy()
-      resume(Effect.succeed("accepted"))
-    })
-    socket.once("error", (e: NodeJS.ErrnoException) => resume(Effect.succeed(e.code === "ECONNREFUSED" ? "refused" : "other")))
-    return Effect.sync(() => socket.destroy())
-  }))
+    Effect.async<"refused" | "accepted" | "other">((resume) => {
+      const { ready, socket } = wire.connect(port)
+      socket.once(ready, () => {
+        socket.destroy()
+        resume(Effect.succeed("accepted"))
+      })
+      socket.once("error", (e: NodeJS.ErrnoException) =>
+        resume(Effect.succeed(e.code === "ECONNREFUSED" ? "refused" : "other")))
+      return Effect.sync(() =>
+        socket.destroy()
+      )
+    }))
 
 /** Runs the scenario. */
 export const run = Effect.scoped(
@@ -74,7 +77,10 @@ export const run = Effect.scoped(
       ))
     yield* Deferred.await(allBusy)
     const before = yield* server.stats
-    yield* Output.line(`${before.active} clients connected, ${CLIENTS} requests being worked on: shutdown starts`, "warn")
+    yield* Output.line(
+      `${before.active} clients connected, ${CLIENTS} requests being worked on: shutdown starts`,
+      "warn"
+    )
     const shutdown = yield* Effect.fork(server.shutdown)
     yield* server.draining
     const laterConnect = yield* connectOutcome(port)
@@ -82,7 +88,9 @@ export const run = Effect.scoped(
     const answers = yield* Effect.forEach(clients, Fiber.join)
     yield* Fiber.join(shutdown)
     const stats = yield* server.stats
-    for (const [c, a] of answers.entries()) yield* Output.line(`  [client-${c}] ${a.length} answers: ${a.join(" | ")}`, "dim")
+    for (const [c, a] of answers.entries()) {
+      yield* Output.line(`  [client-${c}] ${a.length} answers: ${a.join(" | ")}`, "dim")
+    }
     yield* Output.table(
       ["accepted", "active", "requests", "errors", "rejected", "interrupted at deadline"],
       [[stats.accepted, stats.active, stats.frames, stats.errors, stats.rejected, stats.interruptedAtDeadline]]
@@ -104,6 +112,7 @@ export const scenario = Scenario.make({
   run: () => run,
   verdict: (r: GracefulShutdownResult) => ({
     ok: r.answered === r.sent && r.laterConnect === "refused" && r.stats.active === 0 && r.stats.errors === 0,
-    summary: `${r.answered}/${r.sent} in-flight requests answered, later connect ${r.laterConnect}, ${r.stats.active} active after`
+    summary:
+      `${r.answered}/${r.sent} in-flight requests answered, later connect ${r.laterConnect}, ${r.stats.active} active after`
   })
 })

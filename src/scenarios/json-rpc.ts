@@ -22,15 +22,15 @@
  */
 import { Effect, Either, Schema, type Scope } from "effect"
 import * as RpcClient from "../client/RpcClient.js"
-import type { Codec } from "../protocol/Codec.js"
 import * as ChapterRpc from "../protocol/ChapterRpc.js"
+import type { Codec } from "../protocol/Codec.js"
 import type { FramingError } from "../protocol/FramingError.js"
 import * as JsonRpc from "../protocol/JsonRpc.js"
 import * as Protocol from "../protocol/Protocol.js"
 import type { Id, Incoming, Parsed, RpcFormat } from "../protocol/RpcFormat.js"
 import * as RpcServer from "../server/RpcServer.js"
 import * as Server from "../server/Server.js"
-import * as ServerError from "../server/ServerError.js"
+import type * as ServerError from "../server/ServerError.js"
 import { reportFirstFrameError } from "./internal/framing.js"
 import { hostPort } from "./internal/peer.js"
 import { Wire } from "./internal/wire.js"
@@ -282,7 +282,11 @@ export const run = Effect.scoped(
             const reply = received.get(sent.id)
             const outcome: Outcome = Either.isRight(result)
               ? { _tag: "Success", value: result.right }
-              : { _tag: "RemoteError", code: (result.left as RpcClient.RpcRemoteError).code, message: (result.left as RpcClient.RpcRemoteError).detail }
+              : {
+                _tag: "RemoteError",
+                code: (result.left as RpcClient.RpcRemoteError).code,
+                message: (result.left as RpcClient.RpcRemoteError).detail
+              }
             yield* Output.line(
               outcome._tag === "Success"
                 ? `  ${method}: ${JSON.stringify(outcome.value)}`
@@ -323,7 +327,8 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
 export const scenario = Scenario.make({
   name: "json-rpc",
   title: "JSON over length-prefixed frames, typed",
-  description: "the chapter's length-prefixed JSON requests (add, greet, echo, an unknown method) on the typed RPC layer",
+  description:
+    "the chapter's length-prefixed JSON requests (add, greet, echo, an unknown method) on the typed RPC layer",
   run: () => run,
   verdict: (r: JsonRpcResult) => {
     const right = r.exchanges.filter((x, i) =>

@@ -15,8 +15,8 @@ import { execFileSync } from "node:child_process"
 import { writeFile } from "node:fs/promises"
 import * as Server from "../server/Server.js"
 import { renderChart } from "./internal/chart.js"
-import { rawRequest } from "./internal/rawClient.js"
 import { count, megabytes, timed } from "./internal/peer.js"
+import { rawRequest } from "./internal/rawClient.js"
 import { Wire } from "./internal/wire.js"
 import * as Output from "./Output.js"
 import type { RunOptions } from "./Scenario.js"
@@ -57,7 +57,9 @@ export interface ScalabilityResult {
 }
 
 /** Writing the chart failed. */
-export class ChartWriteError extends Data.TaggedError("ChartWriteError")<{ readonly path: string; readonly detail: string }> {
+export class ChartWriteError
+  extends Data.TaggedError("ChartWriteError")<{ readonly path: string; readonly detail: string }>
+{
   override get message(): string {
     return `cannot write the chart to ${this.path}: ${this.detail}`
   }
@@ -95,7 +97,13 @@ export const run = (options: RunOptions = {}) =>
       )
       let handled = 0
       const server = yield* Server.make(
-        { ...(yield* Wire).server, port: 0, maxConnections: Math.max(...sizes, 1) + 64, backlog: 4096, shutdownDeadline: "5 seconds" },
+        {
+          ...(yield* Wire).server,
+          port: 0,
+          maxConnections: Math.max(...sizes, 1) + 64,
+          backlog: 4096,
+          shutdownDeadline: "5 seconds"
+        },
         (conn) =>
           Effect.gen(function*() {
             const line = yield* conn.readLine()
@@ -109,14 +117,23 @@ export const run = (options: RunOptions = {}) =>
       const skipped: Array<number> = []
       const budgetMillis = (options.budgetSeconds ?? DEFAULT_BUDGET_SECONDS) * 1000
       let spent = 0
-      let firstSkip: { readonly clients: number; readonly estimate: number; readonly rate: number; readonly left: number } | undefined =
-        undefined
+      let firstSkip: {
+        readonly clients: number
+        readonly estimate: number
+        readonly rate: number
+        readonly left: number
+      } | undefined = undefined
       for (const clients of sizes) {
         // Bounded in time: skip a round the last one's rate says would not fit in the budget.
         const last = rounds[rounds.length - 1]
         const estimate = last === undefined ? 0 : (clients / Math.max(1, last.requestsPerSecond)) * 1000
         if (spent + estimate > budgetMillis) {
-          firstSkip ??= { clients, estimate, rate: last?.requestsPerSecond ?? 0, left: Math.max(0, budgetMillis - spent) }
+          firstSkip ??= {
+            clients,
+            estimate,
+            rate: last?.requestsPerSecond ?? 0,
+            left: Math.max(0, budgetMillis - spent)
+          }
           skipped.push(clients)
           continue
         }
@@ -124,7 +141,9 @@ export const run = (options: RunOptions = {}) =>
         if (concurrency < clients) {
           yield* Output.line(
             `N = ${count(clients)} needs ${count(2 * clients)} descriptors but ulimit -n is ${count(limit ?? 0)}: ` +
-              `running them in waves of ${count(concurrency)} (raise it with \`ulimit -n ${2 * clients + RESERVED_FDS}\`)`,
+              `running them in waves of ${count(concurrency)} (raise it with \`ulimit -n ${
+                2 * clients + RESERVED_FDS
+              }\`)`,
             "warn"
           )
         }
@@ -141,8 +160,13 @@ export const run = (options: RunOptions = {}) =>
                   return Effect.succeed(false)
                 }),
                 Effect.tap(() =>
-                  Effect.flatMap(Ref.updateAndGet(done, (n) => n + 1), (n) =>
-                    n % step === 0 || n === clients ? Output.progress(`N = ${count(clients)}`, n, clients) : Effect.void)
+                  Effect.flatMap(
+                    Ref.updateAndGet(done, (n) => n + 1),
+                    (n) =>
+                      n % step === 0 || n === clients
+                        ? Output.progress(`N = ${count(clients)}`, n, clients)
+                        : Effect.void
+                  )
                 )
               ),
             { concurrency }
@@ -178,16 +202,22 @@ export const run = (options: RunOptions = {}) =>
       )
       if (firstSkip !== undefined) {
         yield* Output.line(
-          `stopped early, skipped N = ${skipped.map(count).join(", ")}: at the last measured ${count(firstSkip.rate)} req/s, ` +
+          `stopped early, skipped N = ${skipped.map(count).join(", ")}: at the last measured ${
+            count(firstSkip.rate)
+          } req/s, ` +
             `N = ${count(firstSkip.clients)} would take ~${(firstSkip.estimate / 1000).toFixed(1)} s but only ` +
-            `${(firstSkip.left / 1000).toFixed(1)} s of the ${budgetMillis / 1000} s budget remained (a slow or loaded machine?); ` +
+            `${(firstSkip.left / 1000).toFixed(1)} s of the ${
+              budgetMillis / 1000
+            } s budget remained (a slow or loaded machine?); ` +
             `pass --budget SECONDS to allow more`,
           "warn"
         )
       }
       const failed = rounds.reduce((n, r) => n + r.failed, 0)
       yield* Output.line(
-        failed === 0 ? `every request answered (${count(handled)} handled by one server fiber each)` : `${count(failed)} requests failed`,
+        failed === 0
+          ? `every request answered (${count(handled)} handled by one server fiber each)`
+          : `${count(failed)} requests failed`,
         failed === 0 ? "ok" : "error"
       )
       let chart: string | undefined = undefined
@@ -197,8 +227,18 @@ export const run = (options: RunOptions = {}) =>
           title: "effect-wire: N concurrent clients, one request each",
           xLabel: "concurrent clients (N, log scale)",
           xs: rounds.map((r) => r.clients),
-          left: { label: "throughput", unit: "req/s", color: "#1f77b4", values: rounds.map((r) => r.requestsPerSecond) },
-          right: { label: "memory (rss)", unit: "MB", color: "#d62728", values: rounds.map((r) => r.rssBytes / 1_048_576) }
+          left: {
+            label: "throughput",
+            unit: "req/s",
+            color: "#1f77b4",
+            values: rounds.map((r) => r.requestsPerSecond)
+          },
+          right: {
+            label: "memory (rss)",
+            unit: "MB",
+            color: "#d62728",
+            values: rounds.map((r) => r.rssBytes / 1_048_576)
+          }
         })
         yield* Effect.tryPromise({
           try: () => writeFile(path, svg),

@@ -77,7 +77,12 @@ export const run = Effect.scoped(
     yield* Output.line(`  [client] readAll → ${response.length} bytes:`)
     for (const l of response.split("\r\n")) yield* Output.line(`      ${l}`, "dim")
     yield* server.shutdown
-    return { ...server_, clientLocal, response, complete: response === RESPONSE_PARTS.join("") } satisfies StreamApiResult
+    return {
+      ...server_,
+      clientLocal,
+      response,
+      complete: response === RESPONSE_PARTS.join("")
+    } satisfies StreamApiResult
   })
 )
 

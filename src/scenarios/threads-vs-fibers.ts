@@ -13,7 +13,7 @@
  * @since 0.1.0
  */
 import { Effect, Ref, Schedule } from "effect"
-import * as Net from "node:net"
+import type * as Net from "node:net"
 import { Worker } from "node:worker_threads"
 import * as Server from "../server/Server.js"
 import { megabytes, timed } from "./internal/peer.js"
@@ -38,40 +38,51 @@ parentPort.once("message", () => {
 /** A thread-per-connection server: each connection gets a worker thread that does its work. */
 const threadServer = (millis: number) =>
   Effect.acquireRelease(
-    Effect.flatMap(Wire, (wire) => Effect.async<{ readonly server: Net.Server; readonly port: number; readonly peakThreads: () => number; readonly workers: Set<Worker>; readonly stop: () => void }>(
-      (resume) => {
-        const workers = new Set<Worker>()
-        let peak = 0
-        let stopped = false
-        const server = wire.createServer((socket) => {
-          if (stopped) {
-            socket.destroy()
-            return
-          }
-          const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { millis } })
-          workers.add(worker)
-          peak = Math.max(peak, workers.size)
-          const finish = () => {
-            workers.delete(worker)
-            void worker.terminate()
-          }
-          worker.once("message", () => {
-            socket.end("OK")
-            finish()
+    Effect.flatMap(Wire, (wire) =>
+      Effect.async<
+        {
+          readonly server: Net.Server
+          readonly port: number
+          readonly peakThreads: () => number
+          readonly workers: Set<Worker>
+          readonly stop: () => void
+        }
+      >(
+        (resume) => {
+          const workers = new Set<Worker>()
+          let peak = 0
+          let stopped = false
+          const server = wire.createServer((socket) => {
+            if (stopped) {
+              socket.destroy()
+              return
+            }
+            const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { millis } })
+            workers.add(worker)
+            peak = Math.max(peak, workers.size)
+            const finish = () => {
+              workers.delete(worker)
+              void worker.terminate()
+            }
+            worker.once("message", () => {
+              socket.end("OK")
+              finish()
+            })
+            worker.once("error", () => {
+              socket.destroy()
+              finish()
+            })
+            socket.once("data", () => worker.postMessage("go"))
+            socket.on("error", () => finish())
           })
-          worker.once("error", () => {
-            socket.destroy()
-            finish()
+          server.listen({ host: "127.0.0.1", port: 0, backlog: 4096 }, () => {
+            const port = (server.address() as Net.AddressInfo).port
+            resume(
+              Effect.succeed({ server, port, peakThreads: () => peak, workers, stop: () => void (stopped = true) })
+            )
           })
-          socket.once("data", () => worker.postMessage("go"))
-          socket.on("error", () => finish())
-        })
-        server.listen({ host: "127.0.0.1", port: 0, backlog: 4096 }, () => {
-          const port = (server.address() as Net.AddressInfo).port
-          resume(Effect.succeed({ server, port, peakThreads: () => peak, workers, stop: () => void (stopped = true) }))
-        })
-      }
-    )),
+        }
+      )),
     ({ server, stop, workers }) =>
       Effect.sync(stop).pipe(
         Effect.zipRight(Effect.promise(() => Promise.all([...workers].map((w) => w.terminate())))),
@@ -83,13 +94,17 @@ const threadServer = (millis: number) =>
 
 /** A fiber-per-connection server doing the same work without blocking. */
 const fiberServer = (millis: number) =>
-  Effect.flatMap(Wire, (wire) => Server.make({ ...wire.server, port: 0, backlog: 4096, maxConnections: 10_000 }, (conn) =>
-    Effect.gen(function*() {
-      const data = yield* conn.read()
-      if (data.length === 0) return
-      yield* Effect.sleep(millis)
-      yield* conn.write("OK")
-    })))
+  Effect.flatMap(
+    Wire,
+    (wire) =>
+      Server.make({ ...wire.server, port: 0, backlog: 4096, maxConnections: 10_000 }, (conn) =>
+        Effect.gen(function*() {
+          const data = yield* conn.read()
+          if (data.length === 0) return
+          yield* Effect.sleep(millis)
+          yield* conn.write("OK")
+        }))
+  )
 
 /** One measured run. */
 export interface Run {
@@ -122,10 +137,11 @@ const load = (port: number, connections: number, budgetMillis: number) =>
     const [millis, results] = yield* timed(
       Effect.forEach(
         Array.from({ length: connections }),
-        () => rawRequest(port, "hello", (a) => a === "OK", budgetMillis).pipe(
-          Effect.as(true),
-          Effect.catchAll((_: RequestFailed) => Effect.succeed(false))
-        ),
+        () =>
+          rawRequest(port, "hello", (a) => a === "OK", budgetMillis).pipe(
+            Effect.as(true),
+            Effect.catchAll((_: RequestFailed) => Effect.succeed(false))
+          ),
         { concurrency: "unbounded" }
       )
     )
@@ -169,7 +185,16 @@ export const run = (connectionCounts: ReadonlyArray<number> = CONNECTIONS, budge
     })
     yield* Output.table(
       ["connections", "model", "succeeded", "time", "threads at once", "peak extra memory"],
-      runs.map((r) => [r.connections, r.model, `${r.succeeded}/${r.connections}`, `${r.millis} ms`, r.peakThreads, megabytes(r.peakExtraBytes)])
+      runs.map((
+        r
+      ) => [
+        r.connections,
+        r.model,
+        `${r.succeeded}/${r.connections}`,
+        `${r.millis} ms`,
+        r.peakThreads,
+        megabytes(r.peakExtraBytes)
+      ])
     )
     for (const r of runs.filter((r) => r.succeeded < r.connections)) {
       yield* Output.line(

@@ -91,7 +91,13 @@ export const run = Effect.scoped(
           }),
           Effect.map((r): Either.Either<CallResult, CallTimedOut> => Either.right(r)),
           Effect.catchTag("CallTimedOut", (e) => Effect.succeed(Either.left(e))),
-          Effect.map((outcome): TimedCall => ({ name, workMillis, timeoutMillis, outcome, interrupted: interrupted.has(name) }))
+          Effect.map((outcome): TimedCall => ({
+            name,
+            workMillis,
+            timeoutMillis,
+            outcome,
+            interrupted: interrupted.has(name)
+          }))
         )
       ),
       { concurrency: "unbounded" }
@@ -110,23 +116,25 @@ export const run = Effect.scoped(
     )
 
     yield* Output.line(`\na batch of three calls with one ${BATCH_TIMEOUT} ms timeout:`)
-    const batch = yield* Effect.all(BATCH.map(([name, millis]) => watched(name, millis)), { concurrency: "unbounded" }).pipe(
-      Effect.timeoutFail({
-        duration: BATCH_TIMEOUT,
-        onTimeout: () =>
-          new BatchTimedOut({
-            timeoutMillis: BATCH_TIMEOUT,
-            finished: BATCH.map(([n]) => n).filter((n) => finished.has(n)),
-            unfinished: BATCH.map(([n]) => n).filter((n) => !finished.has(n))
-          })
-      }),
-      Effect.map((rs): Either.Either<ReadonlyArray<CallResult>, BatchTimedOut> => Either.right(rs)),
-      Effect.catchTag("BatchTimedOut", (e) => Effect.succeed(Either.left(e)))
-    )
+    const batch = yield* Effect.all(BATCH.map(([name, millis]) => watched(name, millis)), { concurrency: "unbounded" })
+      .pipe(
+        Effect.timeoutFail({
+          duration: BATCH_TIMEOUT,
+          onTimeout: () =>
+            new BatchTimedOut({
+              timeoutMillis: BATCH_TIMEOUT,
+              finished: BATCH.map(([n]) => n).filter((n) => finished.has(n)),
+              unfinished: BATCH.map(([n]) => n).filter((n) => !finished.has(n))
+            })
+        }),
+        Effect.map((rs): Either.Either<ReadonlyArray<CallResult>, BatchTimedOut> => Either.right(rs)),
+        Effect.catchTag("BatchTimedOut", (e) => Effect.succeed(Either.left(e)))
+      )
     const batchFinished = BATCH.map(([n]) => n).filter((n) => finished.has(n))
     const batchInterrupted = BATCH.map(([n]) => n).filter((n) => interrupted.has(n))
     yield* Either.match(batch, {
-      onLeft: (e) => Output.line(`  ${e._tag}: ${e.message} (finished before: ${e.finished.join(", ") || "none"})`, "warn"),
+      onLeft: (e) =>
+        Output.line(`  ${e._tag}: ${e.message} (finished before: ${e.finished.join(", ") || "none"})`, "warn"),
       onRight: (rs) => Output.line(`  all finished: ${rs.map((r) => r.endpoint).join(", ")}`, "ok")
     })
     yield* server.shutdown

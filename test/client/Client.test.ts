@@ -5,7 +5,7 @@ import * as Net from "node:net"
 import { Worker } from "node:worker_threads"
 import * as Client from "../../src/client/Client.js"
 import * as RpcClient from "../../src/client/RpcClient.js"
-import * as Connection from "../../src/connection/Connection.js"
+import type * as Connection from "../../src/connection/Connection.js"
 import * as Timers from "../../src/connection/Timers.js"
 import * as Transport from "../../src/connection/Transport.js"
 import { Framing } from "../../src/index.js"
@@ -180,7 +180,10 @@ describe("Client", () => {
 
     it.effect("a server shuts down at once with an idle Client.connect and an idle RpcClient connected: they answer its FIN", () =>
       Effect.gen(function*() {
-        const server = yield* Server.make({ port: 0, linger: "1 hour" }, RpcServer.handler(Calc, calcHandlers(new Gates())))
+        const server = yield* Server.make(
+          { port: 0, linger: "1 hour" },
+          RpcServer.handler(Calc, calcHandlers(new Gates()))
+        )
         const port = server.address.port
         const conn = yield* Client.connect({ port })
         const rpc = yield* RpcClient.connect(Calc, { port })
@@ -200,8 +203,10 @@ describe("Client", () => {
       Effect.gen(function*() {
         const replies = Array.from({ length: 200 }, (_, i) => `reply ${i}\n`)
         // The handler answers "go" with 200 replies in 200 writes and ends: the server closes.
-        const server = yield* Server.make({ port: 0, linger: "1 hour" }, (conn) =>
-          Effect.zipRight(conn.readLine(), Effect.forEach(replies, (r) => conn.write(r), { discard: true })))
+        const server = yield* Server.make(
+          { port: 0, linger: "1 hour" },
+          (conn) => Effect.zipRight(conn.readLine(), Effect.forEach(replies, (r) => conn.write(r), { discard: true }))
+        )
         const conn = yield* Client.connect({ port: server.address.port })
         yield* conn.write("go\n")
         // Reads start only once both ends are closed: everything must have been kept.
@@ -244,7 +249,10 @@ describe("Client", () => {
 
     it.effect("an RpcClient answers the server's FIN even on a connection made with allowHalfOpen: true", () =>
       Effect.gen(function*() {
-        const server = yield* Server.make({ port: 0, linger: "1 hour" }, RpcServer.handler(Calc, calcHandlers(new Gates())))
+        const server = yield* Server.make(
+          { port: 0, linger: "1 hour" },
+          RpcServer.handler(Calc, calcHandlers(new Gates()))
+        )
         const conn = yield* Client.connect({ port: server.address.port, allowHalfOpen: true })
         const rpc = yield* RpcClient.make(Calc, conn)
         expect(yield* rpc.add({ a: 1, b: 2 })).toBe(3)
@@ -316,10 +324,16 @@ describe("Client", () => {
         const readA = yield* Effect.fork(Effect.either(a.read()))
         const readB = yield* Effect.fork(Effect.either(b.read()))
         yield* TestClock.adjust("11 seconds")
-        expect(yield* Fiber.join(readA)).toMatchObject({ _tag: "Left", left: { _tag: "ConnectionTimeout", timeout: "idle" } })
+        expect(yield* Fiber.join(readA)).toMatchObject({
+          _tag: "Left",
+          left: { _tag: "ConnectionTimeout", timeout: "idle" }
+        })
         expect(readB.unsafePoll()).toBeNull()
         yield* TestClock.adjust("10 seconds")
-        expect(yield* Fiber.join(readB)).toMatchObject({ _tag: "Left", left: { _tag: "ConnectionTimeout", timeout: "idle" } })
+        expect(yield* Fiber.join(readB)).toMatchObject({
+          _tag: "Left",
+          left: { _tag: "ConnectionTimeout", timeout: "idle" }
+        })
       }).pipe(Effect.scoped, Effect.provide(Client.timersLayer())))
   })
 })

@@ -15,7 +15,9 @@ import * as Server from "../../src/server/Server.js"
 import { Calc, calcHandlers, Gates } from "../rpc/fixtures.js"
 
 class CalcClient extends Context.Tag("test/CalcClient")<CalcClient, RpcClient.RpcClient<typeof Calc>>() {}
-class PooledCalc extends Context.Tag("test/PooledCalc")<PooledCalc, RpcClient.RpcClient<typeof Calc, Client.ConnectFailure>>() {}
+class PooledCalc
+  extends Context.Tag("test/PooledCalc")<PooledCalc, RpcClient.RpcClient<typeof Calc, Client.ConnectFailure>>()
+{}
 class Conn extends Context.Tag("test/Conn")<Conn, Connection.Connection>() {}
 class Conns extends Context.Tag("test/Conns")<Conns, Pool.Pool<Connection.Connection, Client.ConnectFailure>>() {}
 
@@ -43,10 +45,11 @@ const calcServer = Effect.gen(function*() {
     const base = calcHandlers(gates)
     const rpc = RpcServer.handler(Calc, {
       ...base,
-      wait: (params) => Effect.suspend(() => {
-        ranOn.set(params.key, conn.id)
-        return base.wait(params)
-      })
+      wait: (params) =>
+        Effect.suspend(() => {
+          ranOn.set(params.key, conn.id)
+          return base.wait(params)
+        })
     })
     return Effect.raceFirst(
       rpc(conn),
@@ -120,7 +123,9 @@ describe("Client layers", () => {
       const { server, gates, ranOn } = yield* calcServer
       const client = yield* RpcClient.pool(Calc, { port: server.address.port, size: 4, concurrency: 1 })
       const keys = ["a", "b", "c", "d"]
-      const calls = yield* Effect.fork(Effect.forEach(keys, (key) => client.wait({ key }), { concurrency: "unbounded" }))
+      const calls = yield* Effect.fork(
+        Effect.forEach(keys, (key) => client.wait({ key }), { concurrency: "unbounded" })
+      )
       yield* Effect.forEach(keys, (key) => gates.awaitStarted(key), { discard: true })
       // Four calls in flight at once, one per connection.
       expect(new Set(keys.map((k) => ranOn.get(k))).size).toBe(4)
@@ -140,11 +145,15 @@ describe("Client layers", () => {
       const { server, gates, ranOn } = yield* calcServer
       const client = yield* RpcClient.pool(Calc, { port: server.address.port, size: 2 })
       // Both connections up (each carried one call), then eight calls at once.
-      const warm = yield* Effect.fork(Effect.forEach(["w1", "w2"], (key) => client.wait({ key }), { concurrency: "unbounded" }))
+      const warm = yield* Effect.fork(
+        Effect.forEach(["w1", "w2"], (key) => client.wait({ key }), { concurrency: "unbounded" })
+      )
       yield* gates.awaitStarted("w1")
       yield* gates.awaitStarted("w2")
       const keys = Array.from({ length: 8 }, (_, i) => `k${i}`)
-      const calls = yield* Effect.fork(Effect.forEach(keys, (key) => client.wait({ key }), { concurrency: "unbounded" }))
+      const calls = yield* Effect.fork(
+        Effect.forEach(keys, (key) => client.wait({ key }), { concurrency: "unbounded" })
+      )
       yield* Effect.forEach(keys, (key) => gates.awaitStarted(key), { discard: true })
       const perConnection = new Map<number, number>()
       for (const k of keys) perConnection.set(ranOn.get(k)!, (perConnection.get(ranOn.get(k)!) ?? 0) + 1)
@@ -159,7 +168,9 @@ describe("Client layers", () => {
     Effect.gen(function*() {
       const { server, gates, ranOn, kill, killed } = yield* calcServer
       const client = yield* RpcClient.pool(Calc, { port: server.address.port, size: 2, concurrency: 1 })
-      const both = yield* Effect.fork(Effect.forEach(["a", "b"], (key) => client.wait({ key }), { concurrency: "unbounded" }))
+      const both = yield* Effect.fork(
+        Effect.forEach(["a", "b"], (key) => client.wait({ key }), { concurrency: "unbounded" })
+      )
       yield* gates.awaitStarted("a")
       yield* gates.awaitStarted("b")
       yield* gates.release("a")
@@ -170,11 +181,17 @@ describe("Client layers", () => {
       // The client has seen the server's FIN (it answered with its own).
       expect(yield* Queue.take(killed)).toBe(victim)
       // Every later call succeeds; two at once need two live connections: one is new.
-      const results = yield* Effect.forEach(Array.from({ length: 20 }, (_, i) => i), (i) => client.add({ a: i, b: 1 }), {
-        concurrency: 1
-      })
+      const results = yield* Effect.forEach(
+        Array.from({ length: 20 }, (_, i) => i),
+        (i) => client.add({ a: i, b: 1 }),
+        {
+          concurrency: 1
+        }
+      )
       expect(results).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
-      const again = yield* Effect.fork(Effect.forEach(["c", "d"], (key) => client.wait({ key }), { concurrency: "unbounded" }))
+      const again = yield* Effect.fork(
+        Effect.forEach(["c", "d"], (key) => client.wait({ key }), { concurrency: "unbounded" })
+      )
       yield* gates.awaitStarted("c")
       yield* gates.awaitStarted("d")
       expect(ranOn.get("c")).not.toBe(victim)

@@ -17,7 +17,10 @@ const CalcPlus = Protocol.make(
   Protocol.method("mul", { params: { a: Schema.Number, b: Schema.Number }, success: Schema.Number })
 )
 
-const setup = (gates: Gates, options: { readonly format?: typeof JsonRpc.format; readonly framing?: Framing.LinesCodec } = {}) =>
+const setup = (
+  gates: Gates,
+  options: { readonly format?: typeof JsonRpc.format; readonly framing?: Framing.LinesCodec } = {}
+) =>
   Effect.gen(function*() {
     const server = yield* Server.make({ port: 0 }, RpcServer.handler(Calc, calcHandlers(gates), options))
     const client = yield* RpcClient.connect(CalcPlus, { port: server.address.port, ...options })
@@ -36,9 +39,13 @@ const dropAfter = (lines: number) =>
         })
         socket.on("error", () => {})
       })
-      server.listen(0, "127.0.0.1", () => resume(Effect.succeed({ port: (server.address() as Net.AddressInfo).port, server })))
+      server.listen(0, "127.0.0.1", () =>
+        resume(Effect.succeed({ port: (server.address() as Net.AddressInfo).port, server })))
     }),
-    ({ server }) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
+    ({ server }) =>
+      Effect.async<void>((resume) =>
+        void server.close(() => resume(Effect.void))
+      )
   )
 
 describe("RpcClient", () => {
@@ -191,7 +198,9 @@ describe("RpcClient", () => {
       const server = yield* Server.make({ port: 0, linger: "1 hour" }, RpcServer.handler(Calc, calcHandlers(gates)))
       const client = yield* RpcClient.connect(Calc, { port: server.address.port })
       const keys = Array.from({ length: 50 }, (_, i) => `k${i}`)
-      const calls = yield* Effect.fork(Effect.forEach(keys, (key) => client.wait({ key }), { concurrency: "unbounded" }))
+      const calls = yield* Effect.fork(
+        Effect.forEach(keys, (key) => client.wait({ key }), { concurrency: "unbounded" })
+      )
       yield* Effect.forEach(keys, (key) => gates.awaitStarted(key), { discard: true })
       const shutdown = yield* Effect.fork(server.shutdown)
       yield* server.draining
@@ -254,7 +263,10 @@ describe("RpcClient", () => {
         { port: 0 },
         RpcServer.handler(Calc, calcHandlers(new Gates()), { framing: Framing.lines({ maxLineBytes: 4_096 }) })
       )
-      const client = yield* RpcClient.connect(Calc, { port: server.address.port, framing: Framing.lines({ maxLineBytes: 200 }) })
+      const client = yield* RpcClient.connect(Calc, {
+        port: server.address.port,
+        framing: Framing.lines({ maxLineBytes: 200 })
+      })
       const [small, big, other] = yield* Effect.all([
         Effect.either(client.add({ a: 1, b: 2 })),
         Effect.either(client.echo("x".repeat(500))),

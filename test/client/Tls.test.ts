@@ -29,7 +29,10 @@ afterAll(() => removeCerts(certs))
 const echo = Server.respond(Framing.lines(), (line) => Effect.succeed(Buffer.concat([Buffer.from("ECHO: "), line])))
 
 const line = (conn: Connection.Connection, text: string) =>
-  Effect.zipRight(conn.write(`${text}\n`), Effect.map(conn.readLine(), (b) => Buffer.from(b).toString("utf8").trimEnd()))
+  Effect.zipRight(
+    conn.write(`${text}\n`),
+    Effect.map(conn.readLine(), (b) => Buffer.from(b).toString("utf8").trimEnd())
+  )
 
 /** A plain TCP server that greets in plaintext and counts its connections. */
 const plainGreeter = Effect.acquireRelease(

@@ -459,7 +459,11 @@ describe("Connection", () => {
       Effect.gen(function*() {
         const { conn, peer } = yield* pair()
         expect(conn.remoteAddress).toEqual({ host: peer.localAddress, port: peer.localPort, family: peer.localFamily })
-        expect(conn.localAddress).toEqual({ host: peer.remoteAddress, port: peer.remotePort, family: peer.remoteFamily })
+        expect(conn.localAddress).toEqual({
+          host: peer.remoteAddress,
+          port: peer.remotePort,
+          family: peer.remoteFamily
+        })
         expect(conn.remoteAddress).toMatchObject({ host: "127.0.0.1", family: "IPv4" })
       }).pipe(Effect.scoped))
   })
@@ -521,7 +525,9 @@ describe("Connection", () => {
     it.live("a lengthPrefixed frame cut short by EOF fails the stream with UnexpectedEof", () =>
       Effect.gen(function*() {
         const { conn, peer, send } = yield* pair()
-        const collecting = yield* Effect.fork(Effect.flip(Stream.runCollect(conn.framed(Framing.lengthPrefixed()).frames)))
+        const collecting = yield* Effect.fork(
+          Effect.flip(Stream.runCollect(conn.framed(Framing.lengthPrefixed()).frames))
+        )
         yield* send(new Uint8Array([0, 0, 0, 5, 0x68]))
         peer.end()
         expect(yield* Fiber.join(collecting)).toMatchObject({ _tag: "UnexpectedEof" })
@@ -543,7 +549,9 @@ describe("Connection", () => {
     it.effect("frames: a frame trickled byte by byte still times out frameReadTimeout after its first byte", () =>
       Effect.gen(function*() {
         const { peer, conn, send } = yield* pair({ frameReadTimeout: "30 seconds" })
-        const collecting = yield* Effect.fork(Effect.either(Stream.runCollect(conn.framed(Framing.lengthPrefixed()).frames)))
+        const collecting = yield* Effect.fork(
+          Effect.either(Stream.runCollect(conn.framed(Framing.lengthPrefixed()).frames))
+        )
         yield* send(new Uint8Array([0, 0, 0, 5, 0x61])) // the frame begins at 0 s
         yield* TestClock.adjust("20 seconds")
         yield* send(new Uint8Array([0x62])) // progress within the same frame does not restart its window

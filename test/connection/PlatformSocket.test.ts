@@ -35,7 +35,9 @@ const wsClient = (url: string) => Socket.makeWebSocket(url).pipe(Effect.provide(
 const messagesOf = (socket: Socket.Socket) =>
   Effect.gen(function*() {
     const received = yield* Queue.unbounded<string>()
-    const run = yield* Effect.forkScoped(socket.runRaw((m) => Queue.offer(received, typeof m === "string" ? m : text(m))))
+    const run = yield* Effect.forkScoped(
+      socket.runRaw((m) => Queue.offer(received, typeof m === "string" ? m : text(m)))
+    )
     const write = yield* socket.writer
     return { received, write, run }
   })
@@ -46,10 +48,15 @@ describe("PlatformSocket", () => {
       Effect.gen(function*() {
         const transports = yield* Queue.unbounded<boolean>()
         const url = yield* wsServer((socket) =>
-          PlatformSocket.serve(socket, (connection) =>
-            Effect.zipRight(Queue.offer(transports, Transport.isTransport(connection)), echo(connection)), {
-            messages: Framing.lines()
-          }))
+          PlatformSocket.serve(
+            socket,
+            (connection) =>
+              Effect.zipRight(Queue.offer(transports, Transport.isTransport(connection)), echo(connection)),
+            {
+              messages: Framing.lines()
+            }
+          )
+        )
         const client = yield* messagesOf(yield* wsClient(url))
         yield* client.write("a")
         yield* client.write(new TextEncoder().encode("b"))
@@ -63,7 +70,8 @@ describe("PlatformSocket", () => {
       Effect.gen(function*() {
         const gates = new Gates()
         const url = yield* wsServer((socket) =>
-          PlatformSocket.serve(socket, RpcServer.handler(Calc, calcHandlers(gates)), { messages: Framing.lines() }))
+          PlatformSocket.serve(socket, RpcServer.handler(Calc, calcHandlers(gates)), { messages: Framing.lines() })
+        )
         const connection = yield* PlatformSocket.fromSocket(yield* wsClient(url), { messages: Framing.lines() })
         const client = yield* RpcClient.make(Calc, connection)
         expect(yield* client.add({ a: 1, b: 2 })).toBe(3)
@@ -82,7 +90,8 @@ describe("PlatformSocket", () => {
           PlatformSocket.serve(socket, RpcServer.handler(Calc, calcHandlers(gates)), {
             messages: Framing.lines(),
             messageType: "text"
-          }))
+          })
+        )
         const socket = yield* wsClient(url)
         const received = yield* Queue.unbounded<string | Uint8Array>()
         yield* Effect.forkScoped(socket.runRaw((m) => Queue.offer(received, m)))
@@ -100,7 +109,8 @@ describe("PlatformSocket", () => {
           PlatformSocket.serve(socket, echo, { messages: Framing.lines() }).pipe(
             Effect.exit,
             Effect.flatMap((exit) => Deferred.succeed(done, Exit.asVoid(exit)))
-          ))
+          )
+        )
         yield* Effect.scoped(Effect.gen(function*() {
           const client = yield* messagesOf(yield* wsClient(url))
           yield* client.write("hi")
@@ -116,7 +126,8 @@ describe("PlatformSocket", () => {
           PlatformSocket.serve(socket, echo, { messages: Framing.lines() }).pipe(
             Effect.exit,
             Effect.flatMap((exit) => Deferred.succeed(done, exit))
-          ))
+          )
+        )
         const client = yield* messagesOf(yield* wsClient(url))
         yield* client.write("two\nlines")
         const exit = yield* Deferred.await(done)
@@ -141,7 +152,8 @@ describe("PlatformSocket", () => {
           PlatformSocket.serve(socket, echo, { messages: Framing.lines(), idleTimeout: "100 millis" }).pipe(
             Effect.exit,
             Effect.flatMap((exit) => Deferred.succeed(done, exit))
-          ))
+          )
+        )
         const client = yield* messagesOf(yield* wsClient(url))
         const exit = yield* Deferred.await(done)
         expect(Exit.isFailure(exit) ? String(exit.cause) : "").toContain("ConnectionTimeout")
@@ -185,7 +197,8 @@ describe("PlatformSocket", () => {
             socket,
             (connection) => Deferred.succeed(seen, `${connection.remoteAddress.host}:${connection.remoteAddress.port}`),
             { messages: Framing.lines(), remoteAddress: { host: "10.0.0.1", port: 1234, family: "IPv4" } }
-          ))
+          )
+        )
         yield* messagesOf(yield* wsClient(url))
         expect(yield* Deferred.await(seen)).toBe("10.0.0.1:1234")
       }).pipe(Effect.scoped))

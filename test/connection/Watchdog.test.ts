@@ -42,7 +42,9 @@ describe("Watchdog", () => {
       setImmediate(io)
       yield* TestClock.adjust("100 millis")
       yield* Effect.async<void>((resume) => {
-        const wait = () => (events.filter((e) => e === "timeout").length === 300 ? resume(Effect.void) : setImmediate(wait))
+        const wait = () => (events.filter((e) => e === "timeout").length === 300
+          ? resume(Effect.void)
+          : setImmediate(wait))
         wait()
       })
       const runs = events.join(",").split("io").map((run) => run.split(",").filter((e) => e === "timeout").length)
@@ -55,7 +57,14 @@ describe("timeouts fire within +10 % of their value", () => {
   it.effect("a frame-read timeout of 1 s that falls between two 250 ms ticks fires by 1.1 s", () =>
     Effect.gen(function*() {
       const server = yield* Server.make(
-        { port: 0, frameReadTimeout: "1 second", idleTimeout: "1 hour", linger: "1 hour", writeStallTimeout: "1 hour", halfClosedTimeout: "1 hour" },
+        {
+          port: 0,
+          frameReadTimeout: "1 second",
+          idleTimeout: "1 hour",
+          linger: "1 hour",
+          writeStallTimeout: "1 hour",
+          halfClosedTimeout: "1 hour"
+        },
         Server.respond(Framing.lines(), Effect.succeed)
       )
       yield* TestClock.adjust("10 millis")

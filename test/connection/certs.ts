@@ -34,15 +34,48 @@ const openssl = (dir: string, args: ReadonlyArray<string>): void => {
 const newKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
 
 const makeCa = (dir: string, name: string): void =>
-  openssl(dir, ["req", "-x509", ...newKey, "-keyout", `${name}.key`, "-out", `${name}.crt`, "-subj", `/CN=${name} test CA`, "-days", "2"])
+  openssl(dir, [
+    "req",
+    "-x509",
+    ...newKey,
+    "-keyout",
+    `${name}.key`,
+    "-out",
+    `${name}.crt`,
+    "-subj",
+    `/CN=${name} test CA`,
+    "-days",
+    "2"
+  ])
 
 /** A leaf signed by `ca`, valid for `days` (-1: expired yesterday), for the names in `san`. */
-const makeLeaf = (dir: string, ca: string, name: string, cn: string, san: string, days: number, usage: string): void => {
+const makeLeaf = (
+  dir: string,
+  ca: string,
+  name: string,
+  cn: string,
+  san: string,
+  days: number,
+  usage: string
+): void => {
   openssl(dir, ["req", ...newKey, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${cn}`])
   Fs.writeFileSync(Path.join(dir, `${name}.ext`), `subjectAltName=${san}\nextendedKeyUsage=${usage}\n`)
   openssl(dir, [
-    "x509", "-req", "-in", `${name}.csr`, "-CA", `${ca}.crt`, "-CAkey", `${ca}.key`, "-CAcreateserial",
-    "-out", `${name}.crt`, "-days", String(days), "-extfile", `${name}.ext`
+    "x509",
+    "-req",
+    "-in",
+    `${name}.csr`,
+    "-CA",
+    `${ca}.crt`,
+    "-CAkey",
+    `${ca}.key`,
+    "-CAcreateserial",
+    "-out",
+    `${name}.crt`,
+    "-days",
+    String(days),
+    "-extfile",
+    `${name}.ext`
   ])
 }
 
@@ -62,7 +95,21 @@ export const makeCerts = (): Certs => {
   makeLeaf(dir, "ca", "expired", "localhost", local, -1, "serverAuth")
   makeLeaf(dir, "ca", "wronghost", "elsewhere.test", "DNS:elsewhere.test", 2, "serverAuth")
   makeLeaf(dir, "ca2", "server2", "localhost", local, 2, "serverAuth")
-  openssl(dir, ["req", "-x509", ...newKey, "-keyout", "self.key", "-out", "self.crt", "-subj", "/CN=localhost", "-days", "2", "-addext", `subjectAltName=${local}`])
+  openssl(dir, [
+    "req",
+    "-x509",
+    ...newKey,
+    "-keyout",
+    "self.key",
+    "-out",
+    "self.crt",
+    "-subj",
+    "/CN=localhost",
+    "-days",
+    "2",
+    "-addext",
+    `subjectAltName=${local}`
+  ])
   return {
     dir,
     ca: Fs.readFileSync(Path.join(dir, "ca.crt"), "utf8"),

@@ -24,37 +24,43 @@ class Observed {
 /** A jayson TCP server with Calc's methods, closed with the scope. */
 const jaysonServer = (observed: Observed) =>
   Effect.acquireRelease(
-    Effect.async<{ readonly port: number; readonly server: Net.Server; readonly sockets: Set<Net.Socket> }>((resume) => {
-      type Callback = (error: unknown, result?: unknown) => void
-      const methods = {
-        add: (p: { a: number; b: number }, cb: Callback) => cb(null, p.a + p.b),
-        greet: (p: { name: string }, cb: Callback) => setImmediate(() => cb(null, `Hello, ${p.name}!`)),
-        div: (p: [number, number], cb: Callback) =>
-          p[1] === 0
-            ? cb({ code: 42, message: "DivideByZero", data: { _tag: "DivideByZero", dividend: p[0] } })
-            : cb(null, p[0] / p[1]),
-        wait: (p: { key: string }, cb: Callback) => {
-          observed.release.push(() => cb(null, p.key))
-          Deferred.unsafeDone(observed.waiting, Effect.succeed(p.key))
-        },
-        log: (p: { line: string }, cb: Callback) => {
-          observed.logs.push(p.line)
-          cb(null)
+    Effect.async<{ readonly port: number; readonly server: Net.Server; readonly sockets: Set<Net.Socket> }>(
+      (resume) => {
+        type Callback = (error: unknown, result?: unknown) => void
+        const methods = {
+          add: (p: { a: number; b: number }, cb: Callback) => cb(null, p.a + p.b),
+          greet: (p: { name: string }, cb: Callback) => setImmediate(() => cb(null, `Hello, ${p.name}!`)),
+          div: (p: [number, number], cb: Callback) =>
+            p[1] === 0
+              ? cb({ code: 42, message: "DivideByZero", data: { _tag: "DivideByZero", dividend: p[0] } })
+              : cb(null, p[0] / p[1]),
+          wait: (p: { key: string }, cb: Callback) => {
+            observed.release.push(() => cb(null, p.key))
+            Deferred.unsafeDone(observed.waiting, Effect.succeed(p.key))
+          },
+          log: (p: { line: string }, cb: Callback) => {
+            observed.logs.push(p.line)
+            cb(null)
+          }
         }
+        const server = new jayson.Server(methods as unknown as jayson.MethodLike as never).tcp()
+        const sockets = new Set<Net.Socket>()
+        server.on("connection", (socket: Net.Socket) => {
+          sockets.add(socket)
+          socket.on("close", () => sockets.delete(socket))
+        })
+        server.listen(0, "127.0.0.1", () =>
+          resume(Effect.succeed({ port: (server.address() as Net.AddressInfo).port, server, sockets })))
       }
-      const server = new jayson.Server(methods as unknown as jayson.MethodLike as never).tcp()
-      const sockets = new Set<Net.Socket>()
-      server.on("connection", (socket: Net.Socket) => {
-        sockets.add(socket)
-        socket.on("close", () => sockets.delete(socket))
-      })
-      server.listen(0, "127.0.0.1", () =>
-        resume(Effect.succeed({ port: (server.address() as Net.AddressInfo).port, server, sockets })))
-    }),
+    ),
     ({ server, sockets }) =>
       Effect.async<void>((resume) => {
-        for (const s of sockets) s.destroy()
-        server.close(() => resume(Effect.void))
+        for (const s of sockets) {
+          s.destroy()
+        }
+        server.close(() =>
+          resume(Effect.void)
+        )
       })
   )
 
@@ -74,7 +80,10 @@ const call = (client: jayson.TcpClient, method: string, params: object) =>
 describe("interop with jayson", () => {
   it.live("jayson's TCP client makes 1,000 requests to our server", () =>
     Effect.gen(function*() {
-      const server = yield* Server.make({ port: 0, maxConnections: 4096 }, RpcServer.handler(Calc, calcHandlers(new Gates())))
+      const server = yield* Server.make(
+        { port: 0, maxConnections: 4096 },
+        RpcServer.handler(Calc, calcHandlers(new Gates()))
+      )
       const client = jayson.Client.tcp({ host: "127.0.0.1", port: server.address.port })
       const replies = yield* Effect.forEach(
         Array.from({ length: 1_000 }, (_, i) => i),
@@ -133,7 +142,8 @@ describe("interop with jayson", () => {
       const client = yield* RpcClient.connect(Calc, { port, framing: Framing.jsonValues() })
       const results = yield* Effect.forEach(
         Array.from({ length: 1_000 }, (_, i) => i),
-        (i) => i % 10 === 0 ? Effect.map(client.greet({ name: String(i) }), (s) => s.length) : client.add({ a: i, b: 1 }),
+        (i) =>
+          i % 10 === 0 ? Effect.map(client.greet({ name: String(i) }), (s) => s.length) : client.add({ a: i, b: 1 }),
         { concurrency: 64 }
       )
       expect(results).toEqual(Array.from({ length: 1_000 }, (_, i) => (i % 10 === 0 ? `Hello, ${i}!`.length : i + 1)))

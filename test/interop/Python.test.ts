@@ -17,15 +17,22 @@ const N = 1_000
 /** Runs a Python script to completion; its stdout. */
 const runPython = (script: string, args: ReadonlyArray<string>) =>
   Effect.async<string, Error>((resume) => {
-    const child = ChildProcess.execFile("python3", [Path.join(dir, script), ...args], { timeout: 20_000 }, (error, stdout, stderr) =>
-      resume(error ? Effect.fail(new Error(`${error.message}\n${stderr}`)) : Effect.succeed(stdout)))
+    const child = ChildProcess.execFile(
+      "python3",
+      [Path.join(dir, script), ...args],
+      { timeout: 20_000 },
+      (error, stdout, stderr) =>
+        resume(error ? Effect.fail(new Error(`${error.message}\n${stderr}`)) : Effect.succeed(stdout))
+    )
     return Effect.sync(() => child.kill())
   })
 
 /** Starts the Python server; its port. Killed (stdin closed) when the scope closes. */
 const pythonServer = Effect.acquireRelease(
   Effect.async<{ readonly port: number; readonly child: ChildProcess.ChildProcess }, Error>((resume) => {
-    const child = ChildProcess.spawn("python3", [Path.join(dir, "rpc_server.py")], { stdio: ["pipe", "pipe", "inherit"] })
+    const child = ChildProcess.spawn("python3", [Path.join(dir, "rpc_server.py")], {
+      stdio: ["pipe", "pipe", "inherit"]
+    })
     child.once("error", (e) => resume(Effect.fail(e)))
     child.stdout.once("data", (d: Buffer) => resume(Effect.succeed({ port: Number(d.toString().trim()), child })))
   }),
@@ -63,7 +70,11 @@ describe("interop with Python asyncio (the chapter's format)", () => {
   it.live("our client makes 1,000 pipelined calls to a Python server", () =>
     Effect.gen(function*() {
       const { port } = yield* pythonServer
-      const client = yield* RpcClient.connect(Chapter, { port, format: ChapterRpc.format, framing: ChapterRpc.framing() })
+      const client = yield* RpcClient.connect(Chapter, {
+        port,
+        format: ChapterRpc.format,
+        framing: ChapterRpc.framing()
+      })
       const sums = yield* Effect.forEach(
         Array.from({ length: N }, (_, i) => i),
         (i) => client.add({ a: i, b: 2 * i }),
@@ -71,8 +82,15 @@ describe("interop with Python asyncio (the chapter's format)", () => {
       )
       expect(sums).toEqual(Array.from({ length: N }, (_, i) => 3 * i))
       expect(yield* client.greet({ name: "Effect" })).toBe("Hello, Effect!")
-      expect(yield* client.echo({ data: [1, 2, 3], nested: { key: "value" } })).toEqual({ data: [1, 2, 3], nested: { key: "value" } })
+      expect(yield* client.echo({ data: [1, 2, 3], nested: { key: "value" } })).toEqual({
+        data: [1, 2, 3],
+        nested: { key: "value" }
+      })
       const unknown = yield* Effect.flip(client.unknown_method({}))
-      expect(unknown).toMatchObject({ _tag: "RpcRemoteError", code: JsonRpc.METHOD_NOT_FOUND, detail: "Unknown method: unknown_method" })
+      expect(unknown).toMatchObject({
+        _tag: "RpcRemoteError",
+        code: JsonRpc.METHOD_NOT_FOUND,
+        detail: "Unknown method: unknown_method"
+      })
     }).pipe(Effect.scoped))
 })

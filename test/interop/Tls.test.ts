@@ -93,7 +93,9 @@ const spawn = (command: string, args: ReadonlyArray<string>) =>
             if (exited !== undefined) {
               waiters.delete(check)
               resume(Effect.fail(
-                new Error(`${command} exited (${exited.code}) before printing ${pattern}\nstdout:\n${out}\nstderr:\n${err}`)
+                new Error(
+                  `${command} exited (${exited.code}) before printing ${pattern}\nstdout:\n${out}\nstderr:\n${err}`
+                )
               ))
             }
           }
@@ -177,11 +179,19 @@ const say = (peer: Peer, text: string, reply: RegExp) =>
 const echo = Server.respond(Framing.lines(), (line) => Effect.succeed(Buffer.concat([Buffer.from("ECHO: "), line])))
 
 /** Answers each line with the client certificate's CN (mutual TLS), e.g. `test client says hi`. */
-const whoAmI = Server.respond(Framing.lines(), (line, conn: Connection.Connection) =>
-  Effect.succeed(Buffer.from(`${conn.tls?.peerCertificate?.subject.CN ?? "anonymous"} says ${Buffer.from(line).toString("utf8")}`)))
+const whoAmI = Server.respond(
+  Framing.lines(),
+  (line, conn: Connection.Connection) =>
+    Effect.succeed(
+      Buffer.from(`${conn.tls?.peerCertificate?.subject.CN ?? "anonymous"} says ${Buffer.from(line).toString("utf8")}`)
+    )
+)
 
 const lineOf = (conn: Connection.Connection, text: string) =>
-  Effect.zipRight(conn.write(`${text}\n`), Effect.map(conn.readLine(), (b) => Buffer.from(b).toString("utf8").trimEnd()))
+  Effect.zipRight(
+    conn.write(`${text}\n`),
+    Effect.map(conn.readLine(), (b) => Buffer.from(b).toString("utf8").trimEnd())
+  )
 
 const Chapter = Protocol.make(
   Protocol.method("add", { params: { a: Schema.Number, b: Schema.Number }, success: Schema.Number }),
@@ -213,7 +223,10 @@ describe("TLS interop: openssl s_client against our server", () => {
           seen = conn.tls?.alpnProtocol
           return line
         }))
-      const server = yield* Server.make({ port: 0, tls: { ...certs.server, alpnProtocols: ["wire/2", "wire/1"] } }, handler)
+      const server = yield* Server.make(
+        { port: 0, tls: { ...certs.server, alpnProtocols: ["wire/2", "wire/1"] } },
+        handler
+      )
       const client = yield* sClient(server.address.port, ["-alpn", "wire/1,other/9"])
       yield* say(client, "alpn check\n", /alpn check$/)
       client.child.stdin!.end()
@@ -272,7 +285,10 @@ describe("TLS interop: openssl s_client against our server", () => {
           seen = conn.tls?.servername
           return line
         }))
-      const server = yield* Server.make({ port: 0, tls: { ...certs.server, hosts: { "elsewhere.test": certs.wrongHost } } }, handler)
+      const server = yield* Server.make({
+        port: 0,
+        tls: { ...certs.server, hosts: { "elsewhere.test": certs.wrongHost } }
+      }, handler)
       const client = yield* sClient(server.address.port, [], "elsewhere.test")
       yield* say(client, "sni check\n", /sni check$/)
       client.child.stdin!.end()
@@ -329,7 +345,9 @@ describe("TLS interop: openssl s_client against our server", () => {
     Effect.gen(function*() {
       const handler = Server.respond(Framing.lines(), (_line, conn: Connection.Connection) =>
         Effect.succeed(
-          Buffer.from(`authorized=${conn.tls?.authorized} error=${conn.tls?.authorizationError} cn=${conn.tls?.peerCertificate?.subject.CN}`)
+          Buffer.from(
+            `authorized=${conn.tls?.authorized} error=${conn.tls?.authorizationError} cn=${conn.tls?.peerCertificate?.subject.CN}`
+          )
         ))
       const server = yield* Server.make({
         port: 0,
@@ -344,7 +362,15 @@ describe("TLS interop: openssl s_client against our server", () => {
 describe("TLS interop: our client against openssl s_server", () => {
   it.live("Client.connect verifies s_server's certificate and reads what -rev sends back", () =>
     Effect.gen(function*() {
-      const { peer, port } = yield* sServer(["-cert", file("server.crt"), "-key", file("server.key"), "-rev", "-naccept", "1"])
+      const { peer, port } = yield* sServer([
+        "-cert",
+        file("server.crt"),
+        "-key",
+        file("server.key"),
+        "-rev",
+        "-naccept",
+        "1"
+      ])
       yield* Effect.scoped(Effect.gen(function*() {
         const conn = yield* Client.connect({ port, tls: { ca: certs.ca, servername: "localhost" } })
         expect(yield* lineOf(conn, "effect-wire")).toBe("eriw-tceffe")
@@ -362,7 +388,15 @@ describe("TLS interop: our client against openssl s_server", () => {
 
   it.live("Client.connect({ tls: { ca } }) to 127.0.0.1 with no servername checks s_server's certificate against its IP address", () =>
     Effect.gen(function*() {
-      const { port } = yield* sServer(["-cert", file("server.crt"), "-key", file("server.key"), "-rev", "-naccept", "1"])
+      const { port } = yield* sServer([
+        "-cert",
+        file("server.crt"),
+        "-key",
+        file("server.key"),
+        "-rev",
+        "-naccept",
+        "1"
+      ])
       const conn = yield* Client.connect({ port, tls: { ca: certs.ca } })
       expect(yield* lineOf(conn, "by address")).toBe("sserdda yb")
       expect(conn.tls?.authorized).toBe(true)
@@ -441,7 +475,9 @@ describe("TLS interop: our client against openssl s_server", () => {
         expect(yield* lineOf(conn, "tls12")).toBe("21slt")
         expect(conn.tls?.version).toBe("TLSv1.2")
       }))
-      const error = yield* Effect.flip(Client.connect({ port, tls: { ca: certs.ca, servername: "localhost", minVersion: "TLSv1.3" } }))
+      const error = yield* Effect.flip(
+        Client.connect({ port, tls: { ca: certs.ca, servername: "localhost", minVersion: "TLSv1.3" } })
+      )
       expect(Tls.isTlsError(error)).toBe(true)
       expect(error).toMatchObject({ _tag: "TlsError", side: "client" })
       expect(error.message).toContain("no TLS version in common")
@@ -516,7 +552,13 @@ describe("TLS interop: Python asyncio with ssl.create_default_context()", () => 
   it.live("graceful shutdown: a Python client waiting on our TLS server has its reply, then a clean EOF", () =>
     Effect.gen(function*() {
       const server = yield* Server.make({ port: 0, tls: certs.server }, echo)
-      const peer = yield* spawn("python3", [peerScript, "hold", String(server.address.port), file("ca.crt"), "before shutdown"])
+      const peer = yield* spawn("python3", [
+        peerScript,
+        "hold",
+        String(server.address.port),
+        file("ca.crt"),
+        "before shutdown"
+      ])
       const [reply] = yield* peer.line(/^\{"reply".*$/)
       expect(JSON.parse(reply)).toEqual({ reply: "ECHO: before shutdown" })
       yield* server.shutdown
@@ -565,7 +607,10 @@ describe("TLS interop: Python asyncio with ssl.create_default_context()", () => 
       expect(conn.tls?.peerCertificate?.subject.CN).toBe("localhost")
 
       const mutual = yield* pythonServer(["line-server", file("server.crt"), file("server.key"), file("ca.crt")])
-      const withCert = yield* Client.connect({ port: mutual, tls: { ca: certs.ca, servername: "localhost", ...certs.client } })
+      const withCert = yield* Client.connect({
+        port: mutual,
+        tls: { ca: certs.ca, servername: "localhost", ...certs.client }
+      })
       expect(yield* lineOf(withCert, "hi")).toBe("PY test client hi")
       // Without one, TLS 1.3 completes our side of the handshake; the server then drops us, so
       // the first read ends the connection (EOF, or the alert as a ConnectionFailed): no reply.

@@ -54,42 +54,48 @@ class Observed {
 /** A `net.Server` whose connections are served by vscode-jsonrpc, closed with the scope. */
 const vscodeServer = (observed: Observed) =>
   Effect.acquireRelease(
-    Effect.async<{ readonly port: number; readonly server: Net.Server; readonly sockets: Set<Net.Socket> }>((resume) => {
-      const sockets = new Set<Net.Socket>()
-      const server = Net.createServer((socket) => {
-        sockets.add(socket)
-        socket.on("close", () => sockets.delete(socket))
-        socket.on("error", () => {})
-        const connection = createMessageConnection(new StreamMessageReader(socket), new StreamMessageWriter(socket))
-        connection.onRequest("add", (p: { a: number; b: number }) => p.a + p.b)
-        connection.onRequest("greet", async (p: { name: string }) => {
-          await new Promise((r) => setImmediate(r)) // answered out of order
-          return `Hello, ${p.name}!`
+    Effect.async<{ readonly port: number; readonly server: Net.Server; readonly sockets: Set<Net.Socket> }>(
+      (resume) => {
+        const sockets = new Set<Net.Socket>()
+        const server = Net.createServer((socket) => {
+          sockets.add(socket)
+          socket.on("close", () => sockets.delete(socket))
+          socket.on("error", () => {})
+          const connection = createMessageConnection(new StreamMessageReader(socket), new StreamMessageWriter(socket))
+          connection.onRequest("add", (p: { a: number; b: number }) => p.a + p.b)
+          connection.onRequest("greet", async (p: { name: string }) => {
+            await new Promise((r) => setImmediate(r)) // answered out of order
+            return `Hello, ${p.name}!`
+          })
+          // Positional params are spread over the handler's arguments.
+          connection.onRequest("div", (a: number, b: number) => {
+            if (b === 0) throw new ResponseError(42, "DivideByZero", { _tag: "DivideByZero", dividend: a })
+            return a / b
+          })
+          connection.onRequest("wait", (p: { key: string }, token) =>
+            new Promise<string>((_resolve, reject) => {
+              Deferred.unsafeDone(observed.started, Effect.succeed(p.key))
+              token.onCancellationRequested(() => {
+                Deferred.unsafeDone(observed.cancelled, Effect.succeed(p.key))
+                reject(new ResponseError(JsonRpc.REQUEST_CANCELLED, "cancelled"))
+              })
+            }))
+          connection.onNotification("log", (p: { line: string }) => void observed.logs.push(p.line))
+          connection.onClose(() => connection.dispose())
+          connection.listen()
         })
-        // Positional params are spread over the handler's arguments.
-        connection.onRequest("div", (a: number, b: number) => {
-          if (b === 0) throw new ResponseError(42, "DivideByZero", { _tag: "DivideByZero", dividend: a })
-          return a / b
-        })
-        connection.onRequest("wait", (p: { key: string }, token) =>
-          new Promise<string>((_resolve, reject) => {
-            Deferred.unsafeDone(observed.started, Effect.succeed(p.key))
-            token.onCancellationRequested(() => {
-              Deferred.unsafeDone(observed.cancelled, Effect.succeed(p.key))
-              reject(new ResponseError(JsonRpc.REQUEST_CANCELLED, "cancelled"))
-            })
-          }))
-        connection.onNotification("log", (p: { line: string }) => void observed.logs.push(p.line))
-        connection.onClose(() => connection.dispose())
-        connection.listen()
-      })
-      server.listen(0, "127.0.0.1", () =>
-        resume(Effect.succeed({ port: (server.address() as Net.AddressInfo).port, server, sockets })))
-    }),
+        server.listen(0, "127.0.0.1", () =>
+          resume(Effect.succeed({ port: (server.address() as Net.AddressInfo).port, server, sockets })))
+      }
+    ),
     ({ server, sockets }) =>
       Effect.async<void>((resume) => {
-        for (const s of sockets) s.destroy()
-        server.close(() => resume(Effect.void))
+        for (const s of sockets) {
+          s.destroy()
+        }
+        server.close(() =>
+          resume(Effect.void)
+        )
       })
   )
 
@@ -148,7 +154,8 @@ describe("interop with vscode-jsonrpc", () => {
 
       const results = yield* Effect.forEach(
         Array.from({ length: N }, (_, i) => i),
-        (i) => i % 10 === 0 ? Effect.map(client.greet({ name: String(i) }), (s) => s.length) : client.add({ a: i, b: 1 }),
+        (i) =>
+          i % 10 === 0 ? Effect.map(client.greet({ name: String(i) }), (s) => s.length) : client.add({ a: i, b: 1 }),
         { concurrency: 64 }
       )
       expect(results).toEqual(

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Buffer } from "node:buffer"
 import { Chunk, Effect, Either, FastCheck as fc, Stream } from "effect"
+import { Buffer } from "node:buffer"
 import { Codec, Laws } from "../../src/index.js"
 import { contentLength } from "../../src/protocol/ContentLength.js"
 import { bytes, decodeTexts, texts } from "./helpers.js"
@@ -52,7 +52,10 @@ describe("Framing.contentLength", () => {
       }
       fc.assert(
         fc.property(Laws.cuts(input.length), (cs) => {
-          expect(decodeTexts(contentLength(), ...Laws.split(input, cs))).toEqual({ frames: [BODY, "{}"], error: undefined })
+          expect(decodeTexts(contentLength(), ...Laws.split(input, cs))).toEqual({
+            frames: [BODY, "{}"],
+            error: undefined
+          })
         }),
         { numRuns: 200 }
       )
@@ -88,22 +91,36 @@ describe("Framing.contentLength", () => {
 
     it("rejects two Content-Length headers, even with the same value", () => {
       for (const second of ["43", "44"]) {
-        const r = decodeTexts(contentLength(), `${MESSAGE}Content-Length: 43\r\ncontent-length: ${second}\r\n\r\n${BODY}`)
+        const r = decodeTexts(
+          contentLength(),
+          `${MESSAGE}Content-Length: 43\r\ncontent-length: ${second}\r\n\r\n${BODY}`
+        )
         expect(r.frames).toEqual([BODY])
-        expect(r.error).toMatchObject({ _tag: "MalformedFrame", offset: 65, reason: "duplicate Content-Length header at offset 85" })
+        expect(r.error).toMatchObject({
+          _tag: "MalformedFrame",
+          offset: 65,
+          reason: "duplicate Content-Length header at offset 85"
+        })
       }
     })
 
     it("rejects a header line without a colon, naming the line's offset", () => {
       const r = decodeTexts(contentLength(), "Content-Length: 2\r\nhello\r\n\r\n{}")
-      expect(r.error).toMatchObject({ _tag: "MalformedFrame", offset: 0, reason: "header line at offset 19 has no colon" })
+      expect(r.error).toMatchObject({
+        _tag: "MalformedFrame",
+        offset: 0,
+        reason: "header line at offset 19 has no colon"
+      })
       expect(r.error?.message).toContain("68 65 6c 6c 6f 0d 0a |hello..|")
     })
 
     it("rejects a header block with no Content-Length", () => {
       for (const header of ["Content-Type: x\r\n\r\n", "\r\n"]) {
         const r = decodeTexts(contentLength(), header + "{}")
-        expect(r.error).toMatchObject({ _tag: "MalformedFrame", reason: "the header block has no Content-Length header" })
+        expect(r.error).toMatchObject({
+          _tag: "MalformedFrame",
+          reason: "the header block has no Content-Length header"
+        })
       }
     })
 
@@ -132,7 +149,10 @@ describe("Framing.contentLength", () => {
       })
       // A CRLF header line ended by a bare-LF empty line fails on that empty line.
       const r = decodeTexts(contentLength(), "Content-Length: 2\r\n\n{}")
-      expect(r.error).toMatchObject({ _tag: "MalformedFrame", reason: expect.stringMatching(/offset 19 ends with a bare/) })
+      expect(r.error).toMatchObject({
+        _tag: "MalformedFrame",
+        reason: expect.stringMatching(/offset 19 ends with a bare/)
+      })
     })
 
     it("rejects a header block that reaches maxHeaderBytes + 1 bytes, at that byte", () => {
@@ -316,10 +336,11 @@ describe("Framing.contentLength", () => {
   describe("streams", () => {
     it.effect("decode and encode over Streams", () =>
       Effect.gen(function*() {
-        const frames = yield* Stream.make(bytes("Content-Len"), bytes("gth: 2\r\n\r\n{}Content-Length: 0\r\n\r\n")).pipe(
-          Codec.decode(contentLength()),
-          Stream.runCollect
-        )
+        const frames = yield* Stream.make(bytes("Content-Len"), bytes("gth: 2\r\n\r\n{}Content-Length: 0\r\n\r\n"))
+          .pipe(
+            Codec.decode(contentLength()),
+            Stream.runCollect
+          )
         expect(texts(Chunk.toArray(frames))).toEqual(["{}", ""])
         const encoded = yield* Stream.make(bytes("{}")).pipe(Codec.encode(contentLength()), Stream.runCollect)
         expect(texts(Chunk.toArray(encoded))).toEqual(["Content-Length: 2\r\n\r\n{}"])

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Chunk, Effect, Either, FastCheck as fc, Stream } from "effect"
 import { Buffer } from "node:buffer"
-import { delimited, type DelimitedCodec } from "../../src/protocol/Delimited.js"
 import { Codec, Laws } from "../../src/index.js"
+import { delimited, type DelimitedCodec } from "../../src/protocol/Delimited.js"
 import { bytes, decodeTexts, hex, hexes, texts } from "./helpers.js"
 
 /** Whole, 1-byte chunks, one cut at every offset and (for short inputs) two cuts at every pair of offsets. */
@@ -41,7 +41,7 @@ const decodeResuming = (codec: DelimitedCodec, chunks: ReadonlyArray<Uint8Array>
   const drain = (first: ReturnType<typeof decoder.push>, resume: () => ReturnType<typeof decoder.push>) => {
     let error = first
     for (;;) {
-      results.push(...texts(frames))
+      for (const text of texts(frames)) results.push(text)
       frames.length = 0
       if (error === undefined) return true
       results.push(`error ${error._tag} @${error.offset}`)

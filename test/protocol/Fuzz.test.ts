@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc, Schema } from "effect"
-import { Codec, Framing, Laws, Message } from "../../src/index.js"
+import type { Codec } from "../../src/index.js"
+import { Framing, Laws, Message } from "../../src/index.js"
 
 const FRAMING_TAGS = new Set(["FrameTooLarge", "MalformedFrame", "InvalidVarint", "UnexpectedEof", "InvalidUtf8"])
 const MESSAGE_TAGS = new Set([...FRAMING_TAGS, "MessageDecodeError"])
@@ -36,7 +37,13 @@ const textFrames = (max: number) =>
     .map((ss) => ss.map((s) => new TextEncoder().encode(s)))
 
 const targets: ReadonlyArray<Target> = [
-  target({ name: "lines", codec: Framing.lines({ maxLineBytes: 32 }), tags: FRAMING_TAGS, maxBuffered: 33, seeds: textFrames(20) }),
+  target({
+    name: "lines",
+    codec: Framing.lines({ maxLineBytes: 32 }),
+    tags: FRAMING_TAGS,
+    maxBuffered: 33,
+    seeds: textFrames(20)
+  }),
   target({
     name: "lines (skip)",
     codec: Framing.lines({ maxLineBytes: 32, onOversize: "skip" }),
@@ -78,7 +85,13 @@ const targets: ReadonlyArray<Target> = [
     maxBuffered: 72,
     seeds: bytesFrames(64)
   }),
-  target({ name: "varint", codec: Framing.varint({ maxFrameBytes: 64 }), tags: FRAMING_TAGS, maxBuffered: 74, seeds: bytesFrames(64) }),
+  target({
+    name: "varint",
+    codec: Framing.varint({ maxFrameBytes: 64 }),
+    tags: FRAMING_TAGS,
+    maxBuffered: 74,
+    seeds: bytesFrames(64)
+  }),
   target({
     name: "contentLength",
     codec: Framing.contentLength({ maxFrameBytes: 64, maxHeaderBytes: 128 }),
@@ -86,7 +99,13 @@ const targets: ReadonlyArray<Target> = [
     maxBuffered: 192,
     seeds: bytesFrames(64)
   }),
-  target({ name: "fixed(3)", codec: Framing.fixed(3), tags: FRAMING_TAGS, maxBuffered: 3, seeds: fc.array(fc.uint8Array({ minLength: 3, maxLength: 3 })) }),
+  target({
+    name: "fixed(3)",
+    codec: Framing.fixed(3),
+    tags: FRAMING_TAGS,
+    maxBuffered: 3,
+    seeds: fc.array(fc.uint8Array({ minLength: 3, maxLength: 3 }))
+  }),
   target({
     name: "json(lines, schema)",
     codec: Message.json(Framing.lines({ maxLineBytes: 128 }), Request),
@@ -106,7 +125,9 @@ const targets: ReadonlyArray<Target> = [
     codec: Framing.jsonValues({ maxFrameBytes: 64 }),
     tags: FRAMING_TAGS,
     maxBuffered: 64,
-    seeds: fc.array(fc.jsonValue({ maxDepth: 2 }).map((v) => new TextEncoder().encode(JSON.stringify(v))), { maxLength: 5 })
+    seeds: fc.array(fc.jsonValue({ maxDepth: 2 }).map((v) => new TextEncoder().encode(JSON.stringify(v))), {
+      maxLength: 5
+    })
       .map((fs) => fs.filter((f) => f.length <= 64))
   })
 ]
@@ -127,7 +148,9 @@ describe("decoder fuzzing", () => {
               expect(target.tags).toContain((error as { _tag: string })._tag)
               error = decoder.push(new Uint8Array(0), out)
             }
-            expect(decoder.buffered).toBeLessThanOrEqual(Math.max(target.maxBuffered, chunk.length + target.maxBuffered))
+            expect(decoder.buffered).toBeLessThanOrEqual(
+              Math.max(target.maxBuffered, chunk.length + target.maxBuffered)
+            )
             if (error !== undefined) break
           }
           if (error === undefined) {

@@ -47,10 +47,14 @@ describe("JsonRpc", () => {
     it.effect("rpc call with named parameters", () =>
       Effect.gen(function*() {
         expect(
-          yield* exchange(`{"jsonrpc": "2.0", "method": "subtract", "params": {"subtrahend": 23, "minuend": 42}, "id": 3}`)
+          yield* exchange(
+            `{"jsonrpc": "2.0", "method": "subtract", "params": {"subtrahend": 23, "minuend": 42}, "id": 3}`
+          )
         ).toEqual({ jsonrpc: "2.0", result: 19, id: 3 })
         expect(
-          yield* exchange(`{"jsonrpc": "2.0", "method": "subtract", "params": {"minuend": 42, "subtrahend": 23}, "id": 4}`)
+          yield* exchange(
+            `{"jsonrpc": "2.0", "method": "subtract", "params": {"minuend": 42, "subtrahend": 23}, "id": 4}`
+          )
         ).toEqual({ jsonrpc: "2.0", result: 19, id: 4 })
       }))
 
@@ -145,14 +149,21 @@ describe("JsonRpc", () => {
         method: "m",
         params: undefined
       })
-      expect(JsonRpc.parse(`{"jsonrpc":"2.0","id":7,"method":"m","params":[1]}`)).toMatchObject({ _tag: "Request", id: 7 })
+      expect(JsonRpc.parse(`{"jsonrpc":"2.0","id":7,"method":"m","params":[1]}`)).toMatchObject({
+        _tag: "Request",
+        id: 7
+      })
       expect(JsonRpc.parse(`{"jsonrpc":"2.0","id":null,"method":"m"}`)).toMatchObject({ _tag: "Request", id: null })
       expect(JsonRpc.parse(`{"jsonrpc":"2.0","method":"m","params":{}}`)).toMatchObject({ _tag: "Notification" })
     })
 
     it("rejects what the specification forbids, keeping a valid id", () => {
       const invalid = (text: string, id: RpcFormat.Id = null) =>
-        expect(JsonRpc.parse(text)).toEqual({ _tag: "Invalid", id, error: { code: -32600, message: "Invalid Request" } })
+        expect(JsonRpc.parse(text)).toEqual({
+          _tag: "Invalid",
+          id,
+          error: { code: -32600, message: "Invalid Request" }
+        })
       invalid(`{"id":1,"method":"m"}`, 1) // no jsonrpc member
       invalid(`{"jsonrpc":"1.0","id":1,"method":"m"}`, 1)
       invalid(`{"jsonrpc":"2.0","id":{},"method":"m"}`) // an object id
@@ -174,7 +185,12 @@ describe("JsonRpc", () => {
         id: null,
         error: { code: -32000, message: "Server shutting down: request not processed, safe to retry" }
       })
-      expect(JSON.parse(JsonRpc.request(3, "add", { a: 1 }))).toEqual({ jsonrpc: "2.0", id: 3, method: "add", params: { a: 1 } })
+      expect(JSON.parse(JsonRpc.request(3, "add", { a: 1 }))).toEqual({
+        jsonrpc: "2.0",
+        id: 3,
+        method: "add",
+        params: { a: 1 }
+      })
       expect(JSON.parse(JsonRpc.request(3, "ping", undefined))).toEqual({ jsonrpc: "2.0", id: 3, method: "ping" })
       expect(JSON.parse(JsonRpc.notification("$/cancelRequest", { id: 3 }))).toEqual({
         jsonrpc: "2.0",
@@ -186,9 +202,21 @@ describe("JsonRpc", () => {
     })
 
     it("parses responses for a client, singly or in batches, leaving out anything else", () => {
-      expect(JsonRpc.parseResponses(`{"jsonrpc":"2.0","id":1,"result":3}`)).toEqual([{ id: 1, result: 3, error: undefined }])
-      expect(JsonRpc.parseResponses(`[{"jsonrpc":"2.0","id":1,"result":null},{"jsonrpc":"2.0","id":"b","error":{"code":1,"message":"x"}}]`))
-        .toEqual([{ id: 1, result: null, error: undefined }, { id: "b", result: undefined, error: { code: 1, message: "x" } }])
+      expect(JsonRpc.parseResponses(`{"jsonrpc":"2.0","id":1,"result":3}`)).toEqual([{
+        id: 1,
+        result: 3,
+        error: undefined
+      }])
+      expect(
+        JsonRpc.parseResponses(
+          `[{"jsonrpc":"2.0","id":1,"result":null},{"jsonrpc":"2.0","id":"b","error":{"code":1,"message":"x"}}]`
+        )
+      )
+        .toEqual([{ id: 1, result: null, error: undefined }, {
+          id: "b",
+          result: undefined,
+          error: { code: 1, message: "x" }
+        }])
       expect(JsonRpc.parseResponses(`{"jsonrpc":"2.0","method":"window/log","params":{}}`)).toEqual([])
       expect(JsonRpc.parseResponses(`not json`)).toEqual([])
     })
@@ -270,12 +298,16 @@ describe("JsonRpc", () => {
       expect(chapter.parse(`{"id":1,"method":"echo","params":${nested(3)}}`)).toMatchObject({ _tag: "Request" })
       expect(chapter.parse(`{"id":1,"method":"echo","params":${nested(4)}}`)).toEqual(tooDeep(5, 4))
       expect(chapter.parseResponses(`{"id":1,"result":${nested(4)}}`)).toEqual([])
-      expect(JsonRpc.make({ maxDepth: 1024 }).parse(requestText("1", "echo", nested(1023)))).toMatchObject({ _tag: "Request" })
+      expect(JsonRpc.make({ maxDepth: 1024 }).parse(requestText("1", "echo", nested(1023)))).toMatchObject({
+        _tag: "Request"
+      })
       for (const maxDepth of [0, -1, 1.5, Number.NaN, 1025]) {
         expect(() => JsonRpc.make({ maxDepth })).toThrow(Cause.IllegalArgumentException)
         expect(() => ChapterRpc.make({ maxDepth })).toThrow(Cause.IllegalArgumentException)
       }
-      expect(() => JsonRpc.make({ maxDepth: 0 })).toThrow("JsonRpc: option maxDepth must be an integer from 1 to 1024, got 0")
+      expect(() => JsonRpc.make({ maxDepth: 0 })).toThrow(
+        "JsonRpc: option maxDepth must be an integer from 1 to 1024, got 0"
+      )
       expect(() => ChapterRpc.make({ maxDepth: 2.5 })).toThrow(
         "ChapterRpc: option maxDepth must be an integer from 1 to 1024, got 2.5"
       )
@@ -285,7 +317,9 @@ describe("JsonRpc", () => {
       expect(JsonRpc.parseResponses(`{"jsonrpc":"2.0","id":1,"result":${nested(127)}}`)).toHaveLength(1)
       expect(JsonRpc.parseResponses(`{"jsonrpc":"2.0","id":1,"result":${nested(128)}}`)).toEqual([])
       expect(JsonRpc.parseResponses(`[{"jsonrpc":"2.0","id":1,"result":${nested(10_000)}}]`)).toEqual([])
-      expect(JsonRpc.parseResponses(`{"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"x","data":${nested(10_000)}}}`))
+      expect(
+        JsonRpc.parseResponses(`{"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"x","data":${nested(10_000)}}}`)
+      )
         .toEqual([])
       expect(ChapterRpc.parseResponses(`{"id":1,"result":${nested(127)}}`)).toHaveLength(1)
       expect(ChapterRpc.parseResponses(`{"id":1,"result":${nested(128)}}`)).toEqual([])
@@ -295,7 +329,10 @@ describe("JsonRpc", () => {
       const invalid = { _tag: "Invalid", id: null, error: { code: -32600, message: "Invalid Request" } }
       for (const id of ["1e400", "-1e400"]) {
         expect(JsonRpc.parse(requestText(id, "add", `{"a":1,"b":2}`))).toEqual(invalid)
-        expect(JsonRpc.parse(`[${requestText(id, "add", `{"a":1,"b":2}`)}]`)).toEqual({ _tag: "Batch", messages: [invalid] })
+        expect(JsonRpc.parse(`[${requestText(id, "add", `{"a":1,"b":2}`)}]`)).toEqual({
+          _tag: "Batch",
+          messages: [invalid]
+        })
         expect(ChapterRpc.parse(`{"id":${id},"method":"add","params":{"a":1,"b":2}}`)).toEqual(invalid)
         expect(JsonRpc.parseResponses(`{"jsonrpc":"2.0","id":${id},"result":3}`)).toEqual([])
         expect(ChapterRpc.parseResponses(`{"id":${id},"result":3}`)).toEqual([])
@@ -314,7 +351,10 @@ describe("JsonRpc", () => {
       for (const f of [JsonRpc.format, ChapterRpc.format]) {
         for (const bad of [Infinity, -Infinity, Number.NaN]) {
           expect(JSON.parse(f.success(bad, bad))).toMatchObject({ id: null, result: null })
-          expect(JSON.parse(f.success(1, { x: bad, y: [bad] }))).toMatchObject({ id: 1, result: { x: null, y: [null] } })
+          expect(JSON.parse(f.success(1, { x: bad, y: [bad] }))).toMatchObject({
+            id: 1,
+            result: { x: null, y: [null] }
+          })
           expect(JSON.parse(f.failure(bad, { code: -32603, message: "m", data: bad }))).toMatchObject({
             id: null,
             error: { code: -32603, message: "m", data: null }
@@ -414,7 +454,10 @@ describe("JsonRpc", () => {
     it.effect("answers the chapter's four requests as the chapter's server does", () =>
       Effect.gen(function*() {
         const f = ChapterRpc.format
-        expect(yield* calc(`{"id": 1, "method": "add", "params": {"a": 10, "b": 32}}`, f)).toEqual({ id: 1, result: 42 })
+        expect(yield* calc(`{"id": 1, "method": "add", "params": {"a": 10, "b": 32}}`, f)).toEqual({
+          id: 1,
+          result: 42
+        })
         expect(yield* calc(`{"id": 2, "method": "greet", "params": {"name": "Python"}}`, f))
           .toEqual({ id: 2, result: "Hello, Python!" })
         expect(yield* calc(`{"id": 3, "method": "echo", "params": {"data": [1, 2, 3], "nested": {"key": "value"}}}`, f))
@@ -425,7 +468,10 @@ describe("JsonRpc", () => {
 
     it.effect("defaults a missing id to 0 and a missing method to unknown", () =>
       Effect.gen(function*() {
-        expect(yield* calc(`{"params": {}}`, ChapterRpc.format)).toEqual({ id: 0, result: { error: "Unknown method: unknown" } })
+        expect(yield* calc(`{"params": {}}`, ChapterRpc.format)).toEqual({
+          id: 0,
+          result: { error: "Unknown method: unknown" }
+        })
       }))
 
     it("reads the chapter's unknown-method result as METHOD_NOT_FOUND on the client side", () => {

@@ -6,7 +6,10 @@ import { bytes, decodeTexts, texts } from "./helpers.js"
 /** Any JSON value, as compact text (strings with escapes, quotes, brackets and non-ASCII). */
 const jsonText = fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v))
   .filter((s): s is string => typeof s === "string")
-const awkwardStrings = fc.string({ unit: fc.constantFrom("a", "\"", "\\", "{", "}", "[", "]", "é", "😀", "\n"), maxLength: 8 })
+const awkwardStrings = fc.string({
+  unit: fc.constantFrom("a", "\"", "\\", "{", "}", "[", "]", "é", "😀", "\n"),
+  maxLength: 8
+})
   .map((s) => JSON.stringify({ s, a: [s] }))
 
 describe("Framing.jsonValues", () => {
@@ -30,7 +33,10 @@ describe("Framing.jsonValues", () => {
 
     it("frames top-level scalars: strings, literals and numbers", () => {
       const r = decodeTexts(Framing.jsonValues(), "\"a\\\"b\"true false\nnull 42 -1.5e+3\"x\"7")
-      expect(r).toEqual({ frames: ["\"a\\\"b\"", "true", "false", "null", "42", "-1.5e+3", "\"x\"", "7"], error: undefined })
+      expect(r).toEqual({
+        frames: ["\"a\\\"b\"", "true", "false", "null", "42", "-1.5e+3", "\"x\"", "7"],
+        error: undefined
+      })
     })
 
     it("ends a number at the next value's first byte", () => {
@@ -74,7 +80,10 @@ describe("Framing.jsonValues", () => {
       expect(decodeTexts(Framing.jsonValues(), "nul", "x").error).toMatchObject({ _tag: "MalformedFrame", offset: 3 })
       expect(decodeTexts(Framing.jsonValues(), "truex").error).toMatchObject({ _tag: "MalformedFrame", offset: 4 })
       for (const bad of ["01 ", "1-2 ", "1. ", "-", "1e", "+1"]) {
-        expect(decodeTexts(Framing.jsonValues(), "[] " + bad).error).toMatchObject({ _tag: "MalformedFrame", offset: 3 })
+        expect(decodeTexts(Framing.jsonValues(), "[] " + bad).error).toMatchObject({
+          _tag: "MalformedFrame",
+          offset: 3
+        })
       }
     })
 
@@ -142,7 +151,9 @@ describe("Framing.jsonValues", () => {
     it("rejects a frame that would not read back as itself", () => {
       const codec = Framing.jsonValues()
       for (const bad of ["", " {}", "{} ", "{}{}", "{", "{]", "x", "01", "tru"]) {
-        expect(Codec.encodeAll(codec, [bytes(bad)])).toMatchObject({ left: { _tag: "MalformedFrame", direction: "encode" } })
+        expect(Codec.encodeAll(codec, [bytes(bad)])).toMatchObject({
+          left: { _tag: "MalformedFrame", direction: "encode" }
+        })
       }
       const r = Codec.encodeAll(codec, [bytes("{}"), bytes("[1")])
       expect(r).toMatchObject({ left: { _tag: "MalformedFrame", offset: 3 } })
@@ -165,7 +176,10 @@ describe("Framing.jsonValues", () => {
       expect(() => Framing.jsonValues({ maxFrameBytes: 0 })).toThrow(/maxFrameBytes/)
       expect(() => Framing.jsonValues({ maxFrameBytes: 1.5 })).toThrow(/maxFrameBytes/)
       expect(() => Framing.jsonValues({ separator: "," })).toThrow(/separator/)
-      expect(Framing.jsonValues({ separator: " \r\n" }).config).toEqual({ maxFrameBytes: 1_048_576, separator: " \r\n" })
+      expect(Framing.jsonValues({ separator: " \r\n" }).config).toEqual({
+        maxFrameBytes: 1_048_576,
+        separator: " \r\n"
+      })
     })
   })
 

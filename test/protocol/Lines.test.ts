@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Buffer } from "node:buffer"
 import { Cause, Chunk, Effect, Either, FastCheck as fc, Stream } from "effect"
+import { Buffer } from "node:buffer"
 import { Codec, Framing, Laws } from "../../src/index.js"
 import { bytes, decodeTexts, texts } from "./helpers.js"
 
@@ -237,7 +237,9 @@ describe("Framing.lines", () => {
         return l
       })
     )
-    for (const codec of [Framing.lines({ maxLineBytes: 200 }), Framing.lines({ maxLineBytes: 64, onOversize: "skip" })]) {
+    for (
+      const codec of [Framing.lines({ maxLineBytes: 200 }), Framing.lines({ maxLineBytes: 64, onOversize: "skip" })]
+    ) {
       const frames = fc.array(anyLine.filter((l) => l.length <= codec.config.maxLineBytes), { maxLength: 8 })
       const props = Laws.properties(codec, { frames })
       it(`round trip under any chunking (${codec.config.onOversize})`, () => {

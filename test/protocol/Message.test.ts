@@ -2,7 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Cause, Chunk, Effect, Either, Exit, FastCheck as fc, Schema, Stream } from "effect"
 import { Buffer } from "node:buffer"
 import { isDeepStrictEqual } from "node:util"
-import { Codec, Framing, FramingError, Laws, MessageError } from "../../src/index.js"
+import type { MessageError } from "../../src/index.js"
+import { Codec, Framing, FramingError, Laws } from "../../src/index.js"
 import * as Message from "../../src/protocol/Message.js"
 import { bytes, hex } from "./helpers.js"
 
@@ -322,7 +323,13 @@ describe("Message.json", () => {
     }
 
     it("refuses a frame nested deeper than 128 levels, recoverably, naming the depth and the limit", () => {
-      const { errors, values } = decodeLines(Message.json(Framing.lines()), [nested(128), nested(129), "1", nested(10_000), "2"])
+      const { errors, values } = decodeLines(Message.json(Framing.lines()), [
+        nested(128),
+        nested(129),
+        "1",
+        nested(10_000),
+        "2"
+      ])
       // Compared as text: vitest's deep equality gives up on values this deep.
       expect(values).toEqual([nested(128), "1", "2"])
       expect(errors).toHaveLength(2)
@@ -534,9 +541,7 @@ describe("laws over Framing.lines", () => {
     const Small = Schema.Struct({ n: Schema.Number, s: Schema.String })
     const codec = Message.msgpack(Framing.lines({ maxLineBytes: 512 }), Small)
     const value = fc.record({ n: fc.integer({ min: -1000, max: 1000 }), s: fc.string({ unit, maxLength: 6 }) })
-    const frames = fc.array(value, { maxLength: 4 }).filter((vs) =>
-      Either.isRight(Codec.encodeAll(codec, vs))
-    )
+    const frames = fc.array(value, { maxLength: 4 }).filter((vs) => Either.isRight(Codec.encodeAll(codec, vs)))
     fc.assert(Laws.properties(codec, { frames }).roundTrip, { numRuns: 40 })
   })
 })

@@ -57,7 +57,11 @@ describe("Protocol types", () => {
 
   it("rejects handlers that do not match", () => {
     // @ts-expect-error a method is missing
-    const missing: Protocol.Handlers<typeof Calc> = { add: ({ a, b }) => Effect.succeed(a + b), ping: good.ping, log: good.log }
+    const missing: Protocol.Handlers<typeof Calc> = {
+      add: ({ a, b }) => Effect.succeed(a + b),
+      ping: good.ping,
+      log: good.log
+    }
     const wrongResult: Protocol.Handlers<typeof Calc> = {
       ...good,
       // @ts-expect-error the result must be a number

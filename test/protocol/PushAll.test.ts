@@ -5,8 +5,8 @@
  * with sizes on both sides of the thresholds the encoders switch at (16, 128 and 256 bytes).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Buffer } from "node:buffer"
 import { Chunk, Effect, Either, FastCheck as fc, Stream } from "effect"
+import { Buffer } from "node:buffer"
 import { Codec, Framing, Laws } from "../../src/index.js"
 import { bytes } from "./helpers.js"
 
@@ -17,9 +17,7 @@ const bytesOf = (alphabet: ReadonlyArray<number>, max: number): fc.Arbitrary<Uin
     fc.integer({ min: 120, max: 135 }),
     fc.integer({ min: 250, max: 262 }),
     fc.integer({ min: 0, max })
-  ).chain((n) =>
-    fc.array(fc.constantFrom(...alphabet), { minLength: n, maxLength: n }).map((b) => Uint8Array.from(b))
-  )
+  ).chain((n) => fc.array(fc.constantFrom(...alphabet), { minLength: n, maxLength: n }).map((b) => Uint8Array.from(b)))
 
 /** Frames of exactly `n` plain bytes. */
 const exactly = (n: number): fc.Arbitrary<Uint8Array> =>
@@ -57,7 +55,8 @@ interface Target {
 }
 
 /** A frame holding its own u16be length field at offset 0 (lengthPrefixed with `stripBytes: 0`). */
-const withField = (payload: Uint8Array): Uint8Array => Uint8Array.from([payload.length >> 8, payload.length & 255, ...payload])
+const withField = (payload: Uint8Array): Uint8Array =>
+  Uint8Array.from([payload.length >> 8, payload.length & 255, ...payload])
 
 const targets: ReadonlyArray<Target> = [
   {
@@ -145,7 +144,12 @@ const targets: ReadonlyArray<Target> = [
   },
   {
     codec: Framing.jsonValues({ maxFrameBytes: 270, separator: "" }),
-    frames: batches(fc.constantFrom(bytes("{}"), bytes("[1,2]"), bytes("\"x\"")), bytesOf([0x31, 0x7b, 0x7d], 8), "1", "-1")
+    frames: batches(
+      fc.constantFrom(bytes("{}"), bytes("[1,2]"), bytes("\"x\"")),
+      bytesOf([0x31, 0x7b, 0x7d], 8),
+      "1",
+      "-1"
+    )
   }
 ]
 
@@ -229,7 +233,11 @@ describe("Codec.pushAll", () => {
 
   it("lets encodeAll and encode work with encoders without pushAll", () =>
     Effect.gen(function*() {
-      const codec: Codec.Codec<string, string> = { name: "custom", decoder: () => Framing.lines().decoder() as never, encoder: custom }
+      const codec: Codec.Codec<string, string> = {
+        name: "custom",
+        decoder: () => Framing.lines().decoder() as never,
+        encoder: custom
+      }
       const all = Codec.encodeAll(codec, new Set(["a", "b"]))
       expect(Either.map(all, (b) => Buffer.from(b).toString())).toEqual(Either.right("<a><b>"))
       expect(Codec.encodeAll(codec, ["a", "bad"])).toEqual(Either.left("refused"))

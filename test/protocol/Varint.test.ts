@@ -39,7 +39,11 @@ describe("Framing.varint", () => {
     })
 
     it("rejects over-long, too long and unsafe encodings with the offset given", () => {
-      expect(decodeVarint(hex("41 81 00"), 1)).toMatchObject({ _tag: "InvalidVarint", reason: "non-canonical", offset: 1 })
+      expect(decodeVarint(hex("41 81 00"), 1)).toMatchObject({
+        _tag: "InvalidVarint",
+        reason: "non-canonical",
+        offset: 1
+      })
       expect(decodeVarint(hex("80 80 80 80 80 80 80 80 80 80 80 01"))).toMatchObject({ reason: "too-long" })
       expect(decodeVarint(hex("80 80 80 80 80 80 80 10"))).toMatchObject({ reason: "unsafe-integer" })
     })
@@ -80,7 +84,10 @@ describe("Framing.varint", () => {
 
     it("emits zero-length frames", () => {
       const r = Codec.decodeAll(varint(), [hex("00 00 01 41 00")])
-      expect(r).toEqual({ frames: [new Uint8Array(0), new Uint8Array(0), bytes("A"), new Uint8Array(0)], error: undefined })
+      expect(r).toEqual({
+        frames: [new Uint8Array(0), new Uint8Array(0), bytes("A"), new Uint8Array(0)],
+        error: undefined
+      })
     })
 
     it("rejects the non-canonical 81 00 41 instead of reading frame [41] (it-length-prefixed's desync)", () => {
@@ -119,7 +126,11 @@ describe("Framing.varint", () => {
       expect(decoder.push(hex("10"), out)).toMatchObject({ _tag: "InvalidVarint", reason: "unsafe-integer", offset: 0 })
       // All bits set: the error comes at the eighth byte even though more bytes follow.
       const r = Codec.decodeAll(varint(), [hex("ff ff ff ff ff ff ff ff ff ff ff")])
-      expect(r.error).toMatchObject({ _tag: "InvalidVarint", reason: "unsafe-integer", preview: expect.stringMatching(/^(ff ){7}ff \|/) })
+      expect(r.error).toMatchObject({
+        _tag: "InvalidVarint",
+        reason: "unsafe-integer",
+        preview: expect.stringMatching(/^(ff ){7}ff \|/)
+      })
     })
 
     it("reports MAX_SAFE_INTEGER exactly as an announced size over the limit", () => {
@@ -199,7 +210,9 @@ describe("Framing.varint", () => {
   describe("encoding", () => {
     it("writes the canonical varint then the payload", () => {
       const r = Codec.encodeAll(varint(), [bytes("hello"), new Uint8Array(0), filled(300)])
-      expect(hexes([Either.getOrThrow(r)])).toEqual([hexes([join(hex("05"), bytes("hello"), hex("00 ac 02"), filled(300))])[0]])
+      expect(hexes([Either.getOrThrow(r)])).toEqual([
+        hexes([join(hex("05"), bytes("hello"), hex("00 ac 02"), filled(300))])[0]
+      ])
     })
 
     it("rejects a frame over the limit, with its offset, writing nothing", () => {

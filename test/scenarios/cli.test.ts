@@ -16,9 +16,9 @@ import { fileURLToPath } from "node:url"
 import * as Connection from "../../src/connection/Connection.js"
 import * as Framing from "../../src/protocol/Framing.js"
 import * as Message from "../../src/protocol/Message.js"
-import * as Server from "../../src/server/Server.js"
 import { jsonRpcServer } from "../../src/scenarios/json-rpc.js"
 import * as Output from "../../src/scenarios/Output.js"
+import * as Server from "../../src/server/Server.js"
 import { type Certs, makeCerts, removeCerts } from "../connection/certs.js"
 
 const root = fileURLToPath(new URL("../..", import.meta.url))
@@ -33,16 +33,22 @@ interface Done {
 /** Runs the CLI to completion (stdout and stderr are pipes; `NO_COLOR=1` unless `env` says otherwise). */
 const runCli = (args: ReadonlyArray<string>, env: Record<string, string | undefined> = { NO_COLOR: "1" }) =>
   Effect.async<Done>((resume) => {
-    const child = execFile(process.execPath, [...CLI, ...args], { cwd: root, timeout: 60_000, env: { ...process.env, ...env } }, (error, stdout, stderr) =>
-      resume(Effect.succeed({ code: child.exitCode ?? (error ? 1 : 0), stdout, stderr })))
+    const child = execFile(process.execPath, [...CLI, ...args], {
+      cwd: root,
+      timeout: 60_000,
+      env: { ...process.env, ...env }
+    }, (error, stdout, stderr) => resume(Effect.succeed({ code: child.exitCode ?? (error ? 1 : 0), stdout, stderr })))
   })
 
 /** Runs the CLI with stdout and stderr on a pseudo-terminal (util-linux `script`); returns what the terminal showed. */
 const runCliOnTty = (args: ReadonlyArray<string>, env: Record<string, string | undefined>) =>
   Effect.async<Done>((resume) => {
     const command = [process.execPath, ...CLI, ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ")
-    const child = execFile("script", ["-qec", command, "/dev/null"], { cwd: root, timeout: 60_000, env: { ...process.env, NO_COLOR: undefined, ...env } }, (error, stdout, stderr) =>
-      resume(Effect.succeed({ code: child.exitCode ?? (error ? 1 : 0), stdout, stderr })))
+    const child = execFile("script", ["-qec", command, "/dev/null"], {
+      cwd: root,
+      timeout: 60_000,
+      env: { ...process.env, NO_COLOR: undefined, ...env }
+    }, (error, stdout, stderr) => resume(Effect.succeed({ code: child.exitCode ?? (error ? 1 : 0), stdout, stderr })))
     child.stdin?.end()
   })
 
@@ -51,7 +57,11 @@ const SPAWNS_MANY = 240_000
 
 /** Expects a usage error: exit 2, nothing on stdout, one line on stderr containing every `parts`. */
 const expectUsageError = (done: Done, ...parts: ReadonlyArray<string>) => {
-  expect({ code: done.code, stdout: done.stdout, lines: done.stderr.trimEnd().split("\n").length }).toEqual({ code: 2, stdout: "", lines: 1 })
+  expect({ code: done.code, stdout: done.stdout, lines: done.stderr.trimEnd().split("\n").length }).toEqual({
+    code: 2,
+    stdout: "",
+    lines: 1
+  })
   expect(done.stderr).toMatch(/^effect-wire: /)
   for (const part of parts) expect(done.stderr).toContain(part)
 }
@@ -63,7 +73,7 @@ const expectUsageErrors = (cases: ReadonlyArray<readonly [ReadonlyArray<string>,
       try {
         expectUsageError(done, ...parts)
       } catch (e) {
-        throw new Error(`effect-wire ${args.join(" ")}: ${(e as Error).message}\nstderr: ${done.stderr}`)
+        throw new Error(`effect-wire ${args.join(" ")}: ${(e as Error).message}\nstderr: ${done.stderr}`, { cause: e })
       }
     }), { concurrency: 4, discard: true })
 
@@ -100,7 +110,15 @@ const exchangeOn = (socket: Net.Socket, text: string, expected: string) =>
  */
 const serve = (args: ReadonlyArray<string>, at: "port 0" | "as given" = "port 0") =>
   Effect.acquireRelease(
-    Effect.async<{ readonly child: ChildProcess; readonly port: number; readonly output: () => string; readonly exited: Promise<Done> }, Error>(
+    Effect.async<
+      {
+        readonly child: ChildProcess
+        readonly port: number
+        readonly output: () => string
+        readonly exited: Promise<Done>
+      },
+      Error
+    >(
       (resume) => {
         const argv = [...CLI, "serve", ...args, ...(at === "port 0" ? ["--port", "0"] : [])]
         const child = spawn(process.execPath, argv, { cwd: root, env: { ...process.env, NO_COLOR: "1" } })
@@ -158,7 +176,9 @@ describe("effect-wire CLI", { timeout: 90_000 }, () => {
       expect(nc.stdout).toBe("ECHO: from netcat\n")
       const done = yield* stop(s)
       expect(done.code).toBe(0)
-      expect(done.stdout).toMatch(new RegExp(`stopped: 2 connection\\(s\\) accepted, 0 active, 3 request\\(s\\), 0 error\\(s\\)`))
+      expect(done.stdout).toMatch(
+        new RegExp(`stopped: 2 connection\\(s\\) accepted, 0 active, 3 request\\(s\\), 0 error\\(s\\)`)
+      )
     }).pipe(Effect.scoped))
 
   it.live("serve echo --framing length-prefixed speaks 4-byte length frames", () =>
@@ -213,11 +233,32 @@ describe("effect-wire CLI", { timeout: 90_000 }, () => {
 
   it.live("call: JSON over length-prefixed frames, and JSON-RPC 2.0 (the typed server serve json-rpc runs)", () =>
     Effect.gen(function*() {
-      const server = yield* jsonRpcServer({ port: 0, verbose: false, jsonRpc2: true }).pipe(Effect.provideService(Output.Output, Output.silent))
+      const server = yield* jsonRpcServer({ port: 0, verbose: false, jsonRpc2: true }).pipe(
+        Effect.provideService(Output.Output, Output.silent)
+      )
       const port = String(server.address.port)
-      const json = yield* runCli(["call", "--port", port, "--framing", "length-prefixed", "--format", "json", `{"id":9,"method":"add","params":{"a":2,"b":3}}`])
+      const json = yield* runCli([
+        "call",
+        "--port",
+        port,
+        "--framing",
+        "length-prefixed",
+        "--format",
+        "json",
+        `{"id":9,"method":"add","params":{"a":2,"b":3}}`
+      ])
       expect(json).toMatchObject({ code: 0, stdout: `{"id":9,"result":5}\n` })
-      const rpc = yield* runCli(["call", "--port", port, "--framing", "length-prefixed", "--format", "jsonrpc", "greet", `{"name":"CLI"}`])
+      const rpc = yield* runCli([
+        "call",
+        "--port",
+        port,
+        "--framing",
+        "length-prefixed",
+        "--format",
+        "jsonrpc",
+        "greet",
+        `{"name":"CLI"}`
+      ])
       expect(rpc).toMatchObject({ code: 0, stdout: `{"jsonrpc":"2.0","id":1,"result":"Hello, CLI!"}\n` })
     }).pipe(Effect.scoped))
 
@@ -227,24 +268,48 @@ describe("effect-wire CLI", { timeout: 90_000 }, () => {
       const port = String(s.port)
       const rpc = yield* runCli(["call", "--port", port, "--format", "jsonrpc", "greet", `{"name":"CLI"}`])
       expect(rpc).toMatchObject({ code: 0, stdout: `{"jsonrpc":"2.0","id":1,"result":"Hello, CLI!"}\n`, stderr: "" })
-      const json = yield* runCli(["call", "--port", port, "--format", "json", `{"id":9,"method":"add","params":{"a":2,"b":3}}`])
+      const json = yield* runCli([
+        "call",
+        "--port",
+        port,
+        "--format",
+        "json",
+        `{"id":9,"method":"add","params":{"a":2,"b":3}}`
+      ])
       expect(json).toMatchObject({ code: 0, stdout: `{"id":9,"result":5}\n`, stderr: "" })
       expect((yield* stop(s)).code).toBe(0)
     }).pipe(Effect.scoped))
 
   it.live("call exits 4 when the reply is a JSON-RPC error, after printing it", () =>
     Effect.gen(function*() {
-      const server = yield* jsonRpcServer({ port: 0, verbose: false, jsonRpc2: true }).pipe(Effect.provideService(Output.Output, Output.silent))
-      const done = yield* runCli(["call", "--port", String(server.address.port), "--framing", "length-prefixed", "--format", "jsonrpc", "nope"])
+      const server = yield* jsonRpcServer({ port: 0, verbose: false, jsonRpc2: true }).pipe(
+        Effect.provideService(Output.Output, Output.silent)
+      )
+      const done = yield* runCli([
+        "call",
+        "--port",
+        String(server.address.port),
+        "--framing",
+        "length-prefixed",
+        "--format",
+        "jsonrpc",
+        "nope"
+      ])
       expect(done.code).toBe(4)
-      expect(JSON.parse(done.stdout)).toEqual({ jsonrpc: "2.0", id: 1, error: { code: -32601, message: "Unknown method: nope" } })
+      expect(JSON.parse(done.stdout)).toEqual({
+        jsonrpc: "2.0",
+        id: 1,
+        error: { code: -32601, message: "Unknown method: nope" }
+      })
       expect(done.stderr.trimEnd().split("\n")).toHaveLength(1)
       expect(done.stderr).toContain(`127.0.0.1:${server.address.port} answered with error -32601: Unknown method: nope`)
     }).pipe(Effect.scoped))
 
   it.live("a reply in another framing is one line naming the framing expected and the --framing to try, exit 4", () =>
     Effect.gen(function*() {
-      const server = yield* jsonRpcServer({ port: 0, verbose: false, jsonRpc2: true }).pipe(Effect.provideService(Output.Output, Output.silent))
+      const server = yield* jsonRpcServer({ port: 0, verbose: false, jsonRpc2: true }).pipe(
+        Effect.provideService(Output.Output, Output.silent)
+      )
       const port = server.address.port
       const done = yield* runCli(["call", "--port", String(port), "--framing", "lines", "--format", "jsonrpc", "add"])
       expect(done.code).toBe(4)
@@ -285,7 +350,14 @@ describe("effect-wire CLI", { timeout: 90_000 }, () => {
       })
       expect(JSON.parse(deep.subarray(4).toString("utf8"))).toMatchObject({ id: null, error: { code: -32600 } })
       // The frame's own object is one level: params nested 127 deep make it exactly 128.
-      const atLimit = yield* runCli(["call", "--port", port, "--format", "json", `{"id":2,"method":"echo","params":${nested(127)}}`])
+      const atLimit = yield* runCli([
+        "call",
+        "--port",
+        port,
+        "--format",
+        "json",
+        `{"id":2,"method":"echo","params":${nested(127)}}`
+      ])
       expect(atLimit.code).toBe(0)
       expect(JSON.parse(atLimit.stdout)).toEqual({ id: 2, result: JSON.parse(nested(127)) })
       expect(s.child.exitCode).toBeNull()
@@ -329,112 +401,144 @@ describe("effect-wire CLI", { timeout: 90_000 }, () => {
       expect(done.stdout).toContain("✔ echo: 3/3 echoes correct")
       expect(done.stdout).not.toContain("\x1b[")
     }))
-  it.live("an out-of-range or non-integer port, count or size is one line naming the flag, the value and the range, exit 2", () =>
-    expectUsageErrors([
-      [["serve", "echo", "--port", "99999"], "--port", "99999", "an integer from 0 to 65535"],
-      [["serve", "echo", "--port", "-1"], "--port", "-1", "an integer from 0 to 65535"],
-      [["call", "--port", "abc", "x"], "--port", "abc", "an integer from 1 to 65535"],
-      [["call", "--port", "0", "x"], "--port", "0", "an integer from 1 to 65535"],
-      [["serve", "echo", "--port=7.5"], "--port", "7.5", "an integer from 0 to 65535"],
-      [["serve", "echo", "--max-connections", "0"], "--max-connections", "0", "an integer from 1 to"],
-      [["serve", "echo", "--backlog", "70000"], "--backlog", "70000", "an integer from 1 to 65535"],
-      [["serve", "echo", "--max-frame-bytes", "0"], "--max-frame-bytes", "0", "a size from 1 byte"],
-      [["serve", "echo", "--max-outbound-bytes", "3GiB"], "--max-outbound-bytes", "3GiB", "a size from 1 byte"]
-    ]), SPAWNS_MANY)
+  it.live(
+    "an out-of-range or non-integer port, count or size is one line naming the flag, the value and the range, exit 2",
+    () =>
+      expectUsageErrors([
+        [["serve", "echo", "--port", "99999"], "--port", "99999", "an integer from 0 to 65535"],
+        [["serve", "echo", "--port", "-1"], "--port", "-1", "an integer from 0 to 65535"],
+        [["call", "--port", "abc", "x"], "--port", "abc", "an integer from 1 to 65535"],
+        [["call", "--port", "0", "x"], "--port", "0", "an integer from 1 to 65535"],
+        [["serve", "echo", "--port=7.5"], "--port", "7.5", "an integer from 0 to 65535"],
+        [["serve", "echo", "--max-connections", "0"], "--max-connections", "0", "an integer from 1 to"],
+        [["serve", "echo", "--backlog", "70000"], "--backlog", "70000", "an integer from 1 to 65535"],
+        [["serve", "echo", "--max-frame-bytes", "0"], "--max-frame-bytes", "0", "a size from 1 byte"],
+        [["serve", "echo", "--max-outbound-bytes", "3GiB"], "--max-outbound-bytes", "3GiB", "a size from 1 byte"]
+      ]),
+    SPAWNS_MANY
+  )
 
-  it.live("a negative, zero or unparseable duration is one line naming the flag, the value and the form, exit 2", () =>
-    expectUsageErrors([
-      [["call", "--port", "1", "--timeout", "-5", "x"], "--timeout", "-5", "a positive duration"],
-      [["call", "--port", "1", "--timeout", "0", "x"], "--timeout", "\"0\"", "a positive duration"],
-      [["send", "--port", "1", "--timeout", "soon", "x"], "--timeout", "soon", "a positive duration"],
-      [["serve", "echo", "--idle-timeout", "10 years"], "--idle-timeout", "10 years", "a positive duration"],
-      [["serve", "echo", "--frame-read-timeout", "30d"], "--frame-read-timeout", "30d", "a positive duration"],
-      [["serve", "echo", "--linger", "-1s"], "--linger", "-1s", "a duration of 0 or more"],
-      [["scenario", "scalability", "--budget", "0"], "--budget", "\"0\"", "a positive duration"]
-    ]), SPAWNS_MANY)
+  it.live(
+    "a negative, zero or unparseable duration is one line naming the flag, the value and the form, exit 2",
+    () =>
+      expectUsageErrors([
+        [["call", "--port", "1", "--timeout", "-5", "x"], "--timeout", "-5", "a positive duration"],
+        [["call", "--port", "1", "--timeout", "0", "x"], "--timeout", "\"0\"", "a positive duration"],
+        [["send", "--port", "1", "--timeout", "soon", "x"], "--timeout", "soon", "a positive duration"],
+        [["serve", "echo", "--idle-timeout", "10 years"], "--idle-timeout", "10 years", "a positive duration"],
+        [["serve", "echo", "--frame-read-timeout", "30d"], "--frame-read-timeout", "30d", "a positive duration"],
+        [["serve", "echo", "--linger", "-1s"], "--linger", "-1s", "a duration of 0 or more"],
+        [["scenario", "scalability", "--budget", "0"], "--budget", "\"0\"", "a positive duration"]
+      ]),
+    SPAWNS_MANY
+  )
 
-  it.live("an unknown choice (command, server, scenario, framing, format) is one line listing what is allowed, exit 2", () =>
-    expectUsageErrors([
-      [["serv", "echo"], "serv", "scenario, serve, call, send"],
-      [["serve", "telnet"], "telnet", "echo, chat, json-rpc"],
-      [["scenario", "nope"], "nope", "echo, stream-api", "all"],
-      [["serve", "echo", "--framing", "crlf"], "--framing", "crlf", "lines, length-prefixed, varint, content-length"],
-      [["call", "--port", "1", "--format", "xml", "x"], "--format", "xml", "text, json, jsonrpc"]
-    ]), SPAWNS_MANY)
+  it.live(
+    "an unknown choice (command, server, scenario, framing, format) is one line listing what is allowed, exit 2",
+    () =>
+      expectUsageErrors([
+        [["serv", "echo"], "serv", "scenario, serve, call, send"],
+        [["serve", "telnet"], "telnet", "echo, chat, json-rpc"],
+        [["scenario", "nope"], "nope", "echo, stream-api", "all"],
+        [["serve", "echo", "--framing", "crlf"], "--framing", "crlf", "lines, length-prefixed, varint, content-length"],
+        [["call", "--port", "1", "--format", "xml", "x"], "--format", "xml", "text, json, jsonrpc"]
+      ]),
+    SPAWNS_MANY
+  )
 
-  it.live("an unknown flag, a missing or repeated value, a value for a switch and a missing --port or server are one line each, exit 2", () =>
-    expectUsageErrors([
-      [["serve", "echo", "--prot", "1"], "--prot", "--port"],
-      [["serve", "echo", "--port"], "--port", "needs a value", "0 to 65535"],
-      [["serve", "echo", "--port", "1", "--port", "2"], "--port", "more than once"],
-      [["serve", "echo", "--quiet=yes"], "--quiet", "takes no value"],
-      [["call", "x"], "--port"],
-      [["serve"], "echo, chat, json-rpc"],
-      [["serve", "echo", "chat"], "chat"]
-    ]), SPAWNS_MANY)
+  it.live(
+    "an unknown flag, a missing or repeated value, a value for a switch and a missing --port or server are one line each, exit 2",
+    () =>
+      expectUsageErrors([
+        [["serve", "echo", "--prot", "1"], "--prot", "--port"],
+        [["serve", "echo", "--port"], "--port", "needs a value", "0 to 65535"],
+        [["serve", "echo", "--port", "1", "--port", "2"], "--port", "more than once"],
+        [["serve", "echo", "--quiet=yes"], "--quiet", "takes no value"],
+        [["call", "x"], "--port"],
+        [["serve"], "echo, chat, json-rpc"],
+        [["serve", "echo", "chat"], "chat"]
+      ]),
+    SPAWNS_MANY
+  )
 
-  it.live("a flag that does not apply, or limits the framing cannot honour, is one line, exit 2", () =>
-    expectUsageErrors([
-      [["scenario", "echo", "--chart", "x.svg"], "--chart", "scalability"],
-      [["scenario", "echo", "--budget", "10s"], "--budget", "scalability"],
-      [["serve", "echo", "--max-header-bytes", "1KiB"], "--max-header-bytes", "--framing content-length"],
-      [["serve", "echo", "--framing", "content-length", "--max-header-bytes", "10"], "--max-header-bytes", "--max-frame-bytes"]
-    ]), SPAWNS_MANY)
+  it.live(
+    "a flag that does not apply, or limits the framing cannot honour, is one line, exit 2",
+    () =>
+      expectUsageErrors([
+        [["scenario", "echo", "--chart", "x.svg"], "--chart", "scalability"],
+        [["scenario", "echo", "--budget", "10s"], "--budget", "scalability"],
+        [["serve", "echo", "--max-header-bytes", "1KiB"], "--max-header-bytes", "--framing content-length"],
+        [
+          ["serve", "echo", "--framing", "content-length", "--max-header-bytes", "10"],
+          "--max-header-bytes",
+          "--max-frame-bytes"
+        ]
+      ]),
+    SPAWNS_MANY
+  )
 
-  it.live("--help of every command, piped, with or without NO_COLOR: no ANSI codes, no line over 100 columns, every flag with its default", () =>
-    Effect.gen(function*() {
-      const commands = [[], ["serve"], ["call"], ["send"], ["scenario"]]
-      const outputs: Record<string, string> = {}
-      for (const env of [{ NO_COLOR: "1" }, { NO_COLOR: undefined }]) {
-        const helps = yield* Effect.forEach(commands, (c) => runCli([...c, "--help"], env), { concurrency: 4 })
-        for (const [i, help] of helps.entries()) {
-          const what = `effect-wire ${commands[i]!.join(" ")} --help`
-          expect(help.code, what).toBe(0)
-          expect(help.stderr, what).toBe("")
-          expect(help.stdout, what).not.toContain("\x1b[")
-          const longest = Math.max(...help.stdout.split("\n").map((l) => l.length))
-          expect(longest, what).toBeLessThanOrEqual(100)
-          outputs[commands[i]!.join(" ")] = help.stdout
+  it.live(
+    "--help of every command, piped, with or without NO_COLOR: no ANSI codes, no line over 100 columns, every flag with its default",
+    () =>
+      Effect.gen(function*() {
+        const commands = [[], ["serve"], ["call"], ["send"], ["scenario"]]
+        const outputs: Record<string, string> = {}
+        for (const env of [{ NO_COLOR: "1" }, { NO_COLOR: undefined }]) {
+          const helps = yield* Effect.forEach(commands, (c) => runCli([...c, "--help"], env), { concurrency: 4 })
+          for (const [i, help] of helps.entries()) {
+            const what = `effect-wire ${commands[i]!.join(" ")} --help`
+            expect(help.code, what).toBe(0)
+            expect(help.stderr, what).toBe("")
+            expect(help.stdout, what).not.toContain("\x1b[")
+            const longest = Math.max(...help.stdout.split("\n").map((l) => l.length))
+            expect(longest, what).toBeLessThanOrEqual(100)
+            outputs[commands[i]!.join(" ")] = help.stdout
+          }
         }
-      }
-      const serveHelp = outputs["serve"]!
-      const conn = Connection.config({})
-      // The connection limits' defaults are the library's own (Connection.config), the server's as documented.
-      const defaults: Record<string, string> = {
-        "--host HOST": "127.0.0.1",
-        "--port PORT": "7070",
-        "--max-connections N": "1024",
-        "--backlog N": "2048",
-        "--idle-timeout DURATION": `${conn.idleMillis / 60_000}m`,
-        "--frame-read-timeout DURATION": `${conn.frameReadMillis / 1000}s`,
-        "--write-stall-timeout DURATION": `${conn.writeStallMillis / 1000}s`,
-        "--half-closed-timeout DURATION": `${conn.halfClosedMillis / 1000}s`,
-        "--linger DURATION": `${conn.lingerMillis / 1000}s`,
-        "--max-outbound-bytes SIZE": `${conn.maxOutboundBytes / 1_048_576}MiB`,
-        "--read-high-water-mark SIZE": `${conn.readHighWaterMark / 1024}KiB`,
-        "--write-high-water-mark SIZE": `${conn.writeHighWaterMark / 1024}KiB`,
-        "--max-frame-bytes SIZE": "64KiB",
-        "--max-header-bytes SIZE": "8KiB",
-        "--shutdown-deadline DURATION": "30s",
-        "--flush-timeout DURATION": "1s"
-      }
-      // Each flag's entry: from its name to the next flag; its default is in it.
-      const entries = serveHelp.split(/\n(?=  --)/)
-      for (const [flag, value] of Object.entries(defaults)) {
-        const entry = entries.find((e) => e.trimStart().startsWith(flag + " ") || e.trimStart().startsWith(flag + "\n"))
-        expect(entry, flag).toBeDefined()
-        expect(entry!.replace(/\s+/g, " "), flag).toContain(`default: ${value}`)
-      }
-      const callHelp = outputs["call"]!.replace(/\s+/g, " ")
-      expect(callHelp).toContain("--timeout DURATION")
-      expect(callHelp).toContain("default: 10s")
-      expect(callHelp).toContain("default: text")
-      const rootHelp = outputs[""]!.replace(/\s+/g, " ")
-      expect(rootHelp).toContain("EXIT CODES")
-      for (const code of ["0 success", "1 a scenario failed", "2 bad usage", "3 cannot connect", "4 the peer misbehaved"]) {
-        expect(rootHelp).toContain(code)
-      }
-    }), SPAWNS_MANY)
+        const serveHelp = outputs["serve"]!
+        const conn = Connection.config({})
+        // The connection limits' defaults are the library's own (Connection.config), the server's as documented.
+        const defaults: Record<string, string> = {
+          "--host HOST": "127.0.0.1",
+          "--port PORT": "7070",
+          "--max-connections N": "1024",
+          "--backlog N": "2048",
+          "--idle-timeout DURATION": `${conn.idleMillis / 60_000}m`,
+          "--frame-read-timeout DURATION": `${conn.frameReadMillis / 1000}s`,
+          "--write-stall-timeout DURATION": `${conn.writeStallMillis / 1000}s`,
+          "--half-closed-timeout DURATION": `${conn.halfClosedMillis / 1000}s`,
+          "--linger DURATION": `${conn.lingerMillis / 1000}s`,
+          "--max-outbound-bytes SIZE": `${conn.maxOutboundBytes / 1_048_576}MiB`,
+          "--read-high-water-mark SIZE": `${conn.readHighWaterMark / 1024}KiB`,
+          "--write-high-water-mark SIZE": `${conn.writeHighWaterMark / 1024}KiB`,
+          "--max-frame-bytes SIZE": "64KiB",
+          "--max-header-bytes SIZE": "8KiB",
+          "--shutdown-deadline DURATION": "30s",
+          "--flush-timeout DURATION": "1s"
+        }
+        // Each flag's entry: from its name to the next flag; its default is in it.
+        const entries = serveHelp.split(/\n(?= {2}--)/)
+        for (const [flag, value] of Object.entries(defaults)) {
+          const entry = entries.find((e) =>
+            e.trimStart().startsWith(flag + " ") || e.trimStart().startsWith(flag + "\n")
+          )
+          expect(entry, flag).toBeDefined()
+          expect(entry!.replace(/\s+/g, " "), flag).toContain(`default: ${value}`)
+        }
+        const callHelp = outputs["call"]!.replace(/\s+/g, " ")
+        expect(callHelp).toContain("--timeout DURATION")
+        expect(callHelp).toContain("default: 10s")
+        expect(callHelp).toContain("default: text")
+        const rootHelp = outputs[""]!.replace(/\s+/g, " ")
+        expect(rootHelp).toContain("EXIT CODES")
+        for (
+          const code of ["0 success", "1 a scenario failed", "2 bad usage", "3 cannot connect", "4 the peer misbehaved"]
+        ) {
+          expect(rootHelp).toContain(code)
+        }
+      }),
+    SPAWNS_MANY
+  )
 
   it.live("on a terminal, help is in colour unless NO_COLOR is set", () =>
     Effect.gen(function*() {
@@ -459,7 +563,9 @@ describe("effect-wire CLI", { timeout: 90_000 }, () => {
       yield* Effect.promise(() => first.closed)
       const done = yield* stop(s)
       expect(done.code).toBe(0)
-      expect(done.stdout).toMatch(/stopped: 1 connection\(s\) accepted, 0 active, 2 request\(s\), 0 error\(s\), 1 rejected/)
+      expect(done.stdout).toMatch(
+        /stopped: 1 connection\(s\) accepted, 0 active, 2 request\(s\), 0 error\(s\), 1 rejected/
+      )
     }).pipe(Effect.scoped))
 
   it.live("serve --idle-timeout 300ms closes a client that stops sending; call --timeout takes units", () =>
@@ -496,7 +602,18 @@ describe("effect-wire CLI over TLS and Unix domain sockets", { timeout: 90_000 }
       const call = yield* runCli(["call", "--tls", "--tls-ca", file("ca.crt"), "--port", port, "over tls", "again"])
       expect(call).toMatchObject({ code: 0, stdout: "ECHO: over tls\nECHO: again\n", stderr: "" })
       // The certificate names localhost too: --servername checks it against that name.
-      const named = yield* runCli(["send", "--tls", "--tls-ca", file("ca.crt"), "--servername", "localhost", "--port", port, "a", "b"])
+      const named = yield* runCli([
+        "send",
+        "--tls",
+        "--tls-ca",
+        file("ca.crt"),
+        "--servername",
+        "localhost",
+        "--port",
+        port,
+        "a",
+        "b"
+      ])
       expect(named).toMatchObject({ code: 0, stdout: "ECHO: a\nECHO: b\n", stderr: "" })
       // Without --tls the server waits for a handshake that never comes: the timeout's line says what is missing.
       const plain = yield* runCli(["call", "--port", port, "--timeout", "1s", "x"])
@@ -540,12 +657,29 @@ describe("effect-wire CLI over TLS and Unix domain sockets", { timeout: 90_000 }
   it.live("serve --tls-ca --tls-require-client-cert: call with --tls-cert/--tls-key is answered, without a certificate exit 3 with the hint", () =>
     Effect.gen(function*() {
       const s = yield* serve([
-        "echo", "--quiet", "--tls-cert", file("server.crt"), "--tls-key", file("server.key"),
-        "--tls-ca", file("ca.crt"), "--tls-require-client-cert"
+        "echo",
+        "--quiet",
+        "--tls-cert",
+        file("server.crt"),
+        "--tls-key",
+        file("server.key"),
+        "--tls-ca",
+        file("ca.crt"),
+        "--tls-require-client-cert"
       ])
       const port = String(s.port)
       const withCert = yield* runCli([
-        "call", "--tls", "--tls-ca", file("ca.crt"), "--tls-cert", file("client.crt"), "--tls-key", file("client.key"), "--port", port, "me"
+        "call",
+        "--tls",
+        "--tls-ca",
+        file("ca.crt"),
+        "--tls-cert",
+        file("client.crt"),
+        "--tls-key",
+        file("client.key"),
+        "--port",
+        port,
+        "me"
       ])
       expect(withCert).toMatchObject({ code: 0, stdout: "ECHO: me\n", stderr: "" })
       const without = yield* runCli(["call", "--tls", "--tls-ca", file("ca.crt"), "--port", port, "anonymous"])
@@ -561,7 +695,12 @@ describe("effect-wire CLI over TLS and Unix domain sockets", { timeout: 90_000 }
   it.live("serve json-rpc over TLS: the Python client with ssl.create_default_context(cafile=…) gets every answer", () =>
     Effect.gen(function*() {
       const s = yield* serve(["json-rpc", "--quiet", "--tls-cert", file("server.crt"), "--tls-key", file("server.key")])
-      const py = yield* pipeThrough("python3", ["test/scenarios/python/json_rpc_client.py", String(s.port), "--cafile", file("ca.crt")], "")
+      const py = yield* pipeThrough("python3", [
+        "test/scenarios/python/json_rpc_client.py",
+        String(s.port),
+        "--cafile",
+        file("ca.crt")
+      ], "")
       expect(py.stderr).toBe("")
       expect(py.stdout.trimEnd().split("\n").map((l) => JSON.parse(l))[0]).toEqual({ id: 1, result: 42 })
       expect(py.stdout.trimEnd().split("\n")).toHaveLength(5)
@@ -603,26 +742,60 @@ describe("effect-wire CLI over TLS and Unix domain sockets", { timeout: 90_000 }
       expectUsageError(done, "--tls", "openssl")
     }))
 
-  it.live("TLS and socket flags that are missing a partner, do not apply or name unreadable files are one line each, exit 2", () =>
-    expectUsageErrors([
-      [["serve", "echo", "--tls-cert", file("server.crt")], "--tls-cert", "--tls-key"],
-      [["serve", "echo", "--tls-key", file("server.key")], "--tls-key", "--tls-cert"],
-      [["serve", "echo", "--tls-ca", file("ca.crt")], "--tls-ca", "--tls-cert"],
-      [["serve", "echo", "--tls-cert", file("server.crt"), "--tls-key", file("server.key"), "--tls-require-client-cert"], "--tls-require-client-cert", "--tls-ca"],
-      [["serve", "echo", "--tls-cert", "/nonexistent/server.crt", "--tls-key", file("server.key")], "--tls-cert", "/nonexistent/server.crt"],
-      [["serve", "echo", "--tls-cert", file("server.crt"), "--tls-key", "/nonexistent/server.key"], "--tls-key", "/nonexistent/server.key"],
-      [["serve", "echo", "--tls-cert", "package.json", "--tls-key", file("server.key")], "--tls-cert", "package.json", "certificate"],
-      [["serve", "echo", "--tls-cert", file("server.crt"), "--tls-key", file("client.key")], "--tls-key", "does not match", "--tls-cert"],
-      [["serve", "echo", "--path", "/tmp/x.sock", "--port", "1"], "--path", "--port"],
-      [["serve", "echo", "--path", "/tmp/x.sock", "--host", "0.0.0.0"], "--path", "--host"],
-      [["serve", "echo", "--socket-mode", "660"], "--socket-mode", "--path"],
-      [["serve", "echo", "--path", "/tmp/x.sock", "--socket-mode", "999"], "--socket-mode", "999", "octal"],
-      [["call", "--port", "1", "--tls-ca", file("ca.crt"), "x"], "--tls-ca", "--tls"],
-      [["send", "--port", "1", "--insecure", "x"], "--insecure", "--tls"],
-      [["call", "--port", "1", "--tls", "--tls-cert", file("client.crt"), "x"], "--tls-cert", "--tls-key"],
-      [["call", "--port", "1", "--tls", "--tls-ca", "/nonexistent/ca.crt", "x"], "--tls-ca", "/nonexistent/ca.crt"],
-      [["call", "--port", "1", "--path", "/tmp/x.sock", "x"], "--path", "--port"],
-      [["send", "x"], "--port", "--path"],
-      [["scenario", "echo", "--tls=yes"], "--tls", "takes no value"]
-    ]), SPAWNS_MANY)
+  it.live(
+    "TLS and socket flags that are missing a partner, do not apply or name unreadable files are one line each, exit 2",
+    () =>
+      expectUsageErrors([
+        [["serve", "echo", "--tls-cert", file("server.crt")], "--tls-cert", "--tls-key"],
+        [["serve", "echo", "--tls-key", file("server.key")], "--tls-key", "--tls-cert"],
+        [["serve", "echo", "--tls-ca", file("ca.crt")], "--tls-ca", "--tls-cert"],
+        [
+          [
+            "serve",
+            "echo",
+            "--tls-cert",
+            file("server.crt"),
+            "--tls-key",
+            file("server.key"),
+            "--tls-require-client-cert"
+          ],
+          "--tls-require-client-cert",
+          "--tls-ca"
+        ],
+        [
+          ["serve", "echo", "--tls-cert", "/nonexistent/server.crt", "--tls-key", file("server.key")],
+          "--tls-cert",
+          "/nonexistent/server.crt"
+        ],
+        [
+          ["serve", "echo", "--tls-cert", file("server.crt"), "--tls-key", "/nonexistent/server.key"],
+          "--tls-key",
+          "/nonexistent/server.key"
+        ],
+        [
+          ["serve", "echo", "--tls-cert", "package.json", "--tls-key", file("server.key")],
+          "--tls-cert",
+          "package.json",
+          "certificate"
+        ],
+        [
+          ["serve", "echo", "--tls-cert", file("server.crt"), "--tls-key", file("client.key")],
+          "--tls-key",
+          "does not match",
+          "--tls-cert"
+        ],
+        [["serve", "echo", "--path", "/tmp/x.sock", "--port", "1"], "--path", "--port"],
+        [["serve", "echo", "--path", "/tmp/x.sock", "--host", "0.0.0.0"], "--path", "--host"],
+        [["serve", "echo", "--socket-mode", "660"], "--socket-mode", "--path"],
+        [["serve", "echo", "--path", "/tmp/x.sock", "--socket-mode", "999"], "--socket-mode", "999", "octal"],
+        [["call", "--port", "1", "--tls-ca", file("ca.crt"), "x"], "--tls-ca", "--tls"],
+        [["send", "--port", "1", "--insecure", "x"], "--insecure", "--tls"],
+        [["call", "--port", "1", "--tls", "--tls-cert", file("client.crt"), "x"], "--tls-cert", "--tls-key"],
+        [["call", "--port", "1", "--tls", "--tls-ca", "/nonexistent/ca.crt", "x"], "--tls-ca", "/nonexistent/ca.crt"],
+        [["call", "--port", "1", "--path", "/tmp/x.sock", "x"], "--path", "--port"],
+        [["send", "x"], "--port", "--path"],
+        [["scenario", "echo", "--tls=yes"], "--tls", "takes no value"]
+      ]),
+    SPAWNS_MANY
+  )
 })

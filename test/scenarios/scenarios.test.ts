@@ -3,20 +3,20 @@ import { Effect, Either } from "effect"
 import { existsSync, mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import * as ChapterRpc from "../../src/protocol/ChapterRpc.js"
 import * as All from "../../src/scenarios/all.js"
 import * as Chat from "../../src/scenarios/chat.js"
 import * as ConcurrentRequests from "../../src/scenarios/concurrent-requests.js"
 import * as Echo from "../../src/scenarios/echo.js"
 import * as GracefulShutdown from "../../src/scenarios/graceful-shutdown.js"
+import * as Wire from "../../src/scenarios/internal/wire.js"
 import * as JsonRpc from "../../src/scenarios/json-rpc.js"
 import * as Output from "../../src/scenarios/Output.js"
 import * as Scalability from "../../src/scenarios/scalability.js"
 import * as StreamApi from "../../src/scenarios/stream-api.js"
-import * as ChapterRpc from "../../src/protocol/ChapterRpc.js"
-import * as RpcServer from "../../src/server/RpcServer.js"
 import * as ThreadsVsFibers from "../../src/scenarios/threads-vs-fibers.js"
 import * as Timeouts from "../../src/scenarios/timeouts.js"
-import * as Wire from "../../src/scenarios/internal/wire.js"
+import * as RpcServer from "../../src/server/RpcServer.js"
 
 /** Runs a program with a capturing output; returns its result and what it printed. */
 const captured = <A, E>(program: Effect.Effect<A, E, Output.Output>) =>
@@ -40,7 +40,12 @@ describe("scenarios", { timeout: 60_000 }, () => {
   it.live("stream-api: readExactly / readLine / read on the server, half-close and read-to-EOF on the client", () =>
     Effect.gen(function*() {
       const { out, result } = yield* captured(StreamApi.run)
-      expect(result).toMatchObject({ readExactly: "HDR!", readLine: "A line of text\n", read: "Remaining data", complete: true })
+      expect(result).toMatchObject({
+        readExactly: "HDR!",
+        readLine: "A line of text\n",
+        read: "Remaining data",
+        complete: true
+      })
       expect(result.response).toBe(StreamApi.RESPONSE_PARTS.join(""))
       expect(result.serverPeer.port).toBe(result.clientLocal.port)
       expect(result.serverLocal.host).toBe("127.0.0.1")
@@ -62,7 +67,9 @@ describe("scenarios", { timeout: 60_000 }, () => {
       expect(result.clients.map((c) => c.leavesSeen)).toEqual([0, 1, 2])
       // Every message each client sent reached every client, with the sender's address.
       const alice = result.clients[0]!
-      for (const c of result.clients) expect(c.lines).toContainEqual(expect.stringMatching(new RegExp(`${alice.id}: Hello!$`)))
+      for (const c of result.clients) {
+        expect(c.lines).toContainEqual(expect.stringMatching(new RegExp(`${alice.id}: Hello!$`)))
+      }
       const left = result.events.filter((e) => e._tag === "Left")
       expect(left.map((e) => e.online)).toEqual([2, 1, 0])
       expect(result.onlineAtEnd).toBe(0)
@@ -130,7 +137,8 @@ describe("scenarios", { timeout: 60_000 }, () => {
   it.live("json-rpc: the chapter's server answers bad frames, bad params, defaults and unknown methods", () =>
     Effect.gen(function*() {
       const dispatch = yield* RpcServer.dispatcher(JsonRpc.Chapter, JsonRpc.handlers, { format: ChapterRpc.format })
-      const reply = (text: string) => Effect.map(dispatch(text), (r) => (r === undefined ? undefined : JSON.parse(r) as unknown))
+      const reply = (text: string) =>
+        Effect.map(dispatch(text), (r) => (r === undefined ? undefined : JSON.parse(r) as unknown))
       expect(yield* reply("{nope")).toEqual({ id: null, error: { code: -32700, message: expect.any(String) } })
       expect(yield* reply(`{"id":7,"method":"add","params":{"a":"x"}}`)).toEqual({
         id: 7,
@@ -147,13 +155,18 @@ describe("scenarios", { timeout: 60_000 }, () => {
       const dispatch = yield* RpcServer.dispatcher(JsonRpc.Chapter, JsonRpc.handlers, {
         format: JsonRpc.servedFormat({ onFrame: (t) => frames.push(t) })
       })
-      const reply = (text: string) => Effect.map(dispatch(text), (r) => (r === undefined ? undefined : JSON.parse(r) as unknown))
+      const reply = (text: string) =>
+        Effect.map(dispatch(text), (r) => (r === undefined ? undefined : JSON.parse(r) as unknown))
       expect(yield* reply(`{"jsonrpc":"2.0","id":"a","method":"greet","params":{}}`)).toEqual({
         jsonrpc: "2.0",
         id: "a",
         result: "Hello, World!"
       })
-      expect(yield* reply(`{"jsonrpc":"2.0","id":2,"method":"greet"}`)).toEqual({ jsonrpc: "2.0", id: 2, result: "Hello, World!" })
+      expect(yield* reply(`{"jsonrpc":"2.0","id":2,"method":"greet"}`)).toEqual({
+        jsonrpc: "2.0",
+        id: 2,
+        result: "Hello, World!"
+      })
       expect(yield* reply(`{"jsonrpc":"2.0","id":2,"method":"nope"}`)).toEqual({
         jsonrpc: "2.0",
         id: 2,
@@ -161,7 +174,11 @@ describe("scenarios", { timeout: 60_000 }, () => {
       })
       expect(yield* reply(`{"id":2,"method":"nope"}`)).toEqual({ id: 2, result: { error: "Unknown method: nope" } })
       expect(yield* reply(`{"jsonrpc":"2.0","method":"add"}`)).toBeUndefined()
-      expect(yield* reply(`[{"jsonrpc":"2.0","id":1,"method":"add","params":{"a":1,"b":2}},{"jsonrpc":"2.0","method":"add"}]`))
+      expect(
+        yield* reply(
+          `[{"jsonrpc":"2.0","id":1,"method":"add","params":{"a":1,"b":2}},{"jsonrpc":"2.0","method":"add"}]`
+        )
+      )
         .toEqual([{ jsonrpc: "2.0", id: 1, result: 3 }])
       expect(yield* reply(`{"id":3,"method":"add","params":{"a":1,"b":2}}`)).toEqual({ id: 3, result: 3 })
       expect(frames).toHaveLength(7)
@@ -187,14 +204,20 @@ describe("scenarios", { timeout: 60_000 }, () => {
       const { out, result } = yield* captured(Scalability.run({ sizes: [10, 50, 100], budgetSeconds: 0 }))
       expect(result.rounds.map((r) => [r.clients, r.succeeded, r.failed])).toEqual([[10, 10, 0]])
       expect(result.skipped).toEqual([50, 100])
-      expect(out.text()).toMatch(/stopped early, skipped N = 50, 100: .*N = 50 would take ~[\d.]+ s .*0 s budget.*--budget/)
+      expect(out.text()).toMatch(
+        /stopped early, skipped N = 50, 100: .*N = 50 would take ~[\d.]+ s .*0 s budget.*--budget/
+      )
       expect(Scalability.DEFAULT_BUDGET_SECONDS).toBeGreaterThan(20)
     }))
 
   it.live("threads-vs-fibers: both servers answer every connection", () =>
     Effect.gen(function*() {
       const { out, result } = yield* captured(ThreadsVsFibers.run([10]))
-      expect(result.runs.map((r) => [r.model, r.connections, r.succeeded])).toEqual([["threads", 10, 10], ["fibers", 10, 10]])
+      expect(result.runs.map((r) => [r.model, r.connections, r.succeeded])).toEqual([["threads", 10, 10], [
+        "fibers",
+        10,
+        10
+      ]])
       expect(result.runs.find((r) => r.model === "threads")!.peakThreads).toBeGreaterThan(1)
       expect(result.ratios).toHaveLength(1)
       expect(out.text()).toContain("thread per connection")
@@ -260,14 +283,21 @@ describe("scenarios over TLS (the Wire of scenario --tls)", { timeout: 120_000 }
       const scalability = yield* overTls(Scalability.run({ sizes: [10, 50], budgetSeconds: 600 }))
       expect(scalability.result.rounds.map((r) => [r.clients, r.failed])).toEqual([[10, 0], [50, 0]])
       const threads = yield* overTls(ThreadsVsFibers.run([10]))
-      expect(threads.result.runs.map((r) => [r.model, r.connections, r.succeeded])).toEqual([["threads", 10, 10], ["fibers", 10, 10]])
+      expect(threads.result.runs.map((r) => [r.model, r.connections, r.succeeded])).toEqual([["threads", 10, 10], [
+        "fibers",
+        10,
+        10
+      ]])
     }))
 
   it.live("chat and timeouts pass over TLS (their clients leave by abort, which destroys a TLS socket)", () =>
     Effect.gen(function*() {
       const chat = yield* overTls(Chat.run)
       const timeouts = yield* overTls(Timeouts.run)
-      expect([Chat.scenario.verdict(chat.result).ok, Timeouts.scenario.verdict(timeouts.result).ok]).toEqual([true, true])
+      expect([Chat.scenario.verdict(chat.result).ok, Timeouts.scenario.verdict(timeouts.result).ok]).toEqual([
+        true,
+        true
+      ])
     }))
 })
 

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect } from "effect"
-import * as Net from "node:net"
 import { Buffer } from "node:buffer"
+import * as Net from "node:net"
 import type * as Connection from "../../src/connection/Connection.js"
 import type * as Transport from "../../src/connection/Transport.js"
 import * as Server from "../../src/server/Server.js"
@@ -55,9 +55,10 @@ describe("Server accept", () => {
             return original.call(this)
           }
         }),
-        () => Effect.sync(() => {
-          proto.address = original
-        })
+        () =>
+          Effect.sync(() => {
+            proto.address = original
+          })
       )
       const { local, server } = yield* addresses("127.0.0.1")
       expect(asked).toBe(0)

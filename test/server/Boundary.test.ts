@@ -151,7 +151,9 @@ describe("the connection boundary", () => {
       Effect.gen(function*() {
         const server = yield* Server.make(
           { port: 0 },
-          RpcServer.handler(Echo, handlers, { framing: throwing({ encode: `{"jsonrpc":"2.0","id":2,"result":["x"]}` }) })
+          RpcServer.handler(Echo, handlers, {
+            framing: throwing({ encode: `{"jsonrpc":"2.0","id":2,"result":["x"]}` })
+          })
         )
         const bad = yield* rawConnect(server.address.port)
         bad.write(request(1, "echo", ["fine"]))

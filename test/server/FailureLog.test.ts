@@ -4,14 +4,14 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Logger, LogLevel, Schema, TestClock } from "effect"
+import { Buffer } from "node:buffer"
 import type * as Net from "node:net"
 import * as Framing from "../../src/protocol/Framing.js"
-import { Buffer } from "node:buffer"
 import * as JsonRpc from "../../src/protocol/JsonRpc.js"
 import * as Protocol from "../../src/protocol/Protocol.js"
+import { FailureLog } from "../../src/server/internal/failureLog.js"
 import * as RpcServer from "../../src/server/RpcServer.js"
 import * as Server from "../../src/server/Server.js"
-import { FailureLog } from "../../src/server/internal/failureLog.js"
 import { makeCerts, removeCerts } from "../connection/certs.js"
 import { rawConnect, readLines } from "./helpers.js"
 
@@ -34,7 +34,11 @@ const capture = () => {
 /** Runs what `log` does for one failure, keeping its lines in `lines`. */
 const run = (log: FailureLog, subject: string, cause: Cause.Cause<unknown>, lines: Array<Line>) => {
   const logger = Logger.make<unknown, void>(({ cause: c, logLevel, message }) => {
-    lines.push({ level: logLevel.label, message: String(Array.isArray(message) ? message[0] : message), hasCause: !Cause.isEmpty(c) })
+    lines.push({
+      level: logLevel.label,
+      message: String(Array.isArray(message) ? message[0] : message),
+      hasCause: !Cause.isEmpty(c)
+    })
   })
   Effect.runSync(log.failed(subject, cause).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger))))
 }
@@ -105,13 +109,19 @@ describe("RpcServer failure logs", () => {
         }, { format: JsonRpc.make() })
       ).pipe(Effect.provide(layer), Logger.withMinimumLogLevel(LogLevel.All))
       const socket = yield* rawConnect(server.address.port)
-      const requests = Array.from({ length: 30 }, (_, i) => JSON.stringify({ jsonrpc: "2.0", id: i, method: "boom" }) + "\n")
+      const requests = Array.from(
+        { length: 30 },
+        (_, i) => JSON.stringify({ jsonrpc: "2.0", id: i, method: "boom" }) + "\n"
+      )
       socket.write(Buffer.from(requests.join("") + JSON.stringify({ jsonrpc: "2.0", id: 99, method: "ok" }) + "\n"))
       const replies = yield* readLines(socket, 31)
       expect(replies.filter((r) => r.includes(`"code":${JsonRpc.INTERNAL_ERROR}`))).toHaveLength(30)
       const errors = lines.filter((l) => l.message.includes("the handler of boom failed"))
       expect(errors).toHaveLength(10)
-      expect(errors[0]).toMatchObject({ level: "ERROR", message: "effect-wire: the handler of boom failed: defect: handler bug" })
+      expect(errors[0]).toMatchObject({
+        level: "ERROR",
+        message: "effect-wire: the handler of boom failed: defect: handler bug"
+      })
     }).pipe(Effect.scoped))
 
   it.live("logFailures: false logs nothing", () =>
@@ -183,7 +193,9 @@ describe("TLS failure logs", () => {
       const line = logged.find((l) => l.message.includes("TLS handshake"))
       expect(line?.level).toBe("WARN")
       expect(line?.message).toMatch(
-        new RegExp(`^effect-wire: a TLS handshake failed: TlsError: TLS handshake with 127\\.0\\.0\\.1:${plain.localPort} failed`)
+        new RegExp(
+          `^effect-wire: a TLS handshake failed: TlsError: TLS handshake with 127\\.0\\.0\\.1:${plain.localPort} failed`
+        )
       )
     }).pipe(Effect.scoped))
 })

@@ -46,7 +46,10 @@ const kinds = [
   { name: "RpcServer", handler: rpcHandler, hang: request("hang") },
   {
     name: "Server.respond",
-    handler: Server.respond(Framing.lines(), (line) => new TextDecoder().decode(line) === "hang" ? Effect.never : Effect.succeed(line)),
+    handler: Server.respond(
+      Framing.lines(),
+      (line) => new TextDecoder().decode(line) === "hang" ? Effect.never : Effect.succeed(line)
+    ),
     hang: "hang\n"
   }
 ] as const

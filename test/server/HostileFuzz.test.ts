@@ -38,18 +38,24 @@ const structured: ReadonlyArray<Buffer> = [
     utf8(`{"id":3,"method":"echo","params":${objects(n)}}`),
     utf8(JSON.stringify({ a: 1 }).replace("1", arrays(n)))
   ]),
-  ...["1e400", "-1e400", "1e-400", "123456789012345678901234567890", "-0", "\"\\ud800\"", "{}", "[1]", "true"].map((id) =>
-    utf8(request(id, "add", `{"a":1,"b":2}`))
-  ),
+  ...["1e400", "-1e400", "1e-400", "123456789012345678901234567890", "-0", "\"\\ud800\"", "{}", "[1]", "true"].map((
+    id
+  ) => utf8(request(id, "add", `{"a":1,"b":2}`))),
   utf8(request("1", "add", `{"a":1e400,"b":-1e400}`)),
   utf8(`{"id":1e400,"method":"add","params":{"a":1,"b":2}}`),
-  utf8(`{"__proto__":{"method":"echo"},"jsonrpc":"2.0","id":1,"method":"add","params":{"__proto__":{"a":1},"a":1,"b":2}}`),
+  utf8(
+    `{"__proto__":{"method":"echo"},"jsonrpc":"2.0","id":1,"method":"add","params":{"__proto__":{"a":1},"a":1,"b":2}}`
+  ),
   utf8(request("1", "echo", `{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}}}`)),
   utf8(request("1", "__proto__", "{}")),
   utf8(request("1", "constructor", "{}")),
   utf8(request("1", "toString", "{}")),
   utf8(request("\"\\ud800\"", "echo", `["\\udfff","\\u0000"]`)),
-  Buffer.concat([utf8(request("1", "echo", "[\"")), Buffer.from([0xff, 0xfe, 0xc0, 0x80, 0xed, 0xa0, 0x80, 0xe2, 0x82]), utf8("\"]}")]),
+  Buffer.concat([
+    utf8(request("1", "echo", "[\"")),
+    Buffer.from([0xff, 0xfe, 0xc0, 0x80, 0xed, 0xa0, 0x80, 0xe2, 0x82]),
+    utf8("\"]}")
+  ]),
   Buffer.from([0xff, 0xfe, 0xfd]),
   Buffer.from([0xe2, 0x82]),
   utf8(`[${Array.from({ length: 5_000 }, () => request("1", "add", `{"a":1,"b":2}`)).join(",")}]`),
@@ -186,7 +192,10 @@ const Calc = Protocol.make(
   Protocol.method("echo", { params: Schema.Unknown, success: Schema.Unknown })
 )
 const calc = RpcServer.handler
-const handlers = { add: ({ a, b }: { a: number; b: number }) => Effect.succeed(a + b), echo: (p: unknown) => Effect.succeed(p) }
+const handlers = {
+  add: ({ a, b }: { a: number; b: number }) => Effect.succeed(a + b),
+  echo: (p: unknown) => Effect.succeed(p)
+}
 const Pair = Schema.Struct({ a: Schema.Number, b: Schema.Number })
 
 const lineReply = (received: Buffer) => received.includes(0x0a)
@@ -218,7 +227,11 @@ const kinds: ReadonlyArray<Kind> = [
     name: `RpcServer(JSON-RPC over ${framing})`,
     framing,
     handler: calc(Calc, handlers, {
-      framing: framing === "lines" ? Framing.lines() : framing === "contentLength" ? Framing.contentLength() : Framing.lengthPrefixed()
+      framing: framing === "lines"
+        ? Framing.lines()
+        : framing === "contentLength"
+        ? Framing.contentLength()
+        : Framing.lengthPrefixed()
     }),
     good: frame(framing, utf8(request("7", "add", `{"a":1,"b":2}`))),
     expected: `{"jsonrpc":"2.0","id":7,"result":3}`
@@ -264,38 +277,58 @@ describe(`hostile peers (fuzz seed ${SEED})`, () => {
   /** `effect-wire serve <kind>` on a free port, killed when the scope closes. */
   const serve = (kind: string) =>
     Effect.acquireRelease(
-      Effect.async<{ readonly child: ChildProcess; readonly port: number; readonly stderr: () => string }, Error>((resume) => {
-        const child = spawn(process.execPath, ["--import", "tsx", "src/scenarios/cli.ts", "serve", kind, "--port", "0", "--quiet"], {
-          cwd: root,
-          env: { ...process.env, NO_COLOR: "1" }
-        })
-        let stdout = ""
-        let stderr = ""
-        child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
-        child.stdout.on("data", (d: Buffer) => {
-          stdout += d.toString()
-          const m = /listening on 127\.0\.0\.1:(\d+)/.exec(stdout)
-          if (m !== null) resume(Effect.succeed({ child, port: Number(m[1]), stderr: () => stderr }))
-        })
-        child.once("exit", (code) => resume(Effect.fail(new Error(`serve exited (${code}): ${stderr}`))))
-      }),
+      Effect.async<{ readonly child: ChildProcess; readonly port: number; readonly stderr: () => string }, Error>(
+        (resume) => {
+          const child = spawn(process.execPath, [
+            "--import",
+            "tsx",
+            "src/scenarios/cli.ts",
+            "serve",
+            kind,
+            "--port",
+            "0",
+            "--quiet"
+          ], {
+            cwd: root,
+            env: { ...process.env, NO_COLOR: "1" }
+          })
+          let stdout = ""
+          let stderr = ""
+          child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+          child.stdout.on("data", (d: Buffer) => {
+            stdout += d.toString()
+            const m = /listening on 127\.0\.0\.1:(\d+)/.exec(stdout)
+            if (m !== null) resume(Effect.succeed({ child, port: Number(m[1]), stderr: () => stderr }))
+          })
+          child.once("exit", (code) => resume(Effect.fail(new Error(`serve exited (${code}): ${stderr}`))))
+        }
+      ),
       ({ child }) => Effect.sync(() => child.exitCode === null && child.kill("SIGKILL"))
     )
 
   const cli = [
-    { kind: "json-rpc", framing: "lengthPrefixed", good: frame("lengthPrefixed", utf8(`{"id":7,"method":"add","params":{"a":1,"b":2}}`)), expected: `{"id":7,"result":3}` },
+    {
+      kind: "json-rpc",
+      framing: "lengthPrefixed",
+      good: frame("lengthPrefixed", utf8(`{"id":7,"method":"add","params":{"a":1,"b":2}}`)),
+      expected: `{"id":7,"result":3}`
+    },
     { kind: "echo", framing: "lines", good: utf8("hello\n"), expected: "ECHO: hello\n" }
   ] as const
 
   for (const c of cli) {
-    it.live(`effect-wire serve ${c.kind} (its default setup) survives every attack and then answers a good client`, () =>
-      Effect.gen(function*() {
-        const served = yield* serve(c.kind)
-        yield* storm(served.port, c.framing, SEED)
-        expect(served.child.exitCode).toBeNull()
-        const reply = yield* exchange(served.port, c.good, (r) => r.toString("latin1").includes(c.expected))
-        expect(reply.toString("utf8")).toContain(c.expected)
-        expect(served.stderr()).not.toMatch(/RangeError|Maximum call stack/)
-      }).pipe(Effect.scoped), 120_000)
+    it.live(
+      `effect-wire serve ${c.kind} (its default setup) survives every attack and then answers a good client`,
+      () =>
+        Effect.gen(function*() {
+          const served = yield* serve(c.kind)
+          yield* storm(served.port, c.framing, SEED)
+          expect(served.child.exitCode).toBeNull()
+          const reply = yield* exchange(served.port, c.good, (r) => r.toString("latin1").includes(c.expected))
+          expect(reply.toString("utf8")).toContain(c.expected)
+          expect(served.stderr()).not.toMatch(/RangeError|Maximum call stack/)
+        }).pipe(Effect.scoped),
+      120_000
+    )
   }
 })

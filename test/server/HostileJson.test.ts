@@ -8,12 +8,12 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import { Buffer } from "node:buffer"
 import type * as Net from "node:net"
-import type { Codec } from "../../src/protocol/Codec.js"
 import * as ChapterRpc from "../../src/protocol/ChapterRpc.js"
+import type { Codec } from "../../src/protocol/Codec.js"
 import * as Framing from "../../src/protocol/Framing.js"
 import * as JsonRpc from "../../src/protocol/JsonRpc.js"
-import type * as RpcFormat from "../../src/protocol/RpcFormat.js"
 import * as Message from "../../src/protocol/Message.js"
+import type * as RpcFormat from "../../src/protocol/RpcFormat.js"
 import * as RpcServer from "../../src/server/RpcServer.js"
 import * as Server from "../../src/server/Server.js"
 import { Calc, calcHandlers, Gates } from "../rpc/fixtures.js"
@@ -73,13 +73,29 @@ interface RpcCase {
 
 const jsonRpcRequest = (id: number, method: string, params: string) =>
   `{"jsonrpc":"2.0","id":${id},"method":"${method}","params":${params}}`
-const chapterRequest = (id: number, method: string, params: string) => `{"id":${id},"method":"${method}","params":${params}}`
+const chapterRequest = (id: number, method: string, params: string) =>
+  `{"id":${id},"method":"${method}","params":${params}}`
 
 const rpcCases: ReadonlyArray<RpcCase> = [
   { name: "JSON-RPC over lines", framing: Framing.lines(), format: JsonRpc.format, request: jsonRpcRequest },
-  { name: "JSON-RPC over Content-Length", framing: Framing.contentLength(), format: JsonRpc.format, request: jsonRpcRequest },
-  { name: "JSON-RPC over length prefixes", framing: Framing.lengthPrefixed(), format: JsonRpc.format, request: jsonRpcRequest },
-  { name: "JSON-RPC over bare JSON values", framing: Framing.jsonValues(), format: JsonRpc.format, request: jsonRpcRequest },
+  {
+    name: "JSON-RPC over Content-Length",
+    framing: Framing.contentLength(),
+    format: JsonRpc.format,
+    request: jsonRpcRequest
+  },
+  {
+    name: "JSON-RPC over length prefixes",
+    framing: Framing.lengthPrefixed(),
+    format: JsonRpc.format,
+    request: jsonRpcRequest
+  },
+  {
+    name: "JSON-RPC over bare JSON values",
+    framing: Framing.jsonValues(),
+    format: JsonRpc.format,
+    request: jsonRpcRequest
+  },
   { name: "the chapter's format", framing: ChapterRpc.framing(), format: ChapterRpc.format, request: chapterRequest }
 ]
 
@@ -99,7 +115,11 @@ describe("hostile JSON", () => {
           peer.send(c.request(1, "echo", nested(DEEP - 1)), c.request(2, "add", nested(DEEP - 1)))
           const refused = {
             id: null,
-            error: { code: JsonRpc.INVALID_REQUEST, message: "Invalid Request", data: `JSON nested ${DEEP} levels deep, limit ${LIMIT}` }
+            error: {
+              code: JsonRpc.INVALID_REQUEST,
+              message: "Invalid Request",
+              data: `JSON nested ${DEEP} levels deep, limit ${LIMIT}`
+            }
           }
           expect(yield* peer.next).toMatchObject(refused)
           expect(yield* peer.next).toMatchObject(refused)
@@ -185,9 +205,12 @@ describe("hostile JSON", () => {
 ${nested(LIMIT + 1)}
 {"a":2}
 `)
-        expect(yield* readToEnd(echo)).toEqual({ text: `${nested(LIMIT)}
+        expect(yield* readToEnd(echo)).toEqual({
+          text: `${nested(LIMIT)}
 {"a":1}
-`, ended: "fin" })
+`,
+          ended: "fin"
+        })
         expect(seen).toHaveLength(2)
         // For the struct, the frame is a value the schema rejects: the connection closes, as for any.
         const server = yield* addServer

@@ -21,7 +21,8 @@ const serve = (options: Server.ServerOptions, release: Deferred.Deferred<void>, 
     RpcServer.layer(Group).pipe(
       Layer.provide(Group.toLayer({
         add: ({ a, b }) => Effect.succeed(a + b),
-        hold: ({ key }) => Effect.zipRight(Deferred.succeed(started, undefined), Effect.as(Deferred.await(release), key))
+        hold: ({ key }) =>
+          Effect.zipRight(Deferred.succeed(started, undefined), Effect.as(Deferred.await(release), key))
       })),
       Layer.provide(RpcServer.layerProtocolSocketServer),
       Layer.provide(RpcSerialization.layerNdjson),

@@ -14,7 +14,20 @@ import * as Message from "../../src/protocol/Message.js"
 import * as Server from "../../src/server/Server.js"
 import { rawConnect, readToEnd } from "./helpers.js"
 
-const KINDS = ["succeed", "gen", "map", "flatMap", "yield", "sleep", "none", "many", "fail", "failGen", "die", "failAsync"] as const
+const KINDS = [
+  "succeed",
+  "gen",
+  "map",
+  "flatMap",
+  "yield",
+  "sleep",
+  "none",
+  "many",
+  "fail",
+  "failGen",
+  "die",
+  "failAsync"
+] as const
 type Kind = (typeof KINDS)[number]
 
 class Refused {
@@ -80,37 +93,40 @@ const cases = fc.record({
 })
 
 describe("Server.respond: inline and fiber paths answer alike", () => {
-  it.live("same replies, same order, same failures as the model, for random mixes of handler shapes", () =>
-    Effect.gen(function*() {
-      const server = yield* Server.make({ port: 0 }, Server.respond(Message.text(Framing.lines()), handle))
-      let errorsBefore = 0
-      yield* Effect.promise(() =>
-        fc.assert(
-          fc.asyncProperty(cases, ({ cuts, frames }) =>
-            Effect.runPromise(
-              Effect.gen(function*() {
-                const socket = yield* rawConnect(server.address.port)
-                const ended = yield* Effect.fork(readToEnd(socket))
-                const bytes = Buffer.from(frames.map(([k, p]) => `${k}:${p}\n`).join(""))
-                let at = 0
-                for (const cut of cuts) {
-                  if (at >= bytes.length) break
-                  socket.write(bytes.subarray(at, at + cut))
-                  at += cut
-                }
-                if (at < bytes.length) socket.write(bytes.subarray(at))
-                socket.end()
-                const got = yield* ended.await.pipe(Effect.flatten)
-                const expected = model(frames)
-                expect(got.text).toBe(expected.text)
-                const errors = (yield* server.stats).errors
-                expect(errors - errorsBefore).toBe(expected.failed ? 1 : 0)
-                errorsBefore = errors
-              }).pipe(Effect.scoped)
-            )
-          ),
-          { numRuns: 150 }
+  it.live(
+    "same replies, same order, same failures as the model, for random mixes of handler shapes",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* Server.make({ port: 0 }, Server.respond(Message.text(Framing.lines()), handle))
+        let errorsBefore = 0
+        yield* Effect.promise(() =>
+          fc.assert(
+            fc.asyncProperty(cases, ({ cuts, frames }) =>
+              Effect.runPromise(
+                Effect.gen(function*() {
+                  const socket = yield* rawConnect(server.address.port)
+                  const ended = yield* Effect.fork(readToEnd(socket))
+                  const bytes = Buffer.from(frames.map(([k, p]) => `${k}:${p}\n`).join(""))
+                  let at = 0
+                  for (const cut of cuts) {
+                    if (at >= bytes.length) break
+                    socket.write(bytes.subarray(at, at + cut))
+                    at += cut
+                  }
+                  if (at < bytes.length) socket.write(bytes.subarray(at))
+                  socket.end()
+                  const got = yield* ended.await.pipe(Effect.flatten)
+                  const expected = model(frames)
+                  expect(got.text).toBe(expected.text)
+                  const errors = (yield* server.stats).errors
+                  expect(errors - errorsBefore).toBe(expected.failed ? 1 : 0)
+                  errorsBefore = errors
+                }).pipe(Effect.scoped)
+              )),
+            { numRuns: 150 }
+          )
         )
-      )
-    }).pipe(Effect.scoped), 120_000)
+      }).pipe(Effect.scoped),
+    120_000
+  )
 })

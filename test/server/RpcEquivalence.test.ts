@@ -9,7 +9,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, FastCheck as fc, FiberId, Logger, LogLevel, Schema } from "effect"
-import * as Net from "node:net"
+import type * as Net from "node:net"
 import * as JsonRpc from "../../src/protocol/JsonRpc.js"
 import * as Protocol from "../../src/protocol/Protocol.js"
 import * as RpcServer from "../../src/server/RpcServer.js"
@@ -152,8 +152,7 @@ describe("RpcServer: queued requests answer as one fiber per request would", () 
                   else expect(reply.result).toBe(want.result)
                 })
               }).pipe(Effect.scoped)
-            )
-          ),
+            )),
           { numRuns: 60 }
         )
       )
@@ -180,7 +179,9 @@ describe("RpcServer: queued requests answer as one fiber per request would", () 
       const gate = Deferred.unsafeMake<string>(FiberId.none)
       const server = yield* serve({ ...noSlow, slow: () => Deferred.await(gate) })
       const socket = yield* rawConnect(server.address.port)
-      socket.write(request(1, "slow") + request(2, "op", { kind: "gen", v: 1 }) + request(3, "op", { kind: "async", v: 2 }))
+      socket.write(
+        request(1, "slow") + request(2, "op", { kind: "gen", v: 1 }) + request(3, "op", { kind: "async", v: 2 })
+      )
       const replies = yield* readReplies(socket, 2)
       expect(replies.map((r) => r.id).sort()).toEqual([2, 3])
       yield* Deferred.succeed(gate, "done")
@@ -191,7 +192,9 @@ describe("RpcServer: queued requests answer as one fiber per request would", () 
     Effect.gen(function*() {
       const server = yield* serve(noSlow)
       const socket = yield* rawConnect(server.address.port)
-      socket.write(request(1, "slow") + JSON.stringify({ jsonrpc: "2.0", method: "$/cancelRequest", params: { id: 1 } }) + "\n")
+      socket.write(
+        request(1, "slow") + JSON.stringify({ jsonrpc: "2.0", method: "$/cancelRequest", params: { id: 1 } }) + "\n"
+      )
       const [reply] = yield* readReplies(socket, 1)
       expect(reply).toMatchObject({ id: 1, error: { code: JsonRpc.REQUEST_CANCELLED } })
     }).pipe(Effect.scoped))

@@ -3,13 +3,13 @@ import { Deferred, Effect, FastCheck as fc, Fiber, Metric, Option, Schema, TestC
 import { Buffer } from "node:buffer"
 import type * as Net from "node:net"
 import { Framing } from "../../src/index.js"
+import * as ChapterRpc from "../../src/protocol/ChapterRpc.js"
 import type { FramingError } from "../../src/protocol/FramingError.js"
+import * as JsonRpc from "../../src/protocol/JsonRpc.js"
 import * as Protocol from "../../src/protocol/Protocol.js"
+import type * as RpcFormat from "../../src/protocol/RpcFormat.js"
 import { serveConnection } from "../../src/server/internal/rpcConnection.js"
 import { decodeParams, settingsOf } from "../../src/server/internal/rpcSession.js"
-import * as ChapterRpc from "../../src/protocol/ChapterRpc.js"
-import * as JsonRpc from "../../src/protocol/JsonRpc.js"
-import type * as RpcFormat from "../../src/protocol/RpcFormat.js"
 import * as RpcServer from "../../src/server/RpcServer.js"
 import * as Server from "../../src/server/Server.js"
 import { Calc, calcHandlers, Gates } from "../rpc/fixtures.js"
@@ -19,10 +19,12 @@ const req = (id: RpcFormat.Id, method: string, params?: unknown) =>
   JSON.stringify(params === undefined ? { jsonrpc: "2.0", id, method } : { jsonrpc: "2.0", id, method, params }) + "\n"
 
 const serve = (gates: Gates, options: RpcServer.RpcServerOptions<"add", never> & Server.ServerOptions = {}) =>
-  Server.make(options, RpcServer.handler(Calc, calcHandlers(gates), options as RpcServer.RpcServerOptions<"add", never>))
+  Server.make(
+    options,
+    RpcServer.handler(Calc, calcHandlers(gates), options as RpcServer.RpcServerOptions<"add", never>)
+  )
 
-const lines = (socket: Net.Socket, n: number) =>
-  Effect.map(readLines(socket, n), (ls) => ls.map((l) => JSON.parse(l)))
+const lines = (socket: Net.Socket, n: number) => Effect.map(readLines(socket, n), (ls) => ls.map((l) => JSON.parse(l)))
 
 /** Reads `n` frames of `Content-Length` framing from a raw socket. */
 const readContentLength = (socket: Net.Socket, n: number) =>
@@ -70,7 +72,6 @@ describe("RpcServer", () => {
         expect((yield* server.stats).frames).toBe(3)
       }).pipe(Effect.scoped))
 
-
     it.live("answers out of order: a slow request does not hold back a fast one", () =>
       Effect.gen(function*() {
         const gates = new Gates()
@@ -97,7 +98,10 @@ describe("RpcServer", () => {
       Effect.gen(function*() {
         const server = yield* Server.make(
           { port: 0 },
-          RpcServer.handler(Calc, calcHandlers(new Gates()), { format: ChapterRpc.format, framing: ChapterRpc.framing() })
+          RpcServer.handler(Calc, calcHandlers(new Gates()), {
+            format: ChapterRpc.format,
+            framing: ChapterRpc.framing()
+          })
         )
         const socket = yield* rawConnect(server.address.port)
         socket.end(Buffer.concat([
@@ -119,7 +123,9 @@ describe("RpcServer", () => {
       Effect.gen(function*() {
         const server = yield* serve(new Gates())
         const socket = yield* rawConnect(server.address.port)
-        socket.write("this is not json\n" + req(1, "add", { a: 1, b: "x" }) + req(2, "nope") + req(3, "add", { a: 1, b: 1 }))
+        socket.write(
+          "this is not json\n" + req(1, "add", { a: 1, b: "x" }) + req(2, "nope") + req(3, "add", { a: 1, b: 1 })
+        )
         const replies = yield* lines(socket, 4)
         expect(replies.map((r) => r.error?.code ?? r.result)).toEqual([-32700, -32602, -32601, 2])
       }).pipe(Effect.scoped))
@@ -278,7 +284,9 @@ describe("RpcServer", () => {
       const gates = new Gates()
       expect(() => RpcServer.handler(Calc, calcHandlers(gates), { maxInFlight: 0 })).toThrow(/maxInFlight/)
       expect(() => RpcServer.handler(Calc, calcHandlers(gates), { timeout: { add: "0 millis" } })).toThrow(/timeout/)
-      expect(() => RpcServer.handler(Calc, { ...calcHandlers(gates), add: undefined } as never)).toThrow(/no handler for add/)
+      expect(() => RpcServer.handler(Calc, { ...calcHandlers(gates), add: undefined } as never)).toThrow(
+        /no handler for add/
+      )
     })
   })
 
@@ -292,12 +300,18 @@ describe("RpcServer", () => {
         yield* gates.awaitStarted("a")
         const shutdown = yield* Effect.fork(server.shutdown)
         yield* server.draining
-        socket.write(req(2, "wait", { key: "late" }) + JSON.stringify({ jsonrpc: "2.0", method: "log", params: { line: "dropped" } }) + "\n")
+        socket.write(
+          req(2, "wait", { key: "late" }) +
+            JSON.stringify({ jsonrpc: "2.0", method: "log", params: { line: "dropped" } }) + "\n"
+        )
         expect(yield* lines(socket, 1)).toEqual([
           {
             jsonrpc: "2.0",
             id: 2,
-            error: { code: JsonRpc.SHUTTING_DOWN, message: "Server shutting down: request not processed, safe to retry" }
+            error: {
+              code: JsonRpc.SHUTTING_DOWN,
+              message: "Server shutting down: request not processed, safe to retry"
+            }
           }
         ])
         yield* gates.release("a")
@@ -394,9 +408,12 @@ describe("RpcServer's params decoding", () => {
     it(`decodes exactly as Schema.decodeUnknownEither does (${String(schema.ast)})`, () => {
       const fast = decodeParams(schema as Schema.Schema<unknown, unknown, never>)
       const slow = Schema.decodeUnknownEither(schema as Schema.Schema<unknown, unknown, never>)
-      fc.assert(fc.property(input, (u) => {
-        expect(fast(u)).toStrictEqual(slow(u))
-      }), { numRuns: 500 })
+      fc.assert(
+        fc.property(input, (u) => {
+          expect(fast(u)).toStrictEqual(slow(u))
+        }),
+        { numRuns: 500 }
+      )
     })
   }
 })

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, FiberRef, Logger, LogLevel, Metric, Ref, TestClock } from "effect"
 import { Buffer } from "node:buffer"
-import * as Connection from "../../src/connection/Connection.js"
-import * as Server from "../../src/server/Server.js"
+import type * as Connection from "../../src/connection/Connection.js"
 import { Framing } from "../../src/index.js"
+import * as Server from "../../src/server/Server.js"
 import { connectOutcome, rawConnect, readLines, readToEnd, scriptedConnection } from "./helpers.js"
 
 const echo = Server.respond(Framing.lines(), (line) => Effect.succeed(Buffer.concat([Buffer.from("ECHO: "), line])))
@@ -78,7 +78,10 @@ describe("Server", () => {
 
     it.live("closes a connection that sends bad bytes and keeps serving the others", () =>
       Effect.gen(function*() {
-        const server = yield* Server.make({ port: 0 }, Server.respond(Framing.lines({ maxLineBytes: 8 }), Effect.succeed))
+        const server = yield* Server.make(
+          { port: 0 },
+          Server.respond(Framing.lines({ maxLineBytes: 8 }), Effect.succeed)
+        )
         const good = yield* rawConnect(server.address.port)
         const bad = yield* rawConnect(server.address.port)
         bad.write("this line is far too long\n")
@@ -134,10 +137,13 @@ describe("Server", () => {
   describe("respond", () => {
     it.live("answers in order when some handlers suspend and others complete at once", () =>
       Effect.gen(function*() {
-        const server = yield* Server.make({ port: 0 }, Server.respond(Framing.lines(), (line) => {
-          const text = Buffer.from(line).toString()
-          return text.startsWith("slow") ? Effect.yieldNow().pipe(Effect.as(line)) : Effect.succeed(line)
-        }))
+        const server = yield* Server.make(
+          { port: 0 },
+          Server.respond(Framing.lines(), (line) => {
+            const text = Buffer.from(line).toString()
+            return text.startsWith("slow") ? Effect.yieldNow().pipe(Effect.as(line)) : Effect.succeed(line)
+          })
+        )
         const socket = yield* rawConnect(server.address.port)
         const lines = Array.from({ length: 60 }, (_, i) => (i % 3 === 0 ? `slow ${i}` : `fast ${i}`))
         socket.write(lines.map((l) => `${l}\n`).join(""))
@@ -147,7 +153,10 @@ describe("Server", () => {
 
     it.live("answers the frames received before a bad one, then closes that connection", () =>
       Effect.gen(function*() {
-        const server = yield* Server.make({ port: 0 }, Server.respond(Framing.lines({ maxLineBytes: 8 }), Effect.succeed))
+        const server = yield* Server.make(
+          { port: 0 },
+          Server.respond(Framing.lines({ maxLineBytes: 8 }), Effect.succeed)
+        )
         const socket = yield* rawConnect(server.address.port)
         const ended = yield* Effect.fork(readToEnd(socket))
         socket.write("a\nb\nthis line is too long\nc\n")
@@ -200,7 +209,9 @@ describe("Server", () => {
         const server = yield* Server.make({ port: 0, idleTimeout: "10 seconds" }, (conn) =>
           Deferred.succeed(reading, undefined).pipe(
             Effect.zipRight(conn.read()),
-            Effect.tapError((e) => Deferred.succeed(failed, e._tag === "ConnectionTimeout" ? e.timeout : e._tag))
+            Effect.tapError((e) =>
+              Deferred.succeed(failed, e._tag === "ConnectionTimeout" ? e.timeout : e._tag)
+            )
           ))
         const socket = yield* rawConnect(server.address.port)
         const ended = yield* Effect.fork(readToEnd(socket))
@@ -216,12 +227,15 @@ describe("Server", () => {
       Effect.gen(function*() {
         const failed = yield* Deferred.make<string>()
         const firstByte = yield* Deferred.make<void>()
-        const server = yield* Server.make({ port: 0, frameReadTimeout: "5 seconds", idleTimeout: "1 hour" }, (conn) =>
-          conn.readExactly(1).pipe(
-            Effect.zipRight(Deferred.succeed(firstByte, undefined)),
-            Effect.zipRight(conn.readLine()),
-            Effect.tapError((e) => Deferred.succeed(failed, e._tag === "ConnectionTimeout" ? e.timeout : e._tag))
-          ))
+        const server = yield* Server.make(
+          { port: 0, frameReadTimeout: "5 seconds", idleTimeout: "1 hour" },
+          (conn) =>
+            conn.readExactly(1).pipe(
+              Effect.zipRight(Deferred.succeed(firstByte, undefined)),
+              Effect.zipRight(conn.readLine()),
+              Effect.tapError((e) => Deferred.succeed(failed, e._tag === "ConnectionTimeout" ? e.timeout : e._tag))
+            )
+        )
         const socket = yield* rawConnect(server.address.port)
         const ended = yield* Effect.fork(readToEnd(socket))
         socket.write("GET / HTTP/1.1")
@@ -236,7 +250,11 @@ describe("Server", () => {
         const failed = yield* Deferred.make<string>()
         const writing = yield* Deferred.make<void>()
         const big = new Uint8Array(32 * 1024 * 1024)
-        const server = yield* Server.make({ port: 0, writeStallTimeout: "3 seconds", maxOutboundBytes: 64 * 1024 * 1024 }, (conn) =>
+        const server = yield* Server.make({
+          port: 0,
+          writeStallTimeout: "3 seconds",
+          maxOutboundBytes: 64 * 1024 * 1024
+        }, (conn) =>
           Deferred.succeed(writing, undefined).pipe(
             Effect.zipRight(conn.write(big)),
             Effect.tapError((e) => Deferred.succeed(failed, e._tag === "ConnectionTimeout" ? e.timeout : e._tag))
@@ -323,7 +341,10 @@ describe("Server", () => {
               return line
             }), { concurrency: 64 })
         )
-        const sockets = yield* Effect.forEach(Array.from({ length: connections }), () => rawConnect(server.address.port))
+        const sockets = yield* Effect.forEach(
+          Array.from({ length: connections }),
+          () => rawConnect(server.address.port)
+        )
         const replies = yield* Effect.forEach(sockets, (socket, c) => {
           socket.write(Array.from({ length: perConnection }, (_, i) => `${c}:${i}\n`).join(""))
           return Effect.fork(readToEnd(socket))
@@ -427,7 +448,12 @@ describe("Server", () => {
         yield* TestClock.adjust("1 second")
         yield* Fiber.join(shutdown)
         expect(yield* Ref.get(finalized)).toBe(handlers)
-        expect(yield* server.stats).toMatchObject({ interruptedAtDeadline: handlers, active: 0, openSockets: 0, fibers: 0 })
+        expect(yield* server.stats).toMatchObject({
+          interruptedAtDeadline: handlers,
+          active: 0,
+          openSockets: 0,
+          fibers: 0
+        })
       }).pipe(Effect.scoped))
 
     it.effect("does not let a peer that never reads hold shutdown past deadline + flush timeout", () =>
@@ -474,8 +500,14 @@ describe("Server", () => {
         const fiber = yield* Effect.fork(
           Effect.scoped(
             Effect.gen(function*() {
-              const server = yield* Server.make({ port: 0 }, Server.respond(Framing.lines(), (line) =>
-                Deferred.succeed(started, undefined).pipe(Effect.zipRight(Deferred.await(latch)), Effect.as(line))))
+              const server = yield* Server.make(
+                { port: 0 },
+                Server.respond(
+                  Framing.lines(),
+                  (line) =>
+                    Deferred.succeed(started, undefined).pipe(Effect.zipRight(Deferred.await(latch)), Effect.as(line))
+                )
+              )
               port = server.address.port
               return yield* Effect.never
             })

@@ -8,7 +8,7 @@ import { Deferred, Effect, Fiber } from "effect"
 import { Buffer } from "node:buffer"
 import * as Net from "node:net"
 import * as NodeTls from "node:tls"
-import * as Connection from "../../src/connection/Connection.js"
+import type * as Connection from "../../src/connection/Connection.js"
 import * as Tls from "../../src/connection/Tls.js"
 import * as Framing from "../../src/protocol/Framing.js"
 import * as Server from "../../src/server/Server.js"
@@ -114,7 +114,10 @@ describe("Server over TLS", () => {
   it.live("ALPN: the protocol agreed is in connection.tls", () =>
     Effect.gen(function*() {
       const { handler, seen } = recordingTls()
-      const server = yield* Server.make({ port: 0, tls: { ...certs.server, alpnProtocols: ["wire/2", "wire/1"] } }, handler)
+      const server = yield* Server.make(
+        { port: 0, tls: { ...certs.server, alpnProtocols: ["wire/2", "wire/1"] } },
+        handler
+      )
       const socket = yield* tlsConnect(server.address.port, { ALPNProtocols: ["wire/1"] })
       expect(socket.alpnProtocol).toBe("wire/1")
       socket.write("x\n")

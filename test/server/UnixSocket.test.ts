@@ -51,7 +51,10 @@ describe("Server on a Unix domain socket", () => {
       const dir = yield* tempDir
       const path = Path.join(dir, "stale.sock")
       // Python binds and exits without removing the file: what a crashed server leaves.
-      execFileSync("python3", ["-c", `import socket; s = socket.socket(socket.AF_UNIX); s.bind(${JSON.stringify(path)})`])
+      execFileSync("python3", [
+        "-c",
+        `import socket; s = socket.socket(socket.AF_UNIX); s.bind(${JSON.stringify(path)})`
+      ])
       expect(Fs.lstatSync(path).isSocket()).toBe(true)
       const server = yield* Server.make({ path }, echo)
       const socket = yield* unixConnect(path)

@@ -1,9 +1,9 @@
 /** Plain `node:net` peers for server tests: they script exactly what a remote client does. */
 import { Effect } from "effect"
-import * as Connection from "../../src/connection/Connection.js"
-import * as Transport from "../../src/connection/Transport.js"
 import { Buffer } from "node:buffer"
 import * as Net from "node:net"
+import * as Connection from "../../src/connection/Connection.js"
+import * as Transport from "../../src/connection/Transport.js"
 
 /** A raw client socket connected to 127.0.0.1:port, destroyed when the scope closes. */
 export const rawConnect = (port: number, options: { allowHalfOpen?: boolean } = {}) =>

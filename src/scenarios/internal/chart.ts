@@ -44,7 +44,9 @@ export const renderChart = (spec: ChartSpec): string => {
   const axis = (s: Series) => niceMax(Math.max(...s.values, 0))
   const yAt = (v: number, max: number) => m.top + h - (v / max) * h
   const out: Array<string> = []
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`)
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`
+  )
   out.push(`<rect width="${W}" height="${H}" fill="white"/>`)
   out.push(`<text x="${W / 2}" y="24" text-anchor="middle" font-size="16">${escape(spec.title)}</text>`)
   const leftMax = axis(spec.left)
@@ -52,7 +54,11 @@ export const renderChart = (spec: ChartSpec): string => {
   for (let t = 0; t <= 4; t++) {
     const y = m.top + h - (t / 4) * h
     out.push(`<line x1="${m.left}" y1="${y}" x2="${m.left + w}" y2="${y}" stroke="#ddd"/>`)
-    out.push(`<text x="${m.left - 8}" y="${y + 4}" text-anchor="end" fill="${spec.left.color}">${fmt((leftMax * t) / 4)}</text>`)
+    out.push(
+      `<text x="${m.left - 8}" y="${y + 4}" text-anchor="end" fill="${spec.left.color}">${
+        fmt((leftMax * t) / 4)
+      }</text>`
+    )
     out.push(`<text x="${m.left + w + 8}" y="${y + 4}" fill="${spec.right.color}">${fmt((rightMax * t) / 4)}</text>`)
   }
   spec.xs.forEach((x, i) => {
@@ -64,12 +70,22 @@ export const renderChart = (spec: ChartSpec): string => {
   const line = (s: Series, max: number) => {
     const pts = s.values.map((v, i) => `${xAt(i).toFixed(1)},${yAt(v, max).toFixed(1)}`)
     out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${pts.join(" ")}"/>`)
-    s.values.forEach((v, i) => out.push(`<circle cx="${xAt(i).toFixed(1)}" cy="${yAt(v, max).toFixed(1)}" r="3" fill="${s.color}"/>`))
+    s.values.forEach((v, i) =>
+      out.push(`<circle cx="${xAt(i).toFixed(1)}" cy="${yAt(v, max).toFixed(1)}" r="3" fill="${s.color}"/>`)
+    )
   }
   line(spec.left, leftMax)
   line(spec.right, rightMax)
-  out.push(`<text x="20" y="${m.top + h / 2}" transform="rotate(-90 20 ${m.top + h / 2})" text-anchor="middle" fill="${spec.left.color}">${escape(`${spec.left.label} (${spec.left.unit})`)}</text>`)
-  out.push(`<text x="${W - 20}" y="${m.top + h / 2}" transform="rotate(90 ${W - 20} ${m.top + h / 2})" text-anchor="middle" fill="${spec.right.color}">${escape(`${spec.right.label} (${spec.right.unit})`)}</text>`)
+  out.push(
+    `<text x="20" y="${m.top + h / 2}" transform="rotate(-90 20 ${
+      m.top + h / 2
+    })" text-anchor="middle" fill="${spec.left.color}">${escape(`${spec.left.label} (${spec.left.unit})`)}</text>`
+  )
+  out.push(
+    `<text x="${W - 20}" y="${m.top + h / 2}" transform="rotate(90 ${W - 20} ${
+      m.top + h / 2
+    })" text-anchor="middle" fill="${spec.right.color}">${escape(`${spec.right.label} (${spec.right.unit})`)}</text>`
+  )
   out.push(`</svg>`)
   return out.join("\n") + "\n"
 }

@@ -9,7 +9,7 @@ import * as Client from "../../client/Client.js"
 import * as Framing from "../../protocol/Framing.js"
 import * as Message from "../../protocol/Message.js"
 import * as Server from "../../server/Server.js"
-import * as ServerError from "../../server/ServerError.js"
+import type * as ServerError from "../../server/ServerError.js"
 import { framedPeer } from "./peer.js"
 import { Wire } from "./wire.js"
 
@@ -29,20 +29,23 @@ export class BadReply extends Data.TaggedError("BadReply")<{ readonly reply: str
 }
 
 /** Starts the delay server in the current scope (on the scenarios' `Wire`). */
-export const delayServer: Effect.Effect<Server.Server, ServerError.ListenError, Scope.Scope> = Effect.flatMap(Wire, (wire) =>
-  Server.make(
-  { ...wire.server, port: 0, shutdownDeadline: "2 seconds" },
-  Server.respond(Message.text(Framing.lines()), (request: string, conn) => {
-    const space = request.lastIndexOf(" ")
-    const endpoint = space === -1 ? request : request.slice(0, space)
-    const millis = space === -1 ? "0" : request.slice(space + 1)
-    const work = Math.max(0, Math.min(60_000, Number(millis) || 0))
-    return Effect.raceFirst(
-      Effect.as(Effect.sleep(work), JSON.stringify({ endpoint, status: "ok", workMillis: work })),
-      Effect.as(conn.draining, JSON.stringify({ endpoint, status: "abandoned" }))
+export const delayServer: Effect.Effect<Server.Server, ServerError.ListenError, Scope.Scope> = Effect.flatMap(
+  Wire,
+  (wire) =>
+    Server.make(
+      { ...wire.server, port: 0, shutdownDeadline: "2 seconds" },
+      Server.respond(Message.text(Framing.lines()), (request: string, conn) => {
+        const space = request.lastIndexOf(" ")
+        const endpoint = space === -1 ? request : request.slice(0, space)
+        const millis = space === -1 ? "0" : request.slice(space + 1)
+        const work = Math.max(0, Math.min(60_000, Number(millis) || 0))
+        return Effect.raceFirst(
+          Effect.as(Effect.sleep(work), JSON.stringify({ endpoint, status: "ok", workMillis: work })),
+          Effect.as(conn.draining, JSON.stringify({ endpoint, status: "abandoned" }))
+        )
+      }, { concurrency: 16 })
     )
-  }, { concurrency: 16 })
-))
+)
 
 /** Calls `endpoint` on the delay server at `port`, asking for `millis` of work. */
 export const call = (port: number, endpoint: string, millis: number) =>

@@ -10,7 +10,8 @@
  * whatever the terminal (`HelpDoc.toAnsiText`, written with `Console.log`).
  */
 import { HelpDoc, Options, ValidationError } from "@effect/cli"
-import { Effect, Option } from "effect"
+import type { Option } from "effect"
+import { Effect } from "effect"
 
 /** The largest count, size or duration (in ms) the library's options accept: 2^31 - 1. */
 export const MAX_INT = 2 ** 31 - 1
@@ -51,7 +52,13 @@ const INTEGER = /^[0-9]+$/
 /** An integer flag in `[min, max]`. */
 export const integer = (
   name: string,
-  options: { readonly min: number; readonly max?: number; readonly metavar?: string; readonly help: string; readonly default?: string }
+  options: {
+    readonly min: number
+    readonly max?: number
+    readonly metavar?: string
+    readonly help: string
+    readonly default?: string
+  }
 ): ValueFlag<number> => {
   const max = options.max ?? MAX_INT
   return {
@@ -71,11 +78,21 @@ export const integer = (
 }
 
 /** A TCP port: 0 (a free one, for listening) or 1 to 65535. */
-export const port = (options: { readonly min: 0 | 1; readonly help: string; readonly default?: string }): ValueFlag<number> =>
-  integer("port", { ...options, max: 65_535, metavar: "PORT" })
+export const port = (
+  options: { readonly min: 0 | 1; readonly help: string; readonly default?: string }
+): ValueFlag<number> => integer("port", { ...options, max: 65_535, metavar: "PORT" })
 
 const SIZE = /^([0-9]+)(b|k|kib|m|mib|g|gib)?$/i
-const SIZE_UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, kib: 1024, m: 1_048_576, mib: 1_048_576, g: 1_073_741_824, gib: 1_073_741_824 }
+const SIZE_UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1024,
+  kib: 1024,
+  m: 1_048_576,
+  mib: 1_048_576,
+  g: 1_073_741_824,
+  gib: 1_073_741_824
+}
 
 /** Parses `65536`, `64KiB`, `64k`, `1MiB`, `1m` (binary units) into bytes, or undefined. */
 export const parseSize = (raw: string): number | undefined => {
@@ -93,7 +110,10 @@ export const formatSize = (bytes: number): string =>
     : `${bytes}`
 
 /** A size in bytes from 1 to 2^31 - 1. */
-export const size = (name: string, options: { readonly help: string; readonly default?: string; readonly defaultText?: string }): ValueFlag<number> => ({
+export const size = (
+  name: string,
+  options: { readonly help: string; readonly default?: string; readonly defaultText?: string }
+): ValueFlag<number> => ({
   _tag: "Value",
   name,
   metavar: "SIZE",
@@ -162,7 +182,10 @@ export const choice = <const A extends string>(
 })
 
 /** Any non-empty text. */
-export const text = (name: string, options: { readonly metavar: string; readonly help: string; readonly default?: string }): ValueFlag<string> => ({
+export const text = (
+  name: string,
+  options: { readonly metavar: string; readonly help: string; readonly default?: string }
+): ValueFlag<string> => ({
   _tag: "Value",
   name,
   metavar: options.metavar,
@@ -270,7 +293,10 @@ export type Verdict =
   | { readonly _tag: "Invalid"; readonly message: string }
 
 /** Flags `@effect/cli` handles itself, anywhere on the line (with whether they take a value). */
-const BUILT_IN: ReadonlyMap<string, boolean> = new Map([["--version", false], ["--wizard", false], ["--completions", true], ["--log-level", true]])
+const BUILT_IN: ReadonlyMap<string, boolean> = new Map([["--version", false], ["--wizard", false], [
+  "--completions",
+  true
+], ["--log-level", true]])
 
 const distance = (a: string, b: string): number => {
   const row = Array.from({ length: b.length + 1 }, (_, i) => i)
@@ -312,7 +338,10 @@ export const check = (program: string, commands: ReadonlyArray<CommandSpec>, arg
     const name = options[i]!.split("=")[0]!
     if (name === "--help" || name === "-h") return { _tag: "Help", command: undefined }
     if (!BUILT_IN.has(name)) {
-      return { _tag: "Invalid", message: `unknown flag ${name} (a command comes first: ${commands.map((c) => c.name).join(", ")})` }
+      return {
+        _tag: "Invalid",
+        message: `unknown flag ${name} (a command comes first: ${commands.map((c) => c.name).join(", ")})`
+      }
     }
     i += BUILT_IN.get(name) === true && !options[i]!.includes("=") ? 2 : 1
   }
@@ -322,7 +351,10 @@ export const check = (program: string, commands: ReadonlyArray<CommandSpec>, arg
   const command = commands.find((c) => c.name === word)
   if (command === undefined) {
     const names = commands.map((c) => c.name)
-    return { _tag: "Invalid", message: `unknown command ${JSON.stringify(word)} (${didYouMean(word, names)}commands: ${names.join(", ")})` }
+    return {
+      _tag: "Invalid",
+      message: `unknown command ${JSON.stringify(word)} (${didYouMean(word, names)}commands: ${names.join(", ")})`
+    }
   }
   if (options.includes("--help") || options.includes("-h")) return { _tag: "Help", command }
 
@@ -332,7 +364,7 @@ export const check = (program: string, commands: ReadonlyArray<CommandSpec>, arg
   for (let j = i + 1; j < argv.length; j++) {
     const token = argv[j]!
     if (j === end) {
-      positionals.push(...argv.slice(j + 1))
+      for (const rest of argv.slice(j + 1)) positionals.push(rest)
       break
     }
     if (!token.startsWith("--") || token === "--") {
@@ -349,12 +381,16 @@ export const check = (program: string, commands: ReadonlyArray<CommandSpec>, arg
     if (flag === undefined) {
       return {
         _tag: "Invalid",
-        message: `unknown flag ${name} for ${command.name} (${didYouMean(name, [...known.keys()])}see ${program} ${command.name} --help)`
+        message: `unknown flag ${name} for ${command.name} (${
+          didYouMean(name, [...known.keys()])
+        }see ${program} ${command.name} --help)`
       }
     }
     if (flags.has(flag.name)) return { _tag: "Invalid", message: `${name} is given more than once: give it once` }
     if (flag._tag === "Switch") {
-      if (eq !== -1) return { _tag: "Invalid", message: `${name} takes no value (got ${JSON.stringify(token.slice(eq + 1))})` }
+      if (eq !== -1) {
+        return { _tag: "Invalid", message: `${name} takes no value (got ${JSON.stringify(token.slice(eq + 1))})` }
+      }
       flags.set(flag.name, true)
       continue
     }
@@ -383,13 +419,17 @@ export const check = (program: string, commands: ReadonlyArray<CommandSpec>, arg
   if (positionals.length < p.min) {
     return {
       _tag: "Invalid",
-      message: `${command.name} needs ${p.min === 1 ? `a ${noun}` : `${p.min} ${noun}s`}${p.values === undefined ? "" : `: one of ${p.values.join(", ")}`}`
+      message: `${command.name} needs ${p.min === 1 ? `a ${noun}` : `${p.min} ${noun}s`}${
+        p.values === undefined ? "" : `: one of ${p.values.join(", ")}`
+      }`
     }
   }
   if (positionals.length > p.max) {
     return {
       _tag: "Invalid",
-      message: `unexpected argument ${JSON.stringify(positionals[p.max])}: ${command.name} takes ${p.max === 1 ? `one ${noun}` : `at most ${p.max}`}`
+      message: `unexpected argument ${JSON.stringify(positionals[p.max])}: ${command.name} takes ${
+        p.max === 1 ? `one ${noun}` : `at most ${p.max}`
+      }`
     }
   }
   for (const name of command.required ?? []) {
@@ -453,23 +493,33 @@ const KEEP = "\u0001"
 
 /** The text of help: the program's (no command) or a command's. */
 export const help = (
-  program: { readonly name: string; readonly version: string; readonly description: string; readonly footer: ReadonlyArray<readonly [string, string]> },
+  program: {
+    readonly name: string
+    readonly version: string
+    readonly description: string
+    readonly footer: ReadonlyArray<readonly [string, string]>
+  },
   commands: ReadonlyArray<CommandSpec>,
   command: CommandSpec | undefined,
   color: boolean
 ): string => {
   const bold = (s: string) => (color ? `\x1b[1m${s}\x1b[0m` : s)
   const out: Array<string> = []
-  const paragraph = (text: string, indent = "  ") => out.push(...wrap(text, WIDTH, indent))
+  const append = (more: ReadonlyArray<string>) => {
+    for (const line of more) out.push(line)
+  }
+  const paragraph = (text: string, indent = "  ") => append(wrap(text, WIDTH, indent))
   /** A two-column list: the term, then its text wrapped beside it (or below, if the term is long). */
   const list = (rows: ReadonlyArray<readonly [string, string]>, column: number) => {
     for (const [term, text] of rows) {
       const lead = `  ${term}`
       if (lead.length + 2 <= column) {
         const [head = "", ...tail] = wrap(text, WIDTH, " ".repeat(column))
-        out.push(bold(lead) + head.slice(lead.length), ...tail)
+        out.push(bold(lead) + head.slice(lead.length))
+        append(tail)
       } else {
-        out.push(bold(lead), ...wrap(text, WIDTH, " ".repeat(column)))
+        out.push(bold(lead))
+        append(wrap(text, WIDTH, " ".repeat(column)))
       }
     }
   }
@@ -496,7 +546,10 @@ export const help = (
     out.push(bold("ARGUMENTS"))
     list([[`<${p.name}>`, p.help]], 14)
     if (p.described !== undefined) {
-      list(p.described.map(([value, text]) => [`  ${value}`, text]), 4 + Math.max(...p.described.map(([v]) => v.length)) + 2)
+      list(
+        p.described.map(([value, text]) => [`  ${value}`, text]),
+        4 + Math.max(...p.described.map(([v]) => v.length)) + 2
+      )
     }
     for (const [k, section] of command.sections.entries()) {
       out.push("", bold(k === 0 ? "FLAGS" : section.title))

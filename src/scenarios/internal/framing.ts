@@ -18,7 +18,10 @@ export interface FramingLimits {
  * A fresh codec for a framing name; `maxFrameBytes` is a line's limit for lines, `maxHeaderBytes`
  * applies to content-length only. Bad limits throw `IllegalArgumentException` (as the codecs do).
  */
-export const framingCodec = (name: FramingName, limits: FramingLimits = {}): Codec<Uint8Array, FramingError.FramingError> => {
+export const framingCodec = (
+  name: FramingName,
+  limits: FramingLimits = {}
+): Codec<Uint8Array, FramingError.FramingError> => {
   const frame = limits.maxFrameBytes === undefined ? {} : { maxFrameBytes: limits.maxFrameBytes }
   switch (name) {
     case "lines":
@@ -28,7 +31,10 @@ export const framingCodec = (name: FramingName, limits: FramingLimits = {}): Cod
     case "varint":
       return Framing.varint(frame)
     case "content-length":
-      return Framing.contentLength({ ...frame, ...(limits.maxHeaderBytes === undefined ? {} : { maxHeaderBytes: limits.maxHeaderBytes }) })
+      return Framing.contentLength({
+        ...frame,
+        ...(limits.maxHeaderBytes === undefined ? {} : { maxHeaderBytes: limits.maxHeaderBytes })
+      })
   }
 }
 

@@ -21,33 +21,36 @@ export const rawRequest = (
   timeoutMillis = 20_000
 ): Effect.Effect<string, RequestFailed> =>
   Effect.flatMap(Wire, (wire) =>
-  Effect.async<string, RequestFailed>((resume) => {
-    const { ready, socket } = wire.connect(port)
-    let answer = ""
-    let settled = false
-    const settle = (effect: Effect.Effect<string, RequestFailed>) => {
-      if (settled) return
-      settled = true
-      resume(effect)
-    }
-    socket.setEncoding("utf8")
-    socket.once(ready, () => socket.write(payload))
-    socket.on("data", (d: string) => {
-      answer += d
-      if (complete(answer)) {
-        socket.end()
-        settle(Effect.succeed(answer))
+    Effect.async<string, RequestFailed>((resume) => {
+      const { ready, socket } = wire.connect(port)
+      let answer = ""
+      let settled = false
+      const settle = (effect: Effect.Effect<string, RequestFailed>) => {
+        if (settled) return
+        settled = true
+        resume(effect)
       }
-    })
-    socket.once("error", (e: NodeJS.ErrnoException) => {
-      socket.destroy()
-      settle(Effect.fail(new RequestFailed({ detail: e.code ?? e.message })))
-    })
-    socket.once("close", () => settle(Effect.fail(new RequestFailed({ detail: `closed after ${JSON.stringify(answer)}` }))))
-    return Effect.sync(() => socket.destroy())
-  })).pipe(
-    Effect.timeoutFail({
-      duration: timeoutMillis,
-      onTimeout: () => new RequestFailed({ detail: `no answer within ${timeoutMillis} ms` })
-    })
-  )
+      socket.setEncoding("utf8")
+      socket.once(ready, () => socket.write(payload))
+      socket.on("data", (d: string) => {
+        answer += d
+        if (complete(answer)) {
+          socket.end()
+          settle(Effect.succeed(answer))
+        }
+      })
+      socket.once("error", (e: NodeJS.ErrnoException) => {
+        socket.destroy()
+        settle(Effect.fail(new RequestFailed({ detail: e.code ?? e.message })))
+      })
+      socket.once("close", () =>
+        settle(Effect.fail(new RequestFailed({ detail: `closed after ${JSON.stringify(answer)}` }))))
+      return Effect.sync(() =>
+        socket.destroy()
+      )
+    })).pipe(
+      Effect.timeoutFail({
+        duration: timeoutMillis,
+        onTimeout: () => new RequestFailed({ detail: `no answer within ${timeoutMillis} ms` })
+      })
+    )

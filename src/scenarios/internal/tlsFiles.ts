@@ -28,7 +28,9 @@ const read = (flag: string, file: string): Effect.Effect<string, BadTlsFile> =>
     try: () => Fs.readFileSync(file, "utf8"),
     catch: (e) => {
       const code = (e as NodeJS.ErrnoException).code
-      return new BadTlsFile({ detail: `cannot read --${flag} ${file}: ${(code !== undefined && WHY[code]) || String(e)}` })
+      return new BadTlsFile({
+        detail: `cannot read --${flag} ${file}: ${(code !== undefined && WHY[code]) || String(e)}`
+      })
     }
   })
 
@@ -39,7 +41,8 @@ const certificateIn = (flag: string, file: string, text: string): Effect.Effect<
       if (!text.includes("-----BEGIN CERTIFICATE-----")) throw new Error("no PEM block")
       return new X509Certificate(text)
     },
-    catch: () => new BadTlsFile({ detail: `--${flag} ${file} is not a PEM certificate (expected -----BEGIN CERTIFICATE-----)` })
+    catch: () =>
+      new BadTlsFile({ detail: `--${flag} ${file} is not a PEM certificate (expected -----BEGIN CERTIFICATE-----)` })
   })
 
 /** The private key of `--flag FILE` (PEM, unencrypted), parsed. */
@@ -73,7 +76,8 @@ export const identity = (
     const keyObject = yield* keyIn(flags.key, files.key, key)
     if (!certificate.checkPrivateKey(keyObject)) {
       return yield* new BadTlsFile({
-        detail: `--${flags.key} ${files.key} does not match --${flags.cert} ${files.cert} (it is not that certificate's private key)`
+        detail:
+          `--${flags.key} ${files.key} does not match --${flags.cert} ${files.cert} (it is not that certificate's private key)`
       })
     }
     return { cert, key, certificate }
@@ -85,7 +89,9 @@ export const authorities = (file: string, flag = "tls-ca"): Effect.Effect<string
 
 /** `CN=localhost, SHA-256 AB:CD:…`, what `serve` prints of its certificate. */
 export const describe = (certificate: X509Certificate): string =>
-  `certificate ${certificate.subject.split("\n").join(", ")} valid until ${certificate.validTo}, SHA-256 ${certificate.fingerprint256}`
+  `certificate ${
+    certificate.subject.split("\n").join(", ")
+  } valid until ${certificate.validTo}, SHA-256 ${certificate.fingerprint256}`
 
 /** The server's TLS options from the CLI's files. */
 export const serverOptions = (

@@ -16,9 +16,9 @@ import { execFileSync } from "node:child_process"
 import { X509Certificate } from "node:crypto"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
-import * as NodeTls from "node:tls"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import * as NodeTls from "node:tls"
 import type * as Tls from "../../connection/Tls.js"
 
 /** A key and the self-signed certificate of its public half, in PEM. */
@@ -50,9 +50,23 @@ export const selfSigned: Effect.Effect<SelfSigned, CertificateUnavailable> = Eff
     const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-wire-tls-"))
     try {
       execFileSync("openssl", [
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-keyout", "key.pem", "-out", "cert.pem", "-days", "1",
-        "-subj", "/CN=localhost", "-addext", `subjectAltName=${SCENARIO_NAMES}`
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "cert.pem",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=localhost",
+        "-addext",
+        `subjectAltName=${SCENARIO_NAMES}`
       ], { cwd: dir, stdio: ["ignore", "ignore", "pipe"], timeout: 20_000 })
       const key = Fs.readFileSync(Path.join(dir, "key.pem"), "utf8")
       const cert = Fs.readFileSync(Path.join(dir, "cert.pem"), "utf8")
@@ -67,7 +81,9 @@ export const selfSigned: Effect.Effect<SelfSigned, CertificateUnavailable> = Eff
     return new CertificateUnavailable({
       detail: error.code === "ENOENT"
         ? "--tls makes a self-signed certificate with the openssl command line, and there is no openssl on PATH (install openssl)"
-        : `--tls: openssl could not make a self-signed certificate: ${String(error.stderr ?? error.message).trim().split("\n")[0]}`
+        : `--tls: openssl could not make a self-signed certificate: ${
+          String(error.stderr ?? error.message).trim().split("\n")[0]
+        }`
     })
   }
 })
@@ -115,4 +131,6 @@ export const tls = (certificate: SelfSigned): WireShape => ({
  * The wire the scenarios run on: plain TCP unless provided (`Effect.provideService(Wire,
  * tls(certificate))`).
  */
-export class Wire extends Context.Reference<Wire>()("effect-wire/scenarios/Wire", { defaultValue: (): WireShape => plain }) {}
+export class Wire
+  extends Context.Reference<Wire>()("effect-wire/scenarios/Wire", { defaultValue: (): WireShape => plain })
+{}
