@@ -10,9 +10,20 @@
  *
  * @example
  * ```ts
- * const conn = yield* Client.connect({ port: 8888, connectTimeout: "2 seconds" })
- * yield* conn.write("hello\n")
- * const reply = yield* conn.readLine()
+ * import { Effect } from "effect"
+ * import { Client, Server } from "effect-wire"
+ *
+ * const program = Effect.gen(function*() {
+ *   const server = yield* Server.make({ port: 0 }, (conn) => Effect.flatMap(conn.readLine(), (line) => conn.write(line)))
+ *   const conn = yield* Client.connect({ port: server.address.port, connectTimeout: "2 seconds" })
+ *   yield* conn.write("hello\n")
+ *   const reply = yield* conn.readLine()
+ *   console.log(Buffer.from(reply).toString().trimEnd())
+ * })
+ *
+ * // the scope closes the connection (gracefully), then the server
+ * Effect.runPromise(Effect.scoped(program))
+ * // Output: hello
  * ```
  *
  * @since 0.1.0
@@ -52,6 +63,9 @@ export class ConnectError extends Data.TaggedError("ConnectError")<{
   readonly code: string | undefined
   readonly detail: string
 }> {
+  /**
+   * @since 0.1.0
+   */
   readonly [ConnectErrorTypeId]: ConnectErrorTypeId = ConnectErrorTypeId
 
   override get message(): string {
@@ -244,7 +258,19 @@ const targetOf = (what: string, options: ConnectOptions): Target => {
  *
  * @example
  * ```ts
- * program.pipe(Effect.provide(Client.timersLayer()))
+ * import { Effect } from "effect"
+ * import { Client, Server } from "effect-wire"
+ *
+ * const program = Effect.gen(function*() {
+ *   const server = yield* Server.make({ port: 0 }, (conn) => conn.write("hi\n"))
+ *   // many client connections: one timer checks all of their timeouts
+ *   const conns = yield* Effect.forEach(Array.from({ length: 10 }), () => Client.connect({ port: server.address.port }))
+ *   const lines = yield* Effect.forEach(conns, (conn) => conn.readLine())
+ *   console.log(lines.length)
+ * })
+ *
+ * Effect.runPromise(program.pipe(Effect.scoped, Effect.provide(Client.timersLayer())))
+ * // Output: 10
  * ```
  *
  * @since 0.1.0
@@ -296,8 +322,25 @@ export const pool = (options: PoolOptions): Effect.Effect<Pool.Pool<Connection.C
  *
  * @example
  * ```ts
+ * import { Context, Effect } from "effect"
+ * import { Client, type Connection, Server } from "effect-wire"
+ *
  * class Backend extends Context.Tag("Backend")<Backend, Connection.Connection>() {}
- * const BackendLive = Client.layer(Backend, { port: 8888, connectTimeout: "2 seconds" })
+ *
+ * const hello = Effect.gen(function*() {
+ *   const conn = yield* Backend
+ *   yield* conn.write("hello\n")
+ *   return Buffer.from(yield* conn.readLine()).toString().trimEnd()
+ * })
+ *
+ * const program = Effect.gen(function*() {
+ *   const server = yield* Server.make({ port: 0 }, (conn) => Effect.flatMap(conn.readLine(), (line) => conn.write(line)))
+ *   const BackendLive = Client.layer(Backend, { port: server.address.port, connectTimeout: "2 seconds" })
+ *   console.log(yield* Effect.provide(hello, BackendLive))
+ * })
+ *
+ * Effect.runPromise(Effect.scoped(program))
+ * // Output: hello
  * ```
  *
  * @since 0.1.0
@@ -319,8 +362,28 @@ export const layer = <I>(
  *
  * @example
  * ```ts
+ * import { Context, Effect, Pool } from "effect"
+ * import { Client, type Connection, Framing, Message, Server } from "effect-wire"
+ *
  * class Backends extends Context.Tag("Backends")<Backends, Pool.Pool<Connection.Connection, Client.ConnectFailure>>() {}
- * const BackendsLive = Client.layerPool(Backends, { port: 8888, size: 8 })
+ *
+ * // borrows a connection for one request and gives it back
+ * const ask = (text: string) =>
+ *   Effect.scoped(Effect.gen(function*() {
+ *     const conn = yield* Pool.get(yield* Backends)
+ *     yield* conn.write(`${text}\n`)
+ *     return Buffer.from(yield* conn.readLine()).toString().trimEnd()
+ *   }))
+ *
+ * const program = Effect.gen(function*() {
+ *   const upper = Server.respond(Message.text(Framing.lines()), (line) => Effect.succeed(line.toUpperCase()))
+ *   const server = yield* Server.make({ port: 0 }, upper)
+ *   const BackendsLive = Client.layerPool(Backends, { port: server.address.port, size: 2 })
+ *   console.log(yield* Effect.forEach(["a", "b", "c"], ask, { concurrency: 3 }).pipe(Effect.provide(BackendsLive)))
+ * })
+ *
+ * Effect.runPromise(Effect.scoped(program))
+ * // Output: [ 'A', 'B', 'C' ]
  * ```
  *
  * @since 0.1.0

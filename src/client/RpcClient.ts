@@ -16,9 +16,29 @@
  *
  * @example
  * ```ts
- * const client = yield* RpcClient.connect(Calc, { port: server.address.port })
- * const sum = yield* client.add({ a: 1, b: 2 }) // 3
- * yield* client.log({ line: "hello" })          // a notification: no reply
+ * import { Console, Effect, Schema } from "effect"
+ * import { Protocol, RpcClient, RpcServer, Server } from "effect-wire"
+ *
+ * const Calc = Protocol.make(
+ *   Protocol.method("add", { params: { a: Schema.Number, b: Schema.Number }, success: Schema.Number }),
+ *   Protocol.notification("log", { params: { line: Schema.String } })
+ * )
+ *
+ * const program = Effect.gen(function*() {
+ *   const server = yield* Server.make({ port: 0 }, RpcServer.handler(Calc, {
+ *     add: ({ a, b }) => Effect.succeed(a + b),
+ *     log: ({ line }) => Console.log(`server: ${line}`)
+ *   }))
+ *   const client = yield* RpcClient.connect(Calc, { port: server.address.port })
+ *   yield* client.log({ line: "hello" }) // a notification: no reply
+ *   const sum = yield* client.add({ a: 1, b: 2 })
+ *   console.log(`client: ${sum}`)
+ * })
+ *
+ * Effect.runPromise(Effect.scoped(program))
+ * // Output:
+ * // server: hello
+ * // client: 3
  * ```
  *
  * @since 0.1.0
@@ -80,6 +100,9 @@ export class RpcRemoteError extends Data.TaggedError("RpcRemoteError")<{
   readonly detail: string
   readonly data: unknown
 }> {
+  /**
+   * @since 0.1.0
+   */
   readonly [RpcClientErrorTypeId]: RpcClientErrorTypeId = RpcClientErrorTypeId
 
   /** Whether the request was not processed and may be sent again (shutting down, overloaded). */
@@ -101,6 +124,9 @@ export class RpcTimeout extends Data.TaggedError("RpcTimeout")<{
   readonly method: string
   readonly millis: number
 }> {
+  /**
+   * @since 0.1.0
+   */
   readonly [RpcClientErrorTypeId]: RpcClientErrorTypeId = RpcClientErrorTypeId
 
   override get message(): string {
@@ -118,6 +144,9 @@ export class RpcEncodeError extends Data.TaggedError("RpcEncodeError")<{
   readonly method: string
   readonly detail: string
 }> {
+  /**
+   * @since 0.1.0
+   */
   readonly [RpcClientErrorTypeId]: RpcClientErrorTypeId = RpcClientErrorTypeId
 
   override get message(): string {
@@ -135,6 +164,9 @@ export class RpcDecodeError extends Data.TaggedError("RpcDecodeError")<{
   readonly method: string
   readonly detail: string
 }> {
+  /**
+   * @since 0.1.0
+   */
   readonly [RpcClientErrorTypeId]: RpcClientErrorTypeId = RpcClientErrorTypeId
 
   override get message(): string {
@@ -619,8 +651,24 @@ const clientOf = <P extends Protocol.Protocol<Protocol.AnyDefinition>, E>(
  *
  * @example
  * ```ts
- * const conn = yield* Client.connect({ port })
- * const client = yield* RpcClient.make(Calc, conn, { framing: Framing.contentLength() })
+ * import { Effect, Schema } from "effect"
+ * import { Client, Framing, Protocol, RpcClient, RpcServer, Server } from "effect-wire"
+ *
+ * const Calc = Protocol.make(
+ *   Protocol.method("add", { params: { a: Schema.Number, b: Schema.Number }, success: Schema.Number })
+ * )
+ *
+ * const program = Effect.gen(function*() {
+ *   const framing = Framing.contentLength()
+ *   const handler = RpcServer.handler(Calc, { add: ({ a, b }) => Effect.succeed(a + b) }, { framing })
+ *   const server = yield* Server.make({ port: 0 }, handler)
+ *   const conn = yield* Client.connect({ port: server.address.port })
+ *   const client = yield* RpcClient.make(Calc, conn, { framing })
+ *   console.log(yield* client.add({ a: 1, b: 2 }))
+ * })
+ *
+ * Effect.runPromise(Effect.scoped(program))
+ * // Output: 3
  * ```
  *
  * @since 0.1.0
@@ -649,7 +697,24 @@ export interface ConnectOptions<FE> extends Client.ConnectOptions, RpcClientOpti
  *
  * @example
  * ```ts
- * const client = yield* RpcClient.connect(Calc, { port: 4000, timeout: "5 seconds" })
+ * import { Effect, Schema } from "effect"
+ * import { Protocol, RpcClient, RpcServer, Server } from "effect-wire"
+ *
+ * const Calc = Protocol.make(
+ *   Protocol.method("add", { params: { a: Schema.Number, b: Schema.Number }, success: Schema.Number })
+ * )
+ *
+ * const program = Effect.gen(function*() {
+ *   const server = yield* Server.make({ port: 0 }, RpcServer.handler(Calc, { add: ({ a, b }) => Effect.succeed(a + b) }))
+ *   const client = yield* RpcClient.connect(Calc, { port: server.address.port, timeout: "5 seconds" })
+ *   console.log(yield* client.add({ a: 1, b: 2 }))
+ *   console.log(yield* client.add({ a: 3, b: 4 }, { timeout: "1 second" })) // this call's own timeout
+ * })
+ *
+ * Effect.runPromise(Effect.scoped(program))
+ * // Output:
+ * // 3
+ * // 7
  * ```
  *
  * @since 0.1.0
@@ -676,9 +741,24 @@ const checkConnect = (what: string, options: ConnectOptions<unknown>): number =>
  *
  * @example
  * ```ts
+ * import { Context, Effect, Schema } from "effect"
+ * import { Protocol, RpcClient, RpcServer, Server } from "effect-wire"
+ *
+ * const Calc = Protocol.make(
+ *   Protocol.method("add", { params: { a: Schema.Number, b: Schema.Number }, success: Schema.Number })
+ * )
  * class CalcClient extends Context.Tag("CalcClient")<CalcClient, RpcClient.RpcClient<typeof Calc>>() {}
- * const CalcClientLive = RpcClient.layer(CalcClient, Calc, { port: 4000, timeout: "5 seconds" })
- * const sum = Effect.flatMap(CalcClient, (calc) => calc.add({ a: 1, b: 2 })).pipe(Effect.provide(CalcClientLive))
+ *
+ * const sum = Effect.flatMap(CalcClient, (calc) => calc.add({ a: 1, b: 2 }))
+ *
+ * const program = Effect.gen(function*() {
+ *   const server = yield* Server.make({ port: 0 }, RpcServer.handler(Calc, { add: ({ a, b }) => Effect.succeed(a + b) }))
+ *   const CalcClientLive = RpcClient.layer(CalcClient, Calc, { port: server.address.port, timeout: "5 seconds" })
+ *   console.log(yield* Effect.provide(sum, CalcClientLive))
+ * })
+ *
+ * Effect.runPromise(Effect.scoped(program))
+ * // Output: 3
  * ```
  *
  * @since 0.1.0
@@ -728,8 +808,22 @@ const poolSizes = (what: string, options: PoolOptions<unknown>) => ({
  *
  * @example
  * ```ts
- * const client = yield* RpcClient.pool(Calc, { port: 4000, size: 8 })
- * const sums = yield* Effect.forEach(xs, (a) => client.add({ a, b: 1 }), { concurrency: 64 })
+ * import { Effect, Schema } from "effect"
+ * import { Protocol, RpcClient, RpcServer, Server } from "effect-wire"
+ *
+ * const Calc = Protocol.make(
+ *   Protocol.method("add", { params: { a: Schema.Number, b: Schema.Number }, success: Schema.Number })
+ * )
+ *
+ * const program = Effect.gen(function*() {
+ *   const server = yield* Server.make({ port: 0 }, RpcServer.handler(Calc, { add: ({ a, b }) => Effect.succeed(a + b) }))
+ *   const client = yield* RpcClient.pool(Calc, { port: server.address.port, size: 4 })
+ *   const sums = yield* Effect.forEach([1, 2, 3, 4, 5], (a) => client.add({ a, b: 1 }), { concurrency: 5 })
+ *   console.log(sums)
+ * })
+ *
+ * Effect.runPromise(Effect.scoped(program))
+ * // Output: [ 2, 3, 4, 5, 6 ]
  * ```
  *
  * @since 0.1.0
@@ -786,8 +880,25 @@ export const pool = <P extends Protocol.Protocol<Protocol.AnyDefinition>, FE = n
  *
  * @example
  * ```ts
+ * import { Context, Effect, Schema } from "effect"
+ * import { type Client, Protocol, RpcClient, RpcServer, Server } from "effect-wire"
+ *
+ * const Calc = Protocol.make(
+ *   Protocol.method("add", { params: { a: Schema.Number, b: Schema.Number }, success: Schema.Number })
+ * )
  * class Calc8 extends Context.Tag("Calc8")<Calc8, RpcClient.RpcClient<typeof Calc, Client.ConnectFailure>>() {}
- * const Calc8Live = RpcClient.layerPool(Calc8, Calc, { port: 4000, size: 8 })
+ *
+ * const sums = Effect.flatMap(Calc8, (calc) =>
+ *   Effect.forEach([1, 2, 3], (a) => calc.add({ a, b: 1 }), { concurrency: 3 }))
+ *
+ * const program = Effect.gen(function*() {
+ *   const server = yield* Server.make({ port: 0 }, RpcServer.handler(Calc, { add: ({ a, b }) => Effect.succeed(a + b) }))
+ *   const Calc8Live = RpcClient.layerPool(Calc8, Calc, { port: server.address.port, size: 8 })
+ *   console.log(yield* Effect.provide(sums, Calc8Live))
+ * })
+ *
+ * Effect.runPromise(Effect.scoped(program))
+ * // Output: [ 2, 3, 4 ]
  * ```
  *
  * @since 0.1.0

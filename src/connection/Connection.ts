@@ -259,8 +259,23 @@ export interface Connection {
  *
  * @example
  * ```ts
- * const conn = yield* Connection.make(socket, { idleTimeout: "1 minute" })
- * const line = yield* conn.readLine()
+ * import { Effect } from "effect"
+ * import { Connection, Server } from "effect-wire"
+ * import * as Net from "node:net"
+ *
+ * const program = Effect.gen(function*() {
+ *   const server = yield* Server.make({ port: 0 }, (conn) => conn.write("hello\n"))
+ *   // a socket connected by other means: here node:net's own connect
+ *   const socket = yield* Effect.async<Net.Socket>((resume) => {
+ *     const socket = Net.connect(server.address.port, "127.0.0.1", () => resume(Effect.succeed(socket)))
+ *   })
+ *   const conn = yield* Connection.make(socket, { idleTimeout: "1 minute" })
+ *   const line = yield* conn.readLine()
+ *   console.log(Buffer.from(line).toString().trimEnd())
+ * })
+ *
+ * Effect.runPromise(Effect.scoped(program))
+ * // Output: hello
  * ```
  *
  * @since 0.1.0

@@ -30,6 +30,9 @@ export class ConnectionClosed extends Data.TaggedError("ConnectionClosed")<{
   readonly reason: "closed" | "reset" | "shutdown" | "write-ended"
   readonly detail: string
 }> {
+  /**
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
 
   override get message(): string {
@@ -50,6 +53,9 @@ export class ConnectionFailed extends Data.TaggedError("ConnectionFailed")<{
   readonly detail: string
   readonly cause: unknown
 }> {
+  /**
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
 
   override get message(): string {
@@ -67,6 +73,9 @@ export class IncompleteRead extends Data.TaggedError("IncompleteRead")<{
   readonly partial: Uint8Array
   readonly expected: number | undefined
 }> {
+  /**
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
 
   override get message(): string {
@@ -86,11 +95,19 @@ export class LimitExceeded extends Data.TaggedError("LimitExceeded")<{
   readonly buffered: number
   readonly preview: string
 }> {
+  /**
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
 
   override get message(): string {
     return `separator not found within ${this.limit} bytes (${this.buffered} buffered, bytes: ${this.preview})`
   }
+  /**
+   * The error for `bytes` buffered without finding the separator within `limit`.
+   *
+   * @since 0.1.0
+   */
   static of(limit: number, bytes: Uint8Array): LimitExceeded {
     return new LimitExceeded({ limit, buffered: bytes.length, preview: preview(bytes) })
   }
@@ -106,6 +123,9 @@ export class ConnectionTimeout extends Data.TaggedError("ConnectionTimeout")<{
   readonly timeout: "idle" | "frame-read" | "write-stall" | "connect"
   readonly millis: number
 }> {
+  /**
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
 
   override get message(): string {
@@ -123,6 +143,9 @@ export class OutboundLimitExceeded extends Data.TaggedError("OutboundLimitExceed
   readonly limit: number
   readonly queued: number
 }> {
+  /**
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
 
   override get message(): string {

@@ -28,8 +28,31 @@
  *
  * @example
  * ```ts
- * const ws = yield* NodeSocketServer.makeWebSocket({ port: 8080 })
- * yield* ws.run((socket) => PlatformSocket.serve(socket, RpcServer.handler(Calc, handlers), { messages: Framing.lines() }))
+ * import { Socket } from "@effect/platform"
+ * import { NodeSocket, NodeSocketServer } from "@effect/platform-node"
+ * import { Effect, Schema } from "effect"
+ * import { Framing, Protocol, RpcClient, RpcServer } from "effect-wire"
+ * import { PlatformSocket } from "effect-wire/platform"
+ *
+ * const Calc = Protocol.make(
+ *   Protocol.method("add", { params: { a: Schema.Number, b: Schema.Number }, success: Schema.Number })
+ * )
+ *
+ * const program = Effect.gen(function*() {
+ *   // an RPC server for WebSocket clients: one JSON-RPC message per WebSocket message
+ *   const ws = yield* NodeSocketServer.makeWebSocket({ host: "127.0.0.1", port: 0 })
+ *   const handler = RpcServer.handler(Calc, { add: ({ a, b }) => Effect.succeed(a + b) })
+ *   yield* Effect.forkScoped(ws.run((socket) => PlatformSocket.serve(socket, handler, { messages: Framing.lines() })))
+ *
+ *   // a WebSocket client (in a browser: Socket.layerWebSocketConstructorGlobal)
+ *   const url = `ws://127.0.0.1:${(ws.address as { port: number }).port}`
+ *   const socket = yield* Socket.makeWebSocket(url).pipe(Effect.provide(NodeSocket.layerWebSocketConstructor))
+ *   const client = yield* RpcClient.make(Calc, yield* PlatformSocket.fromSocket(socket, { messages: Framing.lines() }))
+ *   console.log(yield* client.add({ a: 2, b: 3 }))
+ * })
+ *
+ * Effect.runPromise(Effect.scoped(program))
+ * // Output: 5
  * ```
  *
  * @since 0.1.0
@@ -113,8 +136,26 @@ const failureOf = (exit: Exit.Exit<unknown, unknown>, code: string): Error => {
  *
  * @example
  * ```ts
- * const connection = yield* PlatformSocket.fromSocket(yield* Socket.makeWebSocket(url), { messages: Framing.lines() })
- * const client = yield* RpcClient.make(Calc, connection)
+ * import { NodeSocket } from "@effect/platform-node"
+ * import { Effect, Schema } from "effect"
+ * import { Protocol, RpcClient, RpcServer, Server } from "effect-wire"
+ * import { PlatformSocket } from "effect-wire/platform"
+ *
+ * const Calc = Protocol.make(
+ *   Protocol.method("add", { params: { a: Schema.Number, b: Schema.Number }, success: Schema.Number })
+ * )
+ *
+ * const program = Effect.gen(function*() {
+ *   const server = yield* Server.make({ port: 0 }, RpcServer.handler(Calc, { add: ({ a, b }) => Effect.succeed(a + b) }))
+ *   // any @effect/platform Socket: here a TCP one (for a WebSocket, add `messages: Framing.lines()`)
+ *   const socket = yield* NodeSocket.makeNet({ host: "127.0.0.1", port: server.address.port })
+ *   const connection = yield* PlatformSocket.fromSocket(socket)
+ *   const client = yield* RpcClient.make(Calc, connection)
+ *   console.log(yield* client.add({ a: 1, b: 2 }))
+ * })
+ *
+ * Effect.runPromise(Effect.scoped(program))
+ * // Output: 3
  * ```
  *
  * @since 0.1.0
@@ -239,7 +280,24 @@ export const fromSocket = <FE = unknown>(
  *
  * @example
  * ```ts
- * yield* wsServer.run((socket) => PlatformSocket.serve(socket, RpcServer.handler(Calc, handlers), { messages: Framing.lines() }))
+ * import { NodeSocketServer } from "@effect/platform-node"
+ * import { Effect } from "effect"
+ * import { Client, Framing, Message, Server } from "effect-wire"
+ * import { PlatformSocket } from "effect-wire/platform"
+ *
+ * const echo = Server.respond(Message.text(Framing.lines()), (line) => Effect.succeed(`ECHO: ${line}`))
+ *
+ * const program = Effect.gen(function*() {
+ *   // @effect/platform's TCP server, each socket served by an effect-wire handler
+ *   const tcp = yield* NodeSocketServer.make({ host: "127.0.0.1", port: 0 })
+ *   yield* Effect.forkScoped(tcp.run((socket) => PlatformSocket.serve(socket, echo)))
+ *   const conn = yield* Client.connect({ port: (tcp.address as { port: number }).port })
+ *   yield* conn.write("hello\n")
+ *   console.log(Buffer.from(yield* conn.readLine()).toString().trimEnd())
+ * })
+ *
+ * Effect.runPromise(Effect.scoped(program))
+ * // Output: ECHO: hello
  * ```
  *
  * @since 0.1.0
@@ -275,7 +333,24 @@ const writeError = (error: ConnectionError): Socket.SocketError =>
  *
  * @example
  * ```ts
- * yield* Server.make({ port: 0 }, (connection) => handlePlatformSocket(PlatformSocket.toSocket(connection)))
+ * import type { Socket } from "@effect/platform"
+ * import { Effect } from "effect"
+ * import { Client, Server } from "effect-wire"
+ * import { PlatformSocket } from "effect-wire/platform"
+ *
+ * // code written for @effect/platform sockets: sends every chunk back
+ * const echo = (socket: Socket.Socket) =>
+ *   Effect.scoped(Effect.flatMap(socket.writer, (write) => socket.run((chunk) => write(chunk))))
+ *
+ * const program = Effect.gen(function*() {
+ *   const server = yield* Server.make({ port: 0 }, (connection) => echo(PlatformSocket.toSocket(connection)))
+ *   const conn = yield* Client.connect({ port: server.address.port })
+ *   yield* conn.write("hello\n")
+ *   console.log(Buffer.from(yield* conn.readLine()).toString().trimEnd())
+ * })
+ *
+ * Effect.runPromise(Effect.scoped(program))
+ * // Output: hello
  * ```
  *
  * @since 0.1.0

@@ -9,7 +9,19 @@
  *
  * @example
  * ```ts
- * program.pipe(Effect.provide(Timers.layer("100 millis")))
+ * import { Effect } from "effect"
+ * import { Client, Server, Timers } from "effect-wire"
+ *
+ * const program = Effect.gen(function*() {
+ *   const server = yield* Server.make({ port: 0 }, (conn) => conn.write("hi\n"))
+ *   // ten client connections: their timeouts are all checked by the one timer of the context
+ *   yield* Effect.forEach(Array.from({ length: 10 }), () => Client.connect({ port: server.address.port }))
+ *   const timers = yield* Timers.Timers
+ *   console.log(timers.size)
+ * })
+ *
+ * Effect.runPromise(program.pipe(Effect.scoped, Effect.provide(Timers.layer("100 millis"))))
+ * // Output: 10
  * ```
  *
  * @since 0.1.0

@@ -170,6 +170,9 @@ export class TlsError extends Data.TaggedError("TlsError")<{
   readonly code: string | undefined
   readonly detail: string
 }> {
+  /**
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     const h = hint(this.code)

@@ -21,7 +21,24 @@
  *
  * @example
  * ```ts
- * const handler = RpcServer.handler(Calc, handlers, { format: ChapterRpc.format, framing: ChapterRpc.framing() })
+ * import { Effect, Schema } from "effect"
+ * import { ChapterRpc, Protocol, RpcClient, RpcServer, Server } from "effect-wire"
+ *
+ * const Calc = Protocol.make(
+ *   Protocol.method("add", { params: { a: Schema.Number, b: Schema.Number }, success: Schema.Number })
+ * )
+ * const wire = { format: ChapterRpc.format, framing: ChapterRpc.framing() }
+ *
+ * const program = Effect.gen(function*() {
+ *   const handler = RpcServer.handler(Calc, { add: ({ a, b }) => Effect.succeed(a + b) }, wire)
+ *   const server = yield* Server.make({ port: 0 }, handler)
+ *   const client = yield* RpcClient.connect(Calc, { port: server.address.port, ...wire })
+ *   console.log(yield* client.add({ a: 1, b: 2 }))
+ * })
+ *
+ * // the scope closes the client, then shuts the server down
+ * Effect.runPromise(Effect.scoped(program))
+ * // Output: 3
  * ```
  *
  * @since 0.1.0
@@ -159,7 +176,24 @@ export const parseResponses = (text: string): ReadonlyArray<Response> => parseRe
  *
  * @example
  * ```ts
- * RpcServer.handler(Calc, handlers, { format: ChapterRpc.make({ maxDepth: 32 }), framing: ChapterRpc.framing() })
+ * import { Effect, Schema } from "effect"
+ * import { ChapterRpc, Protocol, RpcServer } from "effect-wire"
+ *
+ * const Calc = Protocol.make(
+ *   Protocol.method("add", { params: { a: Schema.Number, b: Schema.Number }, success: Schema.Number })
+ * )
+ *
+ * const program = Effect.gen(function*() {
+ *   const dispatch = yield* RpcServer.dispatcher(Calc, {
+ *     add: ({ a, b }) => Effect.succeed(a + b)
+ *   }, { format: ChapterRpc.make({ maxDepth: 32 }) })
+ *   console.log(yield* dispatch('{"id":1,"method":"add","params":{"a":1,"b":2}}'))
+ *   // Output: {"id":1,"result":3}
+ *   console.log(yield* dispatch('{"id":2,"method":"mul","params":{}}'))
+ *   // Output: {"id":2,"result":{"error":"Unknown method: mul"}}
+ * })
+ *
+ * Effect.runPromise(Effect.scoped(program))
  * ```
  *
  * @since 0.1.0

@@ -123,7 +123,15 @@ export interface Decoded<A, E> {
  *
  * @example
  * ```ts
- * Codec.decodeAll(Framing.lines(), [bytes("a\nb"), bytes("\n")]) // { frames: [a, b], error: undefined }
+ * import { Codec, Framing } from "effect-wire"
+ *
+ * const ok = Codec.decodeAll(Framing.lines(), [Buffer.from("a\nb"), Buffer.from("\n")])
+ * console.log(ok.frames.map((frame) => Buffer.from(frame).toString()), ok.error)
+ * // Output: [ 'a', 'b' ] undefined
+ *
+ * const cut = Codec.decodeAll(Framing.lines(), [Buffer.from("a\nb")])
+ * console.log(cut.frames.map((frame) => Buffer.from(frame).toString()), cut.error?._tag)
+ * // Output: [ 'a' ] UnexpectedEof
  * ```
  *
  * @since 0.1.0
@@ -147,9 +155,12 @@ export const decodeAll = <A, E>(codec: Codec<A, E>, chunks: Iterable<Uint8Array>
  *
  * @example
  * ```ts
+ * import { Codec, Framing } from "effect-wire"
+ *
  * const parts: Array<Uint8Array> = []
- * Codec.pushAll(Framing.lines().encoder(), [bytes("a"), bytes("b")], parts) // undefined
- * Codec.joinParts(parts) // "a\nb\n"
+ * const error = Codec.pushAll(Framing.lines().encoder(), [Buffer.from("a"), Buffer.from("b")], parts)
+ * console.log(error, JSON.stringify(Buffer.from(Codec.joinParts(parts)).toString()))
+ * // Output: undefined "a\nb\n"
  * ```
  *
  * @since 0.1.0
@@ -232,7 +243,17 @@ export const decoderChannel = <A, E, IE = never>(
  *
  * @example
  * ```ts
- * const lines = Codec.decode(socketBytes, Framing.lines()) // Stream<Uint8Array, FramingError | E>
+ * import { Chunk, Effect, Stream } from "effect"
+ * import { Codec, Framing } from "effect-wire"
+ *
+ * const program = Stream.make(Buffer.from("hello\nwor"), Buffer.from("ld\n")).pipe(
+ *   Codec.decode(Framing.lines()),
+ *   Stream.map((frame) => Buffer.from(frame).toString()),
+ *   Stream.runCollect
+ * )
+ *
+ * Effect.runPromise(program).then((lines) => console.log(Chunk.toArray(lines)))
+ * // Output: [ 'hello', 'world' ]
  * ```
  *
  * @since 0.1.0

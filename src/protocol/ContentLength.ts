@@ -136,8 +136,12 @@ const encodedHeaderBytes = (length: number, contentType: string | undefined): nu
  *
  * @example
  * ```ts
- * const codec = contentLength({ contentType: "application/vscode-jsonrpc; charset=utf-8" })
- * Codec.decodeAll(codec, [bytes("Content-Length: 2\r\n\r\n{}")]).frames // ["{}"]
+ * import { Codec, Framing } from "effect-wire"
+ *
+ * const codec = Framing.contentLength({ contentType: "application/vscode-jsonrpc; charset=utf-8" })
+ * const { frames } = Codec.decodeAll(codec, [Buffer.from("Content-Length: 2\r\n\r\n{}")])
+ * console.log(frames.map((frame) => Buffer.from(frame).toString()))
+ * // Output: [ '{}' ]
  * ```
  *
  * @since 0.1.0

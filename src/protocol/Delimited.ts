@@ -90,8 +90,12 @@ const NAME = "delimited"
  *
  * @example
  * ```ts
+ * import { Codec, Framing } from "effect-wire"
+ *
  * const codec = Framing.delimited({ delimiter: "\r\n\r\n", maxFrameBytes: 8192 })
- * Codec.decodeAll(codec, [bytes("Host: a\r\n"), bytes("\r\n")]).frames // ["Host: a"]
+ * const { frames } = Codec.decodeAll(codec, [Buffer.from("Host: a\r\n"), Buffer.from("\r\n")])
+ * console.log(frames.map((frame) => Buffer.from(frame).toString()))
+ * // Output: [ 'Host: a' ]
  * ```
  *
  * @since 0.1.0

@@ -52,8 +52,12 @@ export interface FixedCodec extends Codec<Uint8Array, FramingError> {
  *
  * @example
  * ```ts
+ * import { Codec, Framing } from "effect-wire"
+ *
  * const codec = Framing.fixed(4)
- * Codec.decodeAll(codec, [hex("01 02 03"), hex("04 05 06 07 08")]).frames // [01020304, 05060708]
+ * const { frames } = Codec.decodeAll(codec, [Uint8Array.of(1, 2, 3), Uint8Array.of(4, 5, 6, 7, 8)])
+ * console.log(frames.map((frame) => Buffer.from(frame).toString("hex")))
+ * // Output: [ '01020304', '05060708' ]
  * ```
  *
  * @since 0.1.0

@@ -14,10 +14,45 @@
  *
  * @since 0.1.0
  */
-export { lines, type LinesCodec, type LinesConfig, type LinesOptions } from "./Lines.js"
-export { delimited, type DelimitedCodec, type DelimitedConfig, type DelimitedOptions } from "./Delimited.js"
-export { varint, type VarintCodec, type VarintConfig, type VarintOptions, encodeVarint, decodeVarint, type DecodedVarint } from "./Varint.js"
-export { contentLength, type ContentLengthCodec, type ContentLengthConfig, type ContentLengthOptions } from "./ContentLength.js"
-export { lengthPrefixed, type LengthPrefixedCodec, type LengthPrefixedConfig, type LengthPrefixedOptions } from "./LengthPrefixed.js"
-export { fixed, type FixedCodec, type FixedConfig } from "./Fixed.js"
-export { jsonValues, type JsonValuesCodec, type JsonValuesConfig, type JsonValuesOptions } from "./JsonValues.js"
+/**
+ * `lines`: frames ended by `\n` or `\r\n`.
+ *
+ * @since 0.1.0
+ */
+export * from "./Lines.js"
+/**
+ * `delimited`: frames ended by any byte sequence.
+ *
+ * @since 0.1.0
+ */
+export * from "./Delimited.js"
+/**
+ * `varint`: frames after an unsigned LEB128 length header, and `encodeVarint` / `decodeVarint`.
+ *
+ * @since 0.1.0
+ */
+export * from "./Varint.js"
+/**
+ * `contentLength`: frames after a `Content-Length: N\r\n\r\n` header block.
+ *
+ * @since 0.1.0
+ */
+export * from "./ContentLength.js"
+/**
+ * `lengthPrefixed`: frames after a fixed-size length header.
+ *
+ * @since 0.1.0
+ */
+export * from "./LengthPrefixed.js"
+/**
+ * `fixed`: frames of exactly `n` bytes.
+ *
+ * @since 0.1.0
+ */
+export * from "./Fixed.js"
+/**
+ * `jsonValues`: JSON texts back to back.
+ *
+ * @since 0.1.0
+ */
+export * from "./JsonValues.js"

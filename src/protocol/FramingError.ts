@@ -56,9 +56,16 @@ export class FrameTooLarge extends Data.TaggedError("FrameTooLarge")<{
   readonly offset: number
   readonly preview: string
 }> {
+  /**
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
 
-  /** A frame the encoder refuses because it is over `limit` (nothing is written). */
+  /**
+   * A frame the encoder refuses because it is over `limit` (nothing is written).
+   *
+   * @since 0.1.0
+   */
   static toEncode(codec: string, limit: number, size: number, offset: number, frame: Uint8Array): FrameTooLarge {
     return new FrameTooLarge({
       codec,
@@ -90,6 +97,9 @@ export class MalformedFrame extends Data.TaggedError("MalformedFrame")<{
   readonly offset: number
   readonly preview: string
 }> {
+  /**
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
 
   override get message(): string {
@@ -109,6 +119,9 @@ export class InvalidVarint extends Data.TaggedError("InvalidVarint")<{
   readonly offset: number
   readonly preview: string
 }> {
+  /**
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
 
   override get message(): string {
@@ -130,6 +143,9 @@ export class UnexpectedEof extends Data.TaggedError("UnexpectedEof")<{
   readonly expected: number | undefined
   readonly preview: string
 }> {
+  /**
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
 
   override get message(): string {
@@ -150,6 +166,9 @@ export class InvalidUtf8 extends Data.TaggedError("InvalidUtf8")<{
   readonly offset: number
   readonly preview: string
 }> {
+  /**
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
 
   override get message(): string {

@@ -33,8 +33,13 @@
  *
  * @example
  * ```ts
- * JsonRpc.format.parse('[]') // { _tag: "Invalid", id: null, error: { code: -32600, message: "Invalid Request" } }
- * JsonRpc.format.success(1, 19) // '{"jsonrpc":"2.0","id":1,"result":19}'
+ * import { JsonRpc } from "effect-wire"
+ *
+ * console.log(JSON.stringify(JsonRpc.format.parse("[]")))
+ * // Output: {"_tag":"Invalid","id":null,"error":{"code":-32600,"message":"Invalid Request"}}
+ *
+ * console.log(JsonRpc.format.success(1, 19))
+ * // Output: {"jsonrpc":"2.0","id":1,"result":19}
  * ```
  *
  * @since 0.1.0
@@ -349,7 +354,22 @@ export const parseResponses = (text: string): ReadonlyArray<Response> => parseRe
  *
  * @example
  * ```ts
- * RpcServer.handler(Calc, handlers, { format: JsonRpc.make({ maxDepth: 32 }) })
+ * import { Effect, Schema } from "effect"
+ * import { JsonRpc, Protocol, RpcServer } from "effect-wire"
+ *
+ * const Sum = Protocol.make(Protocol.method("sum", { params: Schema.Array(Schema.Number), success: Schema.Number }))
+ *
+ * const program = Effect.gen(function*() {
+ *   const dispatch = yield* RpcServer.dispatcher(Sum, {
+ *     sum: (xs) => Effect.succeed(xs.reduce((a, b) => a + b, 0))
+ *   }, { format: JsonRpc.make({ maxDepth: 2 }) })
+ *   console.log(yield* dispatch('{"jsonrpc":"2.0","id":1,"method":"sum","params":[1,2]}'))
+ *   // Output: {"jsonrpc":"2.0","id":1,"result":3}
+ *   console.log(yield* dispatch('{"jsonrpc":"2.0","id":2,"method":"sum","params":[[1],2]}'))
+ *   // Output: {"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Invalid Request","data":"JSON nested 3 levels deep, limit 2"}}
+ * })
+ *
+ * Effect.runPromise(Effect.scoped(program))
  * ```
  *
  * @since 0.1.0

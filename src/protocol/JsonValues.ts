@@ -99,8 +99,12 @@ const NAME = "jsonValues"
  *
  * @example
  * ```ts
+ * import { Codec, Framing } from "effect-wire"
+ *
  * const codec = Framing.jsonValues({ maxFrameBytes: 64 * 1024 })
- * Codec.decodeAll(codec, [bytes('{"a":1}[2,'), bytes('3] "x"')]).frames // ['{"a":1}', '[2,3]', '"x"']
+ * const { frames } = Codec.decodeAll(codec, [Buffer.from('{"a":1}[2,'), Buffer.from('3] "x"')])
+ * console.log(frames.map((frame) => Buffer.from(frame).toString()))
+ * // Output: [ '{"a":1}', '[2,3]', '"x"' ]
  * ```
  *
  * @since 0.1.0

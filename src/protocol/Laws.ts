@@ -20,8 +20,18 @@
  * @example
  * ```ts
  * import { FastCheck } from "effect"
- * const props = Laws.properties(myCodec, { frames: FastCheck.array(myFrameArbitrary) })
+ * import { Framing, Laws } from "effect-wire"
+ *
+ * // your own codec and an arbitrary of the frames it can encode
+ * const codec = Framing.lengthPrefixed({ maxFrameBytes: 64 })
+ * const frames = FastCheck.array(FastCheck.uint8Array({ maxLength: 64 }))
+ *
+ * const props = Laws.properties(codec, { frames })
  * FastCheck.assert(props.roundTrip)
+ * FastCheck.assert(props.errorInvariance)
+ * FastCheck.assert(props.poisoning)
+ * console.log("all laws hold")
+ * // Output: all laws hold
  * ```
  *
  * @since 0.1.0
@@ -56,6 +66,9 @@ export class LawViolation extends Data.TaggedError("LawViolation")<{
   readonly law: "roundTrip" | "errorInvariance" | "poisoning" | "texts" | "batches"
   readonly details: string
 }> {
+  /**
+   * @since 0.1.0
+   */
   readonly [LawViolationTypeId]: LawViolationTypeId = LawViolationTypeId
 
   override get message(): string {
@@ -285,7 +298,13 @@ export const checkTexts = <E>(
  *
  * @example
  * ```ts
+ * import { FastCheck } from "effect"
+ * import { Framing, Laws } from "effect-wire"
+ *
+ * // throws a LawViolation, with the failing texts, if pushTexts and push disagree
  * FastCheck.assert(Laws.textsProperty(Framing.lines(), FastCheck.string()))
+ * console.log("texts law holds")
+ * // Output: texts law holds
  * ```
  *
  * @since 0.1.0
@@ -356,7 +375,14 @@ export const checkPushAll = <A, E>(
  *
  * @example
  * ```ts
- * FastCheck.assert(Laws.pushAllProperty(Framing.lines({ maxLineBytes: 8 }), FastCheck.array(FastCheck.uint8Array())))
+ * import { FastCheck } from "effect"
+ * import { Framing, Laws } from "effect-wire"
+ *
+ * // random frames: some hold a newline or pass the limit of 8 bytes, so errors are compared too
+ * const frames = FastCheck.array(FastCheck.uint8Array({ maxLength: 16 }))
+ * FastCheck.assert(Laws.pushAllProperty(Framing.lines({ maxLineBytes: 8 }), frames))
+ * console.log("pushAll law holds")
+ * // Output: pushAll law holds
  * ```
  *
  * @since 0.1.0

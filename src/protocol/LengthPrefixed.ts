@@ -136,8 +136,13 @@ interface Layout {
  *
  * @example
  * ```ts
+ * import { Codec, Framing } from "effect-wire"
+ *
  * const codec = Framing.lengthPrefixed({ lengthFieldBytes: 2, byteOrder: "little" })
- * Codec.decodeAll(codec, [hex("05 00 68 65"), hex("6c 6c 6f")]).frames // ["hello"]
+ * const chunks = [Buffer.from("05006865", "hex"), Buffer.from("6c6c6f", "hex")]
+ * const { frames } = Codec.decodeAll(codec, chunks)
+ * console.log(frames.map((frame) => Buffer.from(frame).toString()))
+ * // Output: [ 'hello' ]
  * ```
  *
  * @since 0.1.0

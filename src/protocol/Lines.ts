@@ -85,8 +85,12 @@ const NAME = "lines"
  *
  * @example
  * ```ts
+ * import { Codec, Framing } from "effect-wire"
+ *
  * const codec = Framing.lines({ maxLineBytes: 1024 })
- * Codec.decodeAll(codec, [bytes("huu"), bytes("haa\r"), bytes("\n")]).frames // ["huuhaa"]
+ * const { frames } = Codec.decodeAll(codec, [Buffer.from("huu"), Buffer.from("haa\r"), Buffer.from("\n")])
+ * console.log(frames.map((frame) => Buffer.from(frame).toString()))
+ * // Output: [ 'huuhaa' ]
  * ```
  *
  * @since 0.1.0

@@ -88,8 +88,13 @@ export interface MsgpackOptions {
  *
  * @example
  * ```ts
+ * import { Codec, Framing, Message } from "effect-wire"
+ *
  * const codec = Message.text(Framing.lines())
- * Codec.decodeAll(codec, [bytes("h\xc3"), bytes("\xa9\n")]).frames // ["hé"]
+ * // "é" is c3 a9 in UTF-8: split across two chunks, it still decodes
+ * const { frames } = Codec.decodeAll(codec, [Buffer.from("68c3", "hex"), Buffer.from("a90a", "hex")])
+ * console.log(frames)
+ * // Output: [ 'hé' ]
  * ```
  *
  * @since 0.1.0
@@ -105,9 +110,15 @@ export const text = <E>(framing: Codec<Uint8Array, E>): MessageCodec<string, E> 
  *
  * @example
  * ```ts
+ * import { Schema } from "effect"
+ * import { Codec, Framing, Message } from "effect-wire"
+ *
  * const Request = Schema.Struct({ id: Schema.Number, method: Schema.String })
- * const codec = Message.json(Framing.lines(), Request) // Codec<{ id: number; method: string }, …>
- * const shallow = Message.json(Framing.lines(), Request, { maxDepth: 8 })
+ * const codec = Message.json(Framing.lines(), Request, { maxDepth: 8 })
+ *
+ * const { frames } = Codec.decodeAll(codec, [Buffer.from('{"id":1,"method":"ping"}\n')])
+ * console.log(frames)
+ * // Output: [ { id: 1, method: 'ping' } ]
  * ```
  *
  * @since 0.1.0
@@ -134,8 +145,15 @@ export const json: {
  *
  * @example
  * ```ts
+ * import { Either, Schema } from "effect"
+ * import { Codec, Framing, Message } from "effect-wire"
+ *
  * const Blob = Schema.Struct({ name: Schema.String, data: Schema.Uint8ArrayFromSelf })
- * const codec = Message.msgpack(lengthPrefixedFraming, Blob)
+ * const codec = Message.msgpack(Framing.lengthPrefixed(), Blob)
+ *
+ * const bytes = Either.getOrThrow(Codec.encodeAll(codec, [{ name: "a", data: Uint8Array.of(1, 2) }]))
+ * console.log(Codec.decodeAll(codec, [bytes]).frames)
+ * // Output: [ { name: 'a', data: <Buffer 01 02> } ]
  * ```
  *
  * @since 0.1.0

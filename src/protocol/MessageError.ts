@@ -60,6 +60,9 @@ export class MessageDecodeError extends Data.TaggedError("MessageDecodeError")<{
   readonly preview: string
   readonly cause: unknown
 }> {
+  /**
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
 
   override get message(): string {
@@ -90,6 +93,9 @@ export class MessageEncodeError extends Data.TaggedError("MessageEncodeError")<{
   readonly path: ReadonlyArray<PropertyKey>
   readonly cause: unknown
 }> {
+  /**
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
 
   override get message(): string {

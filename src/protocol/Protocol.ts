@@ -12,17 +12,29 @@
  *
  * @example
  * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Protocol } from "effect-wire"
+ *
  * class DivideByZero extends Schema.TaggedError<DivideByZero>()("DivideByZero", {}) {}
+ *
  * const Calc = Protocol.make(
  *   Protocol.method("add", { params: { a: Schema.Number, b: Schema.Number }, success: Schema.Number }),
- *   Protocol.method("div", { params: Schema.Tuple(Schema.Number, Schema.Number), success: Schema.Number, error: DivideByZero }),
+ *   Protocol.method("div", {
+ *     params: Schema.Tuple(Schema.Number, Schema.Number),
+ *     success: Schema.Number,
+ *     error: DivideByZero
+ *   }),
  *   Protocol.notification("log", { params: { line: Schema.String } })
  * )
+ *
  * const handlers: Protocol.Handlers<typeof Calc> = {
  *   add: ({ a, b }) => Effect.succeed(a + b),
  *   div: ([a, b]) => b === 0 ? Effect.fail(new DivideByZero()) : Effect.succeed(a / b),
  *   log: ({ line }) => Effect.log(line)
  * }
+ *
+ * Effect.runPromise(Effect.flip(handlers.div([1, 0]))).then((error) => console.log(error._tag))
+ * // Output: DivideByZero
  * ```
  *
  * @since 0.1.0
@@ -153,7 +165,16 @@ const paramsSchema = (params: ParamsInput | undefined): AnySchema =>
  *
  * @example
  * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Protocol } from "effect-wire"
+ *
  * const add = Protocol.method("add", { params: { a: Schema.Number, b: Schema.Number }, success: Schema.Number })
+ * const Calc = Protocol.make(add)
+ *
+ * // the handler's params and result are typed by the Schemas
+ * const handlers: Protocol.Handlers<typeof Calc> = { add: ({ a, b }) => Effect.succeed(a + b) }
+ * Effect.runPromise(handlers.add({ a: 1, b: 2 })).then(console.log)
+ * // Output: 3
  * ```
  *
  * @since 0.1.0
@@ -188,7 +209,16 @@ export const method = <
  *
  * @example
  * ```ts
+ * import { Console, Effect, Schema } from "effect"
+ * import { Protocol } from "effect-wire"
+ *
  * const log = Protocol.notification("log", { params: { line: Schema.String } })
+ * const Logger = Protocol.make(log)
+ *
+ * // a notification's handler runs, and nothing is sent back
+ * const handlers: Protocol.Handlers<typeof Logger> = { log: ({ line }) => Console.log(line) }
+ * Effect.runPromise(handlers.log({ line: "hello" }))
+ * // Output: hello
  * ```
  *
  * @since 0.1.0
@@ -226,7 +256,15 @@ export interface Protocol<Defs extends AnyDefinition> {
  *
  * @example
  * ```ts
+ * import { Schema } from "effect"
+ * import { Protocol } from "effect-wire"
+ *
+ * const add = Protocol.method("add", { params: { a: Schema.Number, b: Schema.Number }, success: Schema.Number })
+ * const log = Protocol.notification("log", { params: { line: Schema.String } })
+ *
  * const Calc = Protocol.make(add, log)
+ * console.log([...Calc.definitions.keys()])
+ * // Output: [ 'add', 'log' ]
  * ```
  *
  * @since 0.1.0

@@ -11,8 +11,20 @@
  *
  * @example
  * ```ts
- * JsonRpc.format.parse('{"jsonrpc":"2.0","id":1,"method":"add","params":{"a":1,"b":2}}')
- * // { _tag: "Request", id: 1, method: "add", params: { a: 1, b: 2 } }
+ * import { ChapterRpc, JsonRpc } from "effect-wire"
+ *
+ * // the same request in two wire formats
+ * console.log(JsonRpc.format.parse('{"jsonrpc":"2.0","id":1,"method":"add","params":{"a":1,"b":2}}'))
+ * // Output: { _tag: 'Request', id: 1, method: 'add', params: { a: 1, b: 2 } }
+ * console.log(ChapterRpc.format.parse('{"id":1,"method":"add","params":{"a":1,"b":2}}'))
+ * // Output: { _tag: 'Request', id: 1, method: 'add', params: { a: 1, b: 2 } }
+ *
+ * for (const format of [JsonRpc.format, ChapterRpc.format]) {
+ *   console.log(format.name, format.success(1, 3))
+ * }
+ * // Output:
+ * // jsonrpc {"jsonrpc":"2.0","id":1,"result":3}
+ * // chapter {"id":1,"result":3}
  * ```
  *
  * @since 0.1.0

@@ -96,7 +96,10 @@ const check = (index: number, byte: number): InvalidVarint["reason"] | undefined
  *
  * @example
  * ```ts
- * encodeVarint(300) // Uint8Array [0xac, 0x02]
+ * import { Framing } from "effect-wire"
+ *
+ * console.log(Framing.encodeVarint(300))
+ * // Output: Uint8Array(2) [ 172, 2 ]
  * ```
  *
  * @since 0.1.0
@@ -151,9 +154,17 @@ export interface DecodedVarint {
  *
  * @example
  * ```ts
- * decodeVarint(Uint8Array.of(0xac, 0x02)) // { value: 300, length: 2 }
- * decodeVarint(Uint8Array.of(0x81, 0x00)) // InvalidVarint { reason: "non-canonical" }
- * decodeVarint(Uint8Array.of(0x80))       // undefined
+ * import { Framing } from "effect-wire"
+ *
+ * console.log(Framing.decodeVarint(Uint8Array.of(0xac, 0x02)))
+ * // Output: { value: 300, length: 2 }
+ *
+ * const invalid = Framing.decodeVarint(Uint8Array.of(0x81, 0x00))
+ * console.log(invalid !== undefined && "reason" in invalid ? invalid.reason : invalid)
+ * // Output: non-canonical
+ *
+ * console.log(Framing.decodeVarint(Uint8Array.of(0x80)))
+ * // Output: undefined
  * ```
  *
  * @since 0.1.0
@@ -178,8 +189,12 @@ export const decodeVarint = (bytes: Uint8Array, offset = 0): DecodedVarint | Inv
  *
  * @example
  * ```ts
- * const codec = varint({ maxFrameBytes: 4096 })
- * Codec.decodeAll(codec, [hex("05 68 65"), hex("6c 6c 6f 00")]).frames // ["hello", ""]
+ * import { Codec, Framing } from "effect-wire"
+ *
+ * const codec = Framing.varint({ maxFrameBytes: 4096 })
+ * const { frames } = Codec.decodeAll(codec, [Buffer.from("056865", "hex"), Buffer.from("6c6c6f00", "hex")])
+ * console.log(frames.map((frame) => Buffer.from(frame).toString()))
+ * // Output: [ 'hello', '' ]
  * ```
  *
  * @since 0.1.0

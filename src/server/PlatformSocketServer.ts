@@ -15,11 +15,34 @@
  *
  * @example
  * ```ts
- * RpcServer.layer(Group).pipe(
+ * import { NodeSocket } from "@effect/platform-node"
+ * import { Rpc, RpcClient, RpcGroup, RpcSerialization, RpcServer } from "@effect/rpc"
+ * import { Effect, Layer, Schema } from "effect"
+ * import { Server } from "effect-wire"
+ * import { PlatformSocketServer } from "effect-wire/platform"
+ *
+ * const Group = RpcGroup.make(Rpc.make("add", { payload: { a: Schema.Number, b: Schema.Number }, success: Schema.Number }))
+ *
+ * // @effect/rpc's server on effect-wire's listener
+ * const RpcOnEffectWire = RpcServer.layer(Group).pipe(
+ *   Layer.provide(Group.toLayer({ add: ({ a, b }) => Effect.succeed(a + b) })),
  *   Layer.provide(RpcServer.layerProtocolSocketServer),
  *   Layer.provide(RpcSerialization.layerNdjson),
- *   Layer.provide(PlatformSocketServer.layer({ port: 3000, maxConnections: 10_000 }))
+ *   Layer.provideMerge(PlatformSocketServer.layer({ port: 0, maxConnections: 10_000 }))
  * )
+ *
+ * const program = Effect.gen(function*() {
+ *   const { address } = yield* Server.CurrentServer
+ *   const ClientProtocol = RpcClient.layerProtocolSocket().pipe(
+ *     Layer.provide([NodeSocket.layerNet({ host: "127.0.0.1", port: address.port }), RpcSerialization.layerNdjson])
+ *   )
+ *   // built in the program's scope, so that the client's connection stays open after `make`
+ *   const client = yield* RpcClient.make(Group).pipe(Effect.provide(yield* Layer.build(ClientProtocol)))
+ *   console.log(yield* client.add({ a: 40, b: 2 }))
+ * })
+ *
+ * Effect.runPromise(program.pipe(Effect.scoped, Effect.provide(RpcOnEffectWire)))
+ * // Output: 42
  * ```
  *
  * @since 0.1.0
@@ -49,8 +72,25 @@ type Serve = (socket: Socket.Socket) => Effect.Effect<void, unknown>
  *
  * @example
  * ```ts
- * const socketServer = yield* PlatformSocketServer.make({ port: 0 })
- * yield* socketServer.run((socket) => handle(socket))
+ * import type { Socket } from "@effect/platform"
+ * import { Effect } from "effect"
+ * import { Client } from "effect-wire"
+ * import { PlatformSocketServer } from "effect-wire/platform"
+ *
+ * // code written for @effect/platform sockets: sends every chunk back
+ * const echo = (socket: Socket.Socket) =>
+ *   Effect.scoped(Effect.flatMap(socket.writer, (write) => socket.run((chunk) => write(chunk))))
+ *
+ * const program = Effect.gen(function*() {
+ *   const socketServer = yield* PlatformSocketServer.make({ port: 0, maxConnections: 100 })
+ *   yield* Effect.forkScoped(socketServer.run(echo))
+ *   const conn = yield* Client.connect({ port: socketServer.server.address.port })
+ *   yield* conn.write("hello\n")
+ *   console.log(Buffer.from(yield* conn.readLine()).toString().trimEnd())
+ * })
+ *
+ * Effect.runPromise(Effect.scoped(program))
+ * // Output: hello
  * ```
  *
  * @since 0.1.0
@@ -99,7 +139,24 @@ export const make = (
  *
  * @example
  * ```ts
- * Layer.provide(RpcServer.layerProtocolSocketServer, PlatformSocketServer.layer({ port: 3000 }))
+ * import { SocketServer } from "@effect/platform"
+ * import { Effect } from "effect"
+ * import { Client, Server } from "effect-wire"
+ * import { PlatformSocketServer } from "effect-wire/platform"
+ *
+ * // code written for @effect/platform's SocketServer: greets every socket
+ * const greeter = Effect.flatMap(SocketServer.SocketServer, (socketServer) =>
+ *   socketServer.run((socket) => Effect.scoped(Effect.flatMap(socket.writer, (write) => write("hello\n")))))
+ *
+ * const program = Effect.gen(function*() {
+ *   yield* Effect.forkScoped(greeter)
+ *   const server = yield* Server.CurrentServer // the effect-wire server behind it: address, stats, shutdown
+ *   const conn = yield* Client.connect({ port: server.address.port })
+ *   console.log(Buffer.from(yield* conn.readLine()).toString().trimEnd())
+ * })
+ *
+ * Effect.runPromise(program.pipe(Effect.scoped, Effect.provide(PlatformSocketServer.layer({ port: 0 }))))
+ * // Output: hello
  * ```
  *
  * @since 0.1.0

@@ -35,9 +35,23 @@
  *
  * @example
  * ```ts
- * const server = yield* Server.make({ port: 0 }, RpcServer.handler(Calc, {
- *   add: ({ a, b }) => Effect.succeed(a + b)
- * }))
+ * import { Effect, Schema } from "effect"
+ * import { Protocol, RpcClient, RpcServer, Server } from "effect-wire"
+ *
+ * const Calc = Protocol.make(
+ *   Protocol.method("add", { params: { a: Schema.Number, b: Schema.Number }, success: Schema.Number })
+ * )
+ *
+ * const program = Effect.gen(function*() {
+ *   const server = yield* Server.make({ port: 0 }, RpcServer.handler(Calc, {
+ *     add: ({ a, b }) => Effect.succeed(a + b)
+ *   }))
+ *   const client = yield* RpcClient.connect(Calc, { port: server.address.port })
+ *   console.log(yield* client.add({ a: 1, b: 2 }))
+ * })
+ *
+ * Effect.runPromise(Effect.scoped(program))
+ * // Output: 3
  * ```
  *
  * @since 0.1.0
@@ -116,7 +130,24 @@ export type NamesOf<P> = Protocol.DefinitionsOf<P>["name"]
  *
  * @example
  * ```ts
- * yield* Server.make({ port: 0 }, RpcServer.handler(Calc, handlers, { framing: Framing.contentLength() }))
+ * import { Effect, Schema } from "effect"
+ * import { Framing, Protocol, RpcClient, RpcServer, Server } from "effect-wire"
+ *
+ * const Calc = Protocol.make(
+ *   Protocol.method("add", { params: { a: Schema.Number, b: Schema.Number }, success: Schema.Number })
+ * )
+ * const handlers: Protocol.Handlers<typeof Calc> = { add: ({ a, b }) => Effect.succeed(a + b) }
+ *
+ * const program = Effect.gen(function*() {
+ *   // JSON-RPC 2.0 in LSP's Content-Length frames, and a 5-second limit on every method
+ *   const framing = Framing.contentLength()
+ *   const server = yield* Server.make({ port: 0 }, RpcServer.handler(Calc, handlers, { framing, timeout: "5 seconds" }))
+ *   const client = yield* RpcClient.connect(Calc, { port: server.address.port, framing })
+ *   console.log(yield* client.add({ a: 1, b: 2 }))
+ * })
+ *
+ * Effect.runPromise(Effect.scoped(program))
+ * // Output: 3
  * ```
  *
  * @since 0.1.0
@@ -148,8 +179,20 @@ export const handler = <
  *
  * @example
  * ```ts
- * const dispatch = yield* RpcServer.dispatcher(Calc, handlers)
- * yield* dispatch('{"jsonrpc":"2.0","id":1,"method":"add","params":{"a":1,"b":2}}') // '{"jsonrpc":"2.0","id":1,"result":3}'
+ * import { Effect, Schema } from "effect"
+ * import { Protocol, RpcServer } from "effect-wire"
+ *
+ * const Calc = Protocol.make(
+ *   Protocol.method("add", { params: { a: Schema.Number, b: Schema.Number }, success: Schema.Number })
+ * )
+ *
+ * const program = Effect.gen(function*() {
+ *   const dispatch = yield* RpcServer.dispatcher(Calc, { add: ({ a, b }) => Effect.succeed(a + b) })
+ *   console.log(yield* dispatch('{"jsonrpc":"2.0","id":1,"method":"add","params":{"a":1,"b":2}}'))
+ * })
+ *
+ * Effect.runPromise(Effect.scoped(program))
+ * // Output: {"jsonrpc":"2.0","id":1,"result":3}
  * ```
  *
  * @since 0.1.0

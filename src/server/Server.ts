@@ -13,12 +13,24 @@
  *
  * @example
  * ```ts
- * const server = yield* Server.make({ port: 0 }, (conn) =>
- *   Effect.gen(function*() {
- *     const line = yield* conn.readLine()
- *     yield* conn.write(line)
- *   }))
- * console.log(server.address.port)
+ * import { Effect } from "effect"
+ * import { Client, Server } from "effect-wire"
+ *
+ * const program = Effect.gen(function*() {
+ *   // every connection runs this handler in its own fiber: one line in, the same line out
+ *   const server = yield* Server.make({ port: 0 }, (conn) =>
+ *     Effect.gen(function*() {
+ *       const line = yield* conn.readLine()
+ *       yield* conn.write(line)
+ *     }))
+ *   const conn = yield* Client.connect({ port: server.address.port })
+ *   yield* conn.write("hello\n")
+ *   console.log(Buffer.from(yield* conn.readLine()).toString().trimEnd())
+ * })
+ *
+ * // closing the scope closes the client, then shuts the server down gracefully
+ * Effect.runPromise(Effect.scoped(program))
+ * // Output: hello
  * ```
  *
  * @since 0.1.0
@@ -402,8 +414,22 @@ export interface RespondOptions {
  *
  * @example
  * ```ts
- * const echo = Server.respond(Message.text(Framing.lines()), (line) => Effect.succeed(`ECHO: ${line}`))
- * yield* Server.make({ port: 0 }, echo)
+ * import { Chunk, Effect, Stream } from "effect"
+ * import { Client, Framing, Message, Server } from "effect-wire"
+ *
+ * const codec = Message.text(Framing.lines())
+ * const echo = Server.respond(codec, (line) => Effect.succeed(`ECHO: ${line}`))
+ *
+ * const program = Effect.gen(function*() {
+ *   const server = yield* Server.make({ port: 0 }, echo)
+ *   const conn = yield* Client.connect({ port: server.address.port })
+ *   const lines = conn.framed(codec)
+ *   yield* lines.sendAll(["hello", "world"])
+ *   console.log(Chunk.toArray(yield* Stream.runCollect(Stream.take(lines.frames, 2))))
+ * })
+ *
+ * Effect.runPromise(Effect.scoped(program))
+ * // Output: [ 'ECHO: hello', 'ECHO: world' ]
  * ```
  *
  * @since 0.1.0
@@ -487,8 +513,21 @@ type Served<E, R> = Handler<E, R> & {
  *
  * @example
  * ```ts
- * const Echo = Server.layer({ port: 7000 }, echoHandler)
- * Layer.launch(Echo).pipe(NodeRuntime.runMain) // SIGINT / SIGTERM shut it down gracefully
+ * import { Effect } from "effect"
+ * import { Client, Server } from "effect-wire"
+ *
+ * const EchoServer = Server.layer({ port: 0 }, (conn) => Effect.flatMap(conn.readLine(), (line) => conn.write(line)))
+ *
+ * const program = Effect.gen(function*() {
+ *   const server = yield* Server.CurrentServer
+ *   const conn = yield* Client.connect({ port: server.address.port })
+ *   yield* conn.write("hello\n")
+ *   console.log(Buffer.from(yield* conn.readLine()).toString().trimEnd())
+ * })
+ *
+ * // in an app: Layer.launch(EchoServer).pipe(NodeRuntime.runMain), and SIGINT / SIGTERM shut it down gracefully
+ * Effect.runPromise(program.pipe(Effect.scoped, Effect.provide(EchoServer)))
+ * // Output: hello
  * ```
  *
  * @since 0.1.0

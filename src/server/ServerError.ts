@@ -31,6 +31,9 @@ export class ListenError extends Data.TaggedError("ListenError")<{
   readonly code: string | undefined
   readonly detail: string
 }> {
+  /**
+   * @since 0.1.0
+   */
   readonly [TypeId]: TypeId = TypeId
 
   override get message(): string {
