@@ -5,6 +5,8 @@
 // adapters import @effect/platform (effect-wire/platform, an optional peer dependency).
 import * as effectEslint from "@effect/eslint-plugin"
 import js from "@eslint/js"
+import { createTypeScriptImportResolver } from "eslint-import-resolver-typescript"
+import { importX } from "eslint-plugin-import-x"
 import { defineConfig } from "eslint/config"
 import tseslint from "typescript-eslint"
 
@@ -61,7 +63,18 @@ export default defineConfig(
   tseslint.configs.recommended,
   ...effectEslint.configs.dprint,
   {
+    plugins: { "import-x": importX },
+    settings: {
+      "import-x/extensions": importX.flatConfigs.typescript.settings["import-x/extensions"],
+      "import-x/parsers": importX.flatConfigs.typescript.settings["import-x/parsers"],
+      "import-x/resolver-next": [createTypeScriptImportResolver({ project: "tsconfig.json" })]
+    },
     rules: {
+      "import-x/first": "error",
+      "import-x/newline-after-import": "error",
+      "import-x/no-duplicates": "error",
+      // Runtime cycles only: a type-only import is erased and orders nothing at load time.
+      "import-x/no-cycle": "error",
       "no-fallthrough": "off",
       "no-irregular-whitespace": "off",
       "object-shorthand": "error",
@@ -75,7 +88,7 @@ export default defineConfig(
         message: "Do not use spread arguments in Array.push"
       }],
       "@typescript-eslint/array-type": ["warn", { default: "generic", readonly: "generic" }],
-      "@typescript-eslint/consistent-type-imports": "error",
+      "@typescript-eslint/consistent-type-imports": ["error", { fixStyle: "inline-type-imports" }],
       "@typescript-eslint/no-explicit-any": "off",
       "@typescript-eslint/no-empty-object-type": "off",
       "@typescript-eslint/no-namespace": "off",

@@ -34,8 +34,8 @@ import * as NodeTls from "node:tls"
 import * as Connection from "../connection/Connection.js"
 import * as TimersModule from "../connection/Timers.js"
 import * as Tls from "../connection/Tls.js"
-import { toNodePem } from "../internal/pem.js"
 import { intOption } from "../internal/options.js"
+import { toNodePem } from "../internal/pem.js"
 
 /**
  * The mark of a `ConnectError` (see `isConnectError`).
@@ -177,8 +177,18 @@ const attempt = (target: Target, timeoutMillis: number): Effect.Effect<Net.Socke
       socket.destroy()
       resume(Effect.fail(
         tls !== undefined && !isReachError(error.code)
-          ? new Tls.TlsError({ side: "client", peer: where(target), code: error.code, detail: Tls.reason(error.message) })
-          : new ConnectError({ host: path ?? host, port: path === undefined ? port : 0, code: error.code, detail: error.message })
+          ? new Tls.TlsError({
+            side: "client",
+            peer: where(target),
+            code: error.code,
+            detail: Tls.reason(error.message)
+          })
+          : new ConnectError({
+            host: path ?? host,
+            port: path === undefined ? port : 0,
+            code: error.code,
+            detail: error.message
+          })
       ))
     }
     socket.once("error", onError)
@@ -195,7 +205,9 @@ const attempt = (target: Target, timeoutMillis: number): Effect.Effect<Net.Socke
           host: target.path ?? target.host,
           port: target.path === undefined ? target.port : 0,
           code: "ETIMEDOUT",
-          detail: `no connection${target.tls === undefined ? "" : " (TLS handshake included)"} after ${timeoutMillis} ms`
+          detail: `no connection${
+            target.tls === undefined ? "" : " (TLS handshake included)"
+          } after ${timeoutMillis} ms`
         })
     })
   )
@@ -306,7 +318,9 @@ const checked = (what: string, options: ConnectOptions): void => {
  * @since 0.1.0
  * @category constructors
  */
-export const pool = (options: PoolOptions): Effect.Effect<Pool.Pool<Connection.Connection, ConnectFailure>, never, Scope.Scope> =>
+export const pool = (
+  options: PoolOptions
+): Effect.Effect<Pool.Pool<Connection.Connection, ConnectFailure>, never, Scope.Scope> =>
   Effect.gen(function*() {
     const size = intOption("Client.pool", "size", options.size, 4, 1, 65_536)
     // The pool's connections share one timer.

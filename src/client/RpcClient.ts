@@ -64,10 +64,10 @@ import type * as Connection from "../connection/Connection.js"
 import * as ConnectionModule from "../connection/Connection.js"
 import { ConnectionClosed, isConnectionError } from "../connection/ConnectionError.js"
 import * as Timers from "../connection/Timers.js"
-import type * as Codec from "../protocol/Codec.js"
-import * as Framing from "../protocol/Framing.js"
 import { asBuffer } from "../internal/bytes.js"
 import { intOption } from "../internal/options.js"
+import type * as Codec from "../protocol/Codec.js"
+import * as Framing from "../protocol/Framing.js"
 import * as JsonRpc from "../protocol/JsonRpc.js"
 import type * as Protocol from "../protocol/Protocol.js"
 import type { ErrorObject, RpcFormat } from "../protocol/RpcFormat.js"
@@ -211,9 +211,14 @@ export interface CallOptions {
  * @since 0.1.0
  * @category models
  */
-export type Call<D extends Protocol.AnyMethod, E = never> = [Protocol.Params<D>] extends [void]
-  ? (params?: Protocol.Params<D>, options?: CallOptions) => Effect.Effect<Protocol.Success<D>, Protocol.Failure<D> | RpcClientError | E>
-  : (params: Protocol.Params<D>, options?: CallOptions) => Effect.Effect<Protocol.Success<D>, Protocol.Failure<D> | RpcClientError | E>
+export type Call<D extends Protocol.AnyMethod, E = never> = [Protocol.Params<D>] extends [void] ? (
+    params?: Protocol.Params<D>,
+    options?: CallOptions
+  ) => Effect.Effect<Protocol.Success<D>, Protocol.Failure<D> | RpcClientError | E>
+  : (
+    params: Protocol.Params<D>,
+    options?: CallOptions
+  ) => Effect.Effect<Protocol.Success<D>, Protocol.Failure<D> | RpcClientError | E>
 
 /**
  * The function sending one notification (it completes once the message is written).
@@ -312,10 +317,14 @@ const errorOf = (entry: Entry, error: ErrorObject): unknown => {
 
 const closedBy = (e: unknown): ConnectionClosed => {
   if (e instanceof ConnectionClosed) return e
-  const detail = typeof e === "object" && e !== null && typeof (e as { readonly message?: unknown }).message === "string"
-    ? (e as { readonly message: string }).message
-    : String(e)
-  return new ConnectionClosed({ reason: isConnectionError(e) && e._tag === "ConnectionFailed" ? "reset" : "closed", detail })
+  const detail =
+    typeof e === "object" && e !== null && typeof (e as { readonly message?: unknown }).message === "string"
+      ? (e as { readonly message: string }).message
+      : String(e)
+  return new ConnectionClosed({
+    reason: isConnectionError(e) && e._tag === "ConnectionFailed" ? "reset" : "closed",
+    detail
+  })
 }
 
 type Resume = (effect: Effect.Effect<unknown, unknown>) => void
@@ -615,7 +624,9 @@ const makeHandle = <FE>(
         let encoded: unknown = undefined
         if (entry.hasParams) {
           const e = entry.encodeParams(params)
-          if (e._tag === "Left") return Effect.fail(new RpcEncodeError({ method: entry.name, detail: formatError(e.left) }))
+          if (e._tag === "Left") {
+            return Effect.fail(new RpcEncodeError({ method: entry.name, detail: formatError(e.left) }))
+          }
           encoded = e.right
         }
         return send(format.notification(entry.name, encoded))
@@ -854,7 +865,10 @@ export const pool = <P extends Protocol.Protocol<Protocol.AnyDefinition>, FE = n
      * back before the next is borrowed (so that the pool can replace it at once); after `size`
      * closed ones in a row, the call fails with the last one's `ConnectionClosed`.
      */
-    const withHandle = <A, E>(use: (handle: Handle) => Effect.Effect<A, E>, dropped = 0): Effect.Effect<A, E | Client.ConnectFailure | ConnectionClosed> =>
+    const withHandle = <A, E>(
+      use: (handle: Handle) => Effect.Effect<A, E>,
+      dropped = 0
+    ): Effect.Effect<A, E | Client.ConnectFailure | ConnectionClosed> =>
       Effect.flatMap(
         Effect.scoped(Effect.flatMap(Pool.get(handles), (handle): Effect.Effect<A | Dropped, E, Scope.Scope> => {
           const reason = handle.closed()
@@ -862,13 +876,16 @@ export const pool = <P extends Protocol.Protocol<Protocol.AnyDefinition>, FE = n
           return Effect.tapErrorCause(use(handle), () => dropIfClosed(handle))
         })),
         (r): Effect.Effect<A, E | Client.ConnectFailure | ConnectionClosed> =>
-          r instanceof Dropped ? (dropped < size ? withHandle(use, dropped + 1) : Effect.fail(r.reason)) : Effect.succeed(r)
+          r instanceof Dropped
+            ? (dropped < size ? withHandle(use, dropped + 1) : Effect.fail(r.reason))
+            : Effect.succeed(r)
       )
     // The call's timeout starts once it has its connection: waiting for one is bounded by the
     // other calls' timeouts (a permit frees when one ends) and by `connectTimeout` (and `retry`)
     // when a connection is being made. A timeout around `Pool.get` would cost two fibers and a
     // timer per call.
-    const call = (entry: Entry, params: unknown, millis: number) => withHandle((handle) => handle.call(entry, params, millis))
+    const call = (entry: Entry, params: unknown, millis: number) =>
+      withHandle((handle) => handle.call(entry, params, millis))
     const notify = (entry: Entry, params: unknown) => withHandle((handle) => handle.notify(entry, params))
     return clientOf<P, Client.ConnectFailure>(protocol, defaultMillis, { call, notify })
   })

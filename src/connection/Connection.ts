@@ -20,14 +20,14 @@
  */
 import { Duration, Effect, type Scope, type Stream } from "effect"
 import type * as Net from "node:net"
-import type * as Codec from "../protocol/Codec.js"
 import { intOption } from "../internal/options.js"
+import type * as Codec from "../protocol/Codec.js"
 import type { ConnectionError } from "./ConnectionError.js"
-import type * as Tls from "./Tls.js"
 import { SocketDriver } from "./internal/socketDriver.js"
 import { ConnectionTypeId } from "./internal/typeId.js"
 import { resolutionFor } from "./internal/watchdog.js"
 import { make as makeTimers, Timers } from "./Timers.js"
+import type * as Tls from "./Tls.js"
 
 /**
  * A socket address as `get_extra_info("peername")` gives it.
@@ -112,7 +112,14 @@ export const config = (options: ConnectionOptions = {}): ConnectionConfig => ({
   frameReadMillis: millis("frameReadTimeout", options.frameReadTimeout, 30_000),
   halfClosedMillis: millis("halfClosedTimeout", options.halfClosedTimeout, 30_000),
   // 0 is allowed (close at once: see `closeThen`); the other durations must be positive.
-  lingerMillis: intOption("Connection", "linger", options.linger === undefined ? undefined : Math.ceil(Duration.toMillis(Duration.decode(options.linger))), 1_000, 0, 2 ** 31 - 1)
+  lingerMillis: intOption(
+    "Connection",
+    "linger",
+    options.linger === undefined ? undefined : Math.ceil(Duration.toMillis(Duration.decode(options.linger))),
+    1_000,
+    0,
+    2 ** 31 - 1
+  )
 })
 
 /**

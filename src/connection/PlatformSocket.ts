@@ -72,8 +72,8 @@ import {
   Scope
 } from "effect"
 import type * as Net from "node:net"
-import type * as Codec from "../protocol/Codec.js"
 import { intOption } from "../internal/options.js"
+import type * as Codec from "../protocol/Codec.js"
 import * as Connection from "./Connection.js"
 import type { ConnectionError } from "./ConnectionError.js"
 import { codedError, PlatformDuplex, type Sink } from "./internal/platformDuplex.js"
@@ -200,7 +200,9 @@ export const fromSocket = <FE = unknown>(
         const frames: Array<Uint8Array> = []
         const error = decoder.push(bytes, frames)
         if (error !== undefined) {
-          return done(codedError("ERR_MESSAGE_FRAMING", `written bytes are not ${messages!.name} frames: ${String(error)}`))
+          return done(
+            codedError("ERR_MESSAGE_FRAMING", `written bytes are not ${messages!.name} frames: ${String(error)}`)
+          )
         }
         if (frames.length === 0) return done(null)
         settle(
@@ -240,7 +242,10 @@ export const fromSocket = <FE = unknown>(
       const error = encoder.push(message, parts)
       if (error !== undefined) {
         return void duplex.destroy(
-          codedError("ERR_MESSAGE_FRAMING", `a message cannot be carried as a ${messages!.name} frame: ${String(error)}`)
+          codedError(
+            "ERR_MESSAGE_FRAMING",
+            `a message cannot be carried as a ${messages!.name} frame: ${String(error)}`
+          )
         )
       }
       for (const part of parts) duplex.feed(part)
@@ -255,7 +260,9 @@ export const fromSocket = <FE = unknown>(
         Effect.sync(() => {
           ended = true
           const error = Exit.isFailure(exit) && !Exit.isInterrupted(exit) ? Cause.squash(exit.cause) : undefined
-          if (error === undefined || (Socket.SocketCloseError.is(error) && !Socket.defaultCloseCodeIsError(error.code))) {
+          if (
+            error === undefined || (Socket.SocketCloseError.is(error) && !Socket.defaultCloseCodeIsError(error.code))
+          ) {
             duplex.inputEnded()
           } else {
             const reason = Socket.isSocketError(error) ? error.reason.toUpperCase() : "FAILED"
@@ -313,7 +320,11 @@ export const serve = <A, E, R, FE = unknown>(
 
 const readError = (error: ConnectionError): Socket.SocketError =>
   error._tag === "ConnectionClosed"
-    ? new Socket.SocketCloseError({ reason: "Close", code: error.reason === "reset" ? 1006 : 1000, closeReason: error.detail })
+    ? new Socket.SocketCloseError({
+      reason: "Close",
+      code: error.reason === "reset" ? 1006 : 1000,
+      closeReason: error.detail
+    })
     : new Socket.SocketGenericError({ reason: "Read", cause: error })
 
 const writeError = (error: ConnectionError): Socket.SocketError =>
@@ -380,7 +391,8 @@ export const toSocket = (connection: Connection.Connection): Socket.Socket => {
         if (options?.onOpen !== undefined) yield* options.onOpen
         return yield* FiberSet.join(fibers).pipe(
           Effect.catchIf(
-            (e): e is Socket.SocketCloseError => Socket.SocketCloseError.is(e) && !Socket.defaultCloseCodeIsError(e.code),
+            (e): e is Socket.SocketCloseError =>
+              Socket.SocketCloseError.is(e) && !Socket.defaultCloseCodeIsError(e.code),
             () => Effect.void
           )
         )

@@ -71,8 +71,9 @@ export class Timers extends Context.Tag("effect-wire/Timers")<Timers, TimersServ
  * @since 0.1.0
  * @category constructors
  */
-export const make = (resolution: Duration.DurationInput = "250 millis"): Effect.Effect<TimersService, never, Scope.Scope> =>
-  Watchdog.make(resolution)
+export const make = (
+  resolution: Duration.DurationInput = "250 millis"
+): Effect.Effect<TimersService, never, Scope.Scope> => Watchdog.make(resolution)
 
 /**
  * `Timers` for as long as the layer lives.

@@ -150,7 +150,11 @@ const parseResponsesWithin = (text: string, maxDepth: number): ReadonlyArray<Res
     if (isObject(e) && typeof e["code"] === "number" && typeof e["message"] === "string") {
       return [{ id, result: undefined, error: e as unknown as ErrorObject }]
     }
-    return [{ id, result: undefined, error: { code: -32603, message: String(typeof e === "string" ? e : "error"), data: e } }]
+    return [{
+      id,
+      result: undefined,
+      error: { code: -32603, message: String(typeof e === "string" ? e : "error"), data: e }
+    }]
   }
   const result = value["result"]
   if (isObject(result) && typeof result["error"] === "string" && result["error"].startsWith(UNKNOWN_PREFIX)) {

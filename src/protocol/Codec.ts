@@ -21,7 +21,8 @@
  *
  * @since 0.1.0
  */
-import { Cause, Channel, Chunk, Either, Stream } from "effect"
+import type { Cause } from "effect"
+import { Channel, Chunk, Either, Stream } from "effect"
 import { dual } from "effect/Function"
 import { concat, EMPTY } from "../internal/bytes.js"
 

@@ -46,10 +46,10 @@
  * @since 0.1.0
  */
 import { Buffer } from "node:buffer"
-import type { Codec, Decoder, Encoder } from "./Codec.js"
-import { FrameTooLarge, type FramingError, MalformedFrame, UnexpectedEof } from "./FramingError.js"
 import { asBuffer, EMPTY, Pending, preview } from "../internal/bytes.js"
 import { intOption, require } from "../internal/options.js"
+import type { Codec, Decoder, Encoder } from "./Codec.js"
+import { FrameTooLarge, type FramingError, MalformedFrame, UnexpectedEof } from "./FramingError.js"
 
 const LF = 0x0a
 const CR = 0x0d
@@ -151,7 +151,8 @@ export const contentLength = (options: ContentLengthOptions = {}): ContentLength
   const contentType = options.contentType
   require(
     NAME,
-    contentType === undefined || (typeof contentType === "string" && /^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/.test(contentType)),
+    contentType === undefined ||
+      (typeof contentType === "string" && /^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/.test(contentType)),
     `option contentType must be printable ASCII without leading or trailing spaces, got ${JSON.stringify(contentType)}`
   )
   const config: ContentLengthConfig = {

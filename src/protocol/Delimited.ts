@@ -33,10 +33,10 @@
  * @since 0.1.0
  */
 import { Buffer } from "node:buffer"
-import type { Codec, Encoder } from "./Codec.js"
-import { FrameTooLarge, type FramingError, MalformedFrame } from "./FramingError.js"
 import { asBuffer, indexOfByte, preview } from "../internal/bytes.js"
 import { intOption, oneOf, require } from "../internal/options.js"
+import type { Codec, Encoder } from "./Codec.js"
+import { FrameTooLarge, type FramingError, MalformedFrame } from "./FramingError.js"
 import { TerminatedDecoder } from "./internal/terminatedDecoder.js"
 
 /**

@@ -21,10 +21,10 @@
  * @since 0.1.0
  */
 import { Buffer } from "node:buffer"
-import type { Codec, Decoder, Encoder } from "./Codec.js"
-import { type FramingError, MalformedFrame, UnexpectedEof } from "./FramingError.js"
 import { Pending, preview } from "../internal/bytes.js"
 import { intOption } from "../internal/options.js"
+import type { Codec, Decoder, Encoder } from "./Codec.js"
+import { type FramingError, MalformedFrame, UnexpectedEof } from "./FramingError.js"
 
 /**
  * The resolved settings of a fixed-size codec.

@@ -184,7 +184,9 @@ export const messages: Readonly<Record<number, string>> = {
  * @category constructors
  */
 export const error = (code: number, data?: unknown): ErrorObject =>
-  data === undefined ? { code, message: messages[code] ?? "Server error" } : { code, message: messages[code] ?? "Server error", data }
+  data === undefined
+    ? { code, message: messages[code] ?? "Server error" }
+    : { code, message: messages[code] ?? "Server error", data }
 
 const invalid = (id: Id, code: number): Invalid => ({ _tag: "Invalid", id, error: error(code) })
 
@@ -335,7 +337,7 @@ const parseResponsesWithin = (text: string, maxDepth: number): ReadonlyArray<Res
     return []
   }
   const out: Array<Response> = []
-  if (Array.isArray(value)) for (const v of value) response(v, out)
+  if (Array.isArray(value)) { for (const v of value) response(v, out) }
   else response(value, out)
   return out
 }

@@ -41,10 +41,10 @@
  * @since 0.1.0
  */
 import { Buffer } from "node:buffer"
-import type { Codec, Decoder, Encoder } from "./Codec.js"
-import { FrameTooLarge, type FramingError, MalformedFrame, UnexpectedEof } from "./FramingError.js"
 import { asBuffer, Pending, preview } from "../internal/bytes.js"
 import { intOption, require } from "../internal/options.js"
+import type { Codec, Decoder, Encoder } from "./Codec.js"
+import { FrameTooLarge, type FramingError, MalformedFrame, UnexpectedEof } from "./FramingError.js"
 
 const TAB = 0x09
 const LF = 0x0a
@@ -121,7 +121,12 @@ export const jsonValues = (options: JsonValuesOptions = {}): JsonValuesCodec => 
     maxFrameBytes: intOption(NAME, "maxFrameBytes", options.maxFrameBytes, 1_048_576, 1),
     separator
   }
-  return { name: NAME, config, decoder: () => new JsonValuesDecoder(config), encoder: () => new JsonValuesEncoder(config) }
+  return {
+    name: NAME,
+    config,
+    decoder: () => new JsonValuesDecoder(config),
+    encoder: () => new JsonValuesEncoder(config)
+  }
 }
 
 const isWhitespace = (b: number): boolean => b === SP || b === LF || b === CR || b === TAB
@@ -199,7 +204,6 @@ class JsonValuesDecoder implements Decoder<Uint8Array, FramingError> {
       }
       if (stop === -1) {
         this.pending.pushFrom(chunk, from)
-        pos = n
         break
       }
       const frame = this.pending.take(chunk.subarray(from, stop))
@@ -327,7 +331,13 @@ class JsonValuesDecoder implements Decoder<Uint8Array, FramingError> {
         for (let i = pos; i < end; i++) {
           if (chunk[i] !== literal[this.literalAt]) {
             const word = Buffer.from(literal).toString("latin1")
-            this.poison(this.malformed(base + i, `expected ${JSON.stringify(word)}, got ${showByte(chunk[i]!)}`, chunk.subarray(i)))
+            this.poison(
+              this.malformed(
+                base + i,
+                `expected ${JSON.stringify(word)}, got ${showByte(chunk[i]!)}`,
+                chunk.subarray(i)
+              )
+            )
             return -2
           }
           if (++this.literalAt === literal.length) return i + 1

@@ -39,8 +39,8 @@
 import { Data, Either, FastCheck as fc, Predicate } from "effect"
 import { Buffer } from "node:buffer"
 import { isDeepStrictEqual } from "node:util"
-import { type Codec, decodeAll, encodeAll } from "./Codec.js"
 import { EMPTY } from "../internal/bytes.js"
+import { type Codec, decodeAll, encodeAll } from "./Codec.js"
 
 /**
  * The mark of a `LawViolation` (see `isLawViolation`).
@@ -165,7 +165,10 @@ export const checkRoundTrip = <A, E>(
 ): void => {
   const encoded = encodeAll(codec, frames)
   if (Either.isLeft(encoded)) {
-    throw new LawViolation({ law: "roundTrip", details: `${codec.name} could not encode: ${describeError(encoded.left)}` })
+    throw new LawViolation({
+      law: "roundTrip",
+      details: `${codec.name} could not encode: ${describeError(encoded.left)}`
+    })
   }
   const bytes = encoded.right
   const attempt = (chunks: Array<Uint8Array>, how: string) => {
@@ -278,7 +281,9 @@ export const checkTexts = <E>(
     expected = slow.push(Buffer.from(text, "utf8"), want)
     if (expected !== undefined) break
   }
-  if (!sameError(error, expected)) fail(`pushTexts gives ${describeError(error)}, push gives ${describeError(expected)}`)
+  if (!sameError(error, expected)) {
+    fail(`pushTexts gives ${describeError(error)}, push gives ${describeError(expected)}`)
+  }
   if (error !== undefined) {
     if (got.length > 0) fail(`pushTexts appended ${got.length} parts and failed`)
     // Both encoders must now be where they were before `texts`: compare them on one more frame.
@@ -451,10 +456,13 @@ export const mutatedEncodings = <A, E>(
     const bytes = encodeAll(codec, fs)
     return Either.isRight(bytes) ? bytes.right : EMPTY
   })
-  const mutated = fc.tuple(encoded, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.nat(3)), {
-    minLength: 1,
-    maxLength: 4
-  })).map(([bytes, edits]) => {
+  const mutated = fc.tuple(
+    encoded,
+    fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.nat(3)), {
+      minLength: 1,
+      maxLength: 4
+    })
+  ).map(([bytes, edits]) => {
     const out = Array.from(bytes)
     for (const [at, value, kind] of edits) {
       const i = out.length === 0 ? 0 : at % out.length

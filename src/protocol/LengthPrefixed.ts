@@ -49,10 +49,10 @@
  * @since 0.1.0
  */
 import { Buffer } from "node:buffer"
-import type { Codec, Decoder, Encoder } from "./Codec.js"
-import { FrameTooLarge, type FramingError, MalformedFrame, UnexpectedEof } from "./FramingError.js"
 import { Pending, preview } from "../internal/bytes.js"
 import { intOption, MAX_LIMIT, oneOf, require } from "../internal/options.js"
+import type { Codec, Decoder, Encoder } from "./Codec.js"
+import { FrameTooLarge, type FramingError, MalformedFrame, UnexpectedEof } from "./FramingError.js"
 
 /**
  * Options of `Framing.lengthPrefixed`.
@@ -205,7 +205,7 @@ const readField = (bytes: Uint8Array, at: number, size: number, little: boolean)
     if (top !== 0 || next > 0x1f) return -1
   }
   let value = 0
-  if (little) for (let i = size - 1; i >= 0; i--) value = value * 256 + bytes[at + i]!
+  if (little) { for (let i = size - 1; i >= 0; i--) value = value * 256 + bytes[at + i]! }
   else for (let i = 0; i < size; i++) value = value * 256 + bytes[at + i]!
   return value
 }

@@ -24,11 +24,11 @@
  * @since 0.1.0
  */
 import { Buffer } from "node:buffer"
+import { asBuffer, indexOfByte, preview } from "../internal/bytes.js"
+import { intOption, oneOf } from "../internal/options.js"
 import type { Codec, Encoder } from "./Codec.js"
 import { FrameTooLarge, type FramingError, MalformedFrame } from "./FramingError.js"
-import { asBuffer, indexOfByte, preview } from "../internal/bytes.js"
 import { TerminatedDecoder } from "./internal/terminatedDecoder.js"
-import { intOption, oneOf } from "../internal/options.js"
 
 const LF = 0x0a
 const CR = 0x0d
@@ -154,7 +154,6 @@ class LinesDecoder extends TerminatedDecoder {
         }
         pending.pushFrom(chunk, pos)
         this.pendingEndsWithCr = endsWithCr
-        pos = chunk.length
         break
       }
       const crlf = nl > pos ? chunk[nl - 1] === CR : pending.length > 0 && this.pendingEndsWithCr

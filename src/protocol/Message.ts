@@ -36,12 +36,12 @@
 import { ParseResult, Schema } from "effect"
 import { Packr, Unpackr } from "msgpackr"
 import { Buffer, isUtf8 } from "node:buffer"
+import { asBuffer, preview } from "../internal/bytes.js"
+import { oneOf } from "../internal/options.js"
+import { capText } from "../internal/text.js"
 import type { Codec, Decoder, Encoder } from "./Codec.js"
 import { InvalidUtf8 } from "./FramingError.js"
-import { asBuffer, preview } from "../internal/bytes.js"
-import { capText } from "../internal/text.js"
 import { DEFAULT_MAX_DEPTH, depthBeyond, depthMessage, maxDepthOption } from "./internal/jsonLimits.js"
-import { oneOf } from "../internal/options.js"
 import { MessageDecodeError, MessageEncodeError, type MessageError, type MessageFailure } from "./MessageError.js"
 
 /**
@@ -126,7 +126,11 @@ export const text = <E>(framing: Codec<Uint8Array, E>): MessageCodec<string, E> 
  */
 export const json: {
   <E>(framing: Codec<Uint8Array, E>, schema?: undefined, options?: JsonOptions): MessageCodec<unknown, E>
-  <A, I, E>(framing: Codec<Uint8Array, E>, schema: Schema.Schema<A, I, never>, options?: JsonOptions): MessageCodec<A, E>
+  <A, I, E>(
+    framing: Codec<Uint8Array, E>,
+    schema: Schema.Schema<A, I, never>,
+    options?: JsonOptions
+  ): MessageCodec<A, E>
 } = <A, I, E>(
   framing: Codec<Uint8Array, E>,
   schema?: Schema.Schema<A, I, never>,

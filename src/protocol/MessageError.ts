@@ -124,6 +124,6 @@ export type MessageError = MessageDecodeError | MessageEncodeError
 export const isMessageError = (u: unknown): u is MessageError => Predicate.hasProperty(u, TypeId)
 
 const pathSuffix = (path: ReadonlyArray<PropertyKey>): string =>
-  path.length === 0 ? "" : ` at ${
-    path.map((k) => `[${typeof k === "string" ? JSON.stringify(k) : String(k)}]`).join("")
-  }`
+  path.length === 0 ?
+    "" :
+    ` at ${path.map((k) => `[${typeof k === "string" ? JSON.stringify(k) : String(k)}]`).join("")}`

@@ -71,7 +71,9 @@ export type ParamsInput = AnySchema | Schema.Struct.Fields
  * @since 0.1.0
  * @category type-level
  */
-export type ParamsSchema<P extends ParamsInput> = P extends AnySchema ? P : P extends Schema.Struct.Fields ? Schema.Struct<P> : never
+export type ParamsSchema<P extends ParamsInput> = P extends AnySchema ? P
+  : P extends Schema.Struct.Fields ? Schema.Struct<P>
+  : never
 
 /**
  * A method: one request, one reply. `errorCode` is the JSON-RPC `code` its typed errors are sent

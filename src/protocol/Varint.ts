@@ -34,10 +34,10 @@
  */
 import { Cause } from "effect"
 import { Buffer } from "node:buffer"
-import type { Codec, Decoder, Encoder } from "./Codec.js"
-import { FrameTooLarge, type FramingError, InvalidVarint, UnexpectedEof } from "./FramingError.js"
 import { concat, EMPTY, Pending, preview } from "../internal/bytes.js"
 import { intOption } from "../internal/options.js"
+import type { Codec, Decoder, Encoder } from "./Codec.js"
+import { FrameTooLarge, type FramingError, InvalidVarint, UnexpectedEof } from "./FramingError.js"
 
 /**
  * Options of `varint`.
@@ -275,7 +275,6 @@ class VarintDecoder implements Decoder<Uint8Array, FramingError> {
       const want = this.need - pending.length
       if (n - pos < want) {
         pending.pushFrom(chunk, pos)
-        pos = n
         break
       }
       const end = pos + want

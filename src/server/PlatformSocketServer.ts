@@ -104,7 +104,9 @@ export const make = (
     let current = Deferred.unsafeMake<Serve>(FiberId.none)
     const server = yield* Server.make(options, (connection) =>
       Effect.flatMap(Deferred.await(current), (serve) => serve(PlatformSocket.toSocket(connection)))).pipe(
-        Effect.mapError((cause) => new SocketServer.SocketServerError({ reason: "Open", cause }))
+        Effect.mapError((cause) =>
+          new SocketServer.SocketServerError({ reason: "Open", cause })
+        )
       )
 
     const run = <R, E, _>(
@@ -167,5 +169,7 @@ export const layer = (
 ): Layer.Layer<SocketServer.SocketServer | Server.CurrentServer, SocketServer.SocketServerError> =>
   Layer.scopedContext(
     Effect.map(make(options), (socketServer) =>
-      Context.make(SocketServer.SocketServer, socketServer).pipe(Context.add(Server.CurrentServer, socketServer.server)))
+      Context.make(SocketServer.SocketServer, socketServer).pipe(
+        Context.add(Server.CurrentServer, socketServer.server)
+      ))
   )

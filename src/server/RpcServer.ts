@@ -123,7 +123,6 @@ export type Exact<H, P> = { readonly [K in Exclude<keyof H, NamesOf<P>>]: never 
  */
 export type NamesOf<P> = Protocol.DefinitionsOf<P>["name"]
 
-
 /**
  * A connection handler for `Server.make` serving `protocol` with `handlers` (one per definition,
  * typed by the protocol: see `Protocol.Handlers`). See the module doc for what it does.
@@ -198,7 +197,10 @@ export const handler = <
  * @since 0.1.0
  * @category constructors
  */
-export const dispatcher = <P extends Protocol.Protocol<Protocol.AnyDefinition>, H extends Protocol.Handlers<P, unknown>>(
+export const dispatcher = <
+  P extends Protocol.Protocol<Protocol.AnyDefinition>,
+  H extends Protocol.Handlers<P, unknown>
+>(
   protocol: P,
   handlers: H & Exact<H, P>,
   options: Omit<RpcServerOptions<NamesOf<P>, never>, "framing"> = {}

@@ -41,7 +41,7 @@ import {
   Deferred,
   Duration,
   Effect,
-  Fiber,
+  type Fiber,
   FiberId,
   FiberRef,
   FiberRefs,
@@ -51,20 +51,20 @@ import {
   type Scope,
   Stream
 } from "effect"
-import type { ConnectionError } from "../connection/ConnectionError.js"
-import type * as Codec from "../protocol/Codec.js"
 import type * as Net from "node:net"
 import * as Connection from "../connection/Connection.js"
+import type { ConnectionError } from "../connection/ConnectionError.js"
 import * as Timers from "../connection/Timers.js"
 import * as Tls from "../connection/Tls.js"
 import * as Transport from "../connection/Transport.js"
 import { intOption } from "../internal/options.js"
-import { respondInOrder, serveInOrder } from "./internal/inOrder.js"
+import type * as Codec from "../protocol/Codec.js"
 import { FailureLog } from "./internal/failureLog.js"
+import { respondInOrder, serveInOrder } from "./internal/inOrder.js"
 import * as Listener from "./internal/listener.js"
-import { transportOf } from "./internal/transportOf.js"
-import { ListenError } from "./ServerError.js"
 import { Registry, type ServerStats } from "./internal/registry.js"
+import { transportOf } from "./internal/transportOf.js"
+import type { ListenError } from "./ServerError.js"
 
 export {
   /**
@@ -209,7 +209,13 @@ const lean = <R>(runtime: Runtime.Runtime<R>): Runtime.Runtime<R> => {
 }
 
 const millis = (name: string, d: Duration.DurationInput | undefined, fallback: number, min = 0): number =>
-  intOption("Server", name, d === undefined ? fallback : Math.ceil(Duration.toMillis(Duration.decode(d))), fallback, min)
+  intOption(
+    "Server",
+    name,
+    d === undefined ? fallback : Math.ceil(Duration.toMillis(Duration.decode(d))),
+    fallback,
+    min
+  )
 
 /**
  * Starts a server in the current scope: listens (TCP, TLS or a Unix domain socket) and runs
@@ -371,7 +377,6 @@ export const make = <E, R>(
 
     yield* Effect.addFinalizer(() => shutdown)
 
-
     return {
       address,
       stats: Effect.sync(() => registry.snapshot(drivers, drivers.size)),
@@ -477,7 +482,7 @@ export const respondWith = <I, O, EI, EO, EH, R>(
         Effect.suspend(() => {
           for (const reply of done) {
             if (reply === undefined) continue
-            if (Array.isArray(reply)) for (const r of reply as ReadonlyArray<O>) replies.push(r)
+            if (Array.isArray(reply)) { for (const r of reply as ReadonlyArray<O>) replies.push(r) }
             else replies.push(reply as O)
           }
           registry?.framesHandled(done.length)
@@ -487,10 +492,13 @@ export const respondWith = <I, O, EI, EO, EH, R>(
     )
   }
   const handler: Handler<EI | EO | EH | ConnectionError, R> = (connection) =>
-    Effect.flatMap(Effect.serviceOption(ServerRegistry), (registry) =>
-      run(connection, Option.getOrUndefined(registry), false))
+    Effect.flatMap(
+      Effect.serviceOption(ServerRegistry),
+      (registry) => run(connection, Option.getOrUndefined(registry), false)
+    )
   return Object.assign(handler, {
-    [SERVES]: (connection: Transport.Transport, registry: Registry, fork: Fork<R>) => run(connection, registry, true, fork)
+    [SERVES]: (connection: Transport.Transport, registry: Registry, fork: Fork<R>) =>
+      run(connection, registry, true, fork)
   })
 }
 
@@ -505,7 +513,11 @@ type Fork<R> = <A, E>(effect: Effect.Effect<A, E, R>) => Fiber.RuntimeFiber<A, E
  * (which saves a context lookup and a finalizer per connection).
  */
 type Served<E, R> = Handler<E, R> & {
-  readonly [SERVES]?: (connection: Transport.Transport, registry: Registry, fork: Fork<R>) => Effect.Effect<unknown, E, R>
+  readonly [SERVES]?: (
+    connection: Transport.Transport,
+    registry: Registry,
+    fork: Fork<R>
+  ) => Effect.Effect<unknown, E, R>
 }
 
 /**
@@ -533,5 +545,7 @@ type Served<E, R> = Handler<E, R> & {
  * @since 0.1.0
  * @category layers
  */
-export const layer = <E, R>(options: ServerOptions, handler: Handler<E, R>): Layer.Layer<CurrentServer, ListenError, R> =>
-  Layer.scoped(CurrentServer, make(options, handler))
+export const layer = <E, R>(
+  options: ServerOptions,
+  handler: Handler<E, R>
+): Layer.Layer<CurrentServer, ListenError, R> => Layer.scoped(CurrentServer, make(options, handler))

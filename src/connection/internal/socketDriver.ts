@@ -17,11 +17,11 @@ import type { ConnectionError } from "../ConnectionError.js"
 import type { Info as TlsInfo } from "../Tls.js"
 import type { InlineReader, Transport } from "../Transport.js"
 import type { Crash } from "./crash.js"
-import { ConnectionTypeId, TransportTypeId } from "./typeId.js"
 import * as Reads from "./socketReads.js"
-import { tlsInfo } from "./tlsInfo.js"
 import { SocketState } from "./socketState.js"
 import * as Writes from "./socketWrites.js"
+import { tlsInfo } from "./tlsInfo.js"
+import { ConnectionTypeId, TransportTypeId } from "./typeId.js"
 
 let nextId = 1
 

@@ -6,13 +6,13 @@
  * connection). Waiting (`waitThen`) and firing the deadlines (`checkTimers`) are the state's.
  */
 import { Chunk, Effect, Option, Stream } from "effect"
-import * as Codec from "../../protocol/Codec.js"
 import { EMPTY } from "../../internal/bytes.js"
+import * as Codec from "../../protocol/Codec.js"
 import type { Framed, FramedOptions } from "../Connection.js"
-import type { InlineReader } from "../Transport.js"
 import { type ConnectionError, IncompleteRead, LimitExceeded } from "../ConnectionError.js"
-import { ReadQueue } from "./readQueue.js"
+import type { InlineReader } from "../Transport.js"
 import { Crash } from "./crash.js"
+import { ReadQueue } from "./readQueue.js"
 import type { SocketState } from "./socketState.js"
 import { toBytes, write } from "./socketWrites.js"
 
@@ -335,15 +335,22 @@ const chunks = (
   progress?: () => number,
   holdIdle?: () => boolean
 ): Stream.Stream<Uint8Array, ConnectionError> => {
-  const pull = readLoop<Chunk.Chunk<Uint8Array>>(d, (end) => {
-    if (d.queue.length > 0) {
-      const chunks = d.queue.takeChunks()
-      consumed(d)
-      return Chunk.unsafeFromArray(chunks)
-    }
-    if (!end) return undefined
-    return d.failure !== undefined ? new Fail(d.failure) : Chunk.empty<Uint8Array>()
-  }, partial, hold, progress, holdIdle)
+  const pull = readLoop<Chunk.Chunk<Uint8Array>>(
+    d,
+    (end) => {
+      if (d.queue.length > 0) {
+        const chunks = d.queue.takeChunks()
+        consumed(d)
+        return Chunk.unsafeFromArray(chunks)
+      }
+      if (!end) return undefined
+      return d.failure !== undefined ? new Fail(d.failure) : Chunk.empty<Uint8Array>()
+    },
+    partial,
+    hold,
+    progress,
+    holdIdle
+  )
   return Stream.repeatEffectChunkOption(
     Effect.flatMap(
       Effect.mapError(pull, Option.some),

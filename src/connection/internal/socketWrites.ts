@@ -7,8 +7,8 @@
 import { Effect } from "effect"
 import { Buffer } from "node:buffer"
 import { TLSSocket } from "node:tls"
-import * as Codec from "../../protocol/Codec.js"
 import { EMPTY } from "../../internal/bytes.js"
+import * as Codec from "../../protocol/Codec.js"
 import { ConnectionClosed, type ConnectionError, ConnectionFailed, OutboundLimitExceeded } from "../ConnectionError.js"
 import { isOwnCancel, type SocketState } from "./socketState.js"
 
@@ -66,7 +66,9 @@ export const writeNow = (d: SocketState, bytes: Uint8Array): ConnectionError | u
 /** Why a destroyed socket lost its writes: its socket error, else `ConnectionClosed`. */
 const lost = (d: SocketState): ConnectionError => {
   const cause = d.socket.errored as NodeJS.ErrnoException | null
-  if (cause !== null && !isOwnCancel(cause)) d.failure ??= new ConnectionFailed({ code: cause.code, detail: cause.message, cause })
+  if (cause !== null && !isOwnCancel(cause)) {
+    d.failure ??= new ConnectionFailed({ code: cause.code, detail: cause.message, cause })
+  }
   return d.failure ?? new ConnectionClosed({ reason: "closed", detail: "socket closed" })
 }
 
@@ -106,8 +108,9 @@ export const flush = (d: SocketState): Effect.Effect<void, ConnectionError> =>
     if (closed !== undefined) return Effect.fail(closed)
     return Effect.async<void, ConnectionError>((resume) => {
       d.socket.write(EMPTY, (err) =>
-        resume(err ? Effect.fail(d.failure ?? new ConnectionClosed({ reason: "closed", detail: err.message })) : Effect.void)
-      )
+        resume(
+          err ? Effect.fail(d.failure ?? new ConnectionClosed({ reason: "closed", detail: err.message })) : Effect.void
+        ))
     })
   })
 

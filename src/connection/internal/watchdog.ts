@@ -8,7 +8,7 @@
  * fiber that closes its connection, and doing them all in one turn would stall every other
  * connection's I/O for as long.
  */
-import { Duration, Effect, type Scope } from "effect"
+import { type Duration, Effect, type Scope } from "effect"
 import type { TimersService } from "../Timers.js"
 
 /** Something with deadlines to check (see `Timers.Timed`). */

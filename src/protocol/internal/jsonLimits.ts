@@ -71,5 +71,4 @@ const stringEnd = (text: string, open: number): number => {
 }
 
 /** Why a frame was refused: `JSON nested 10001 levels deep, limit 128`. */
-export const depthMessage = (depth: number, limit: number): string =>
-  `JSON nested ${depth} levels deep, limit ${limit}`
+export const depthMessage = (depth: number, limit: number): string => `JSON nested ${depth} levels deep, limit ${limit}`

@@ -3,9 +3,9 @@
  * poisoning, end of input, and the recoverable skip of an oversize frame (the input after it is
  * kept as `rest` and scanned on the next call, so the error comes out in order).
  */
+import { concat, EMPTY, Pending, preview } from "../../internal/bytes.js"
 import type { Decoder } from "../Codec.js"
 import { FrameTooLarge, type FramingError, UnexpectedEof } from "../FramingError.js"
-import { concat, EMPTY, Pending, preview } from "../../internal/bytes.js"
 
 /** The settings the shared part needs. */
 export interface TerminatedConfig {

@@ -17,7 +17,9 @@ const oneLine = (u: unknown): string => {
 }
 
 /** What a cause says in one line, and whether it is a defect (`undefined`: interruption only). */
-export const describe = (cause: Cause.Cause<unknown>): { readonly text: string; readonly defect: boolean } | undefined => {
+export const describe = (
+  cause: Cause.Cause<unknown>
+): { readonly text: string; readonly defect: boolean } | undefined => {
   const failure = Cause.failureOption(cause)
   if (Option.isSome(failure)) {
     const e = failure.value

@@ -16,8 +16,8 @@ import { Effect, Effectable, Exit, Fiber, Runtime } from "effect"
 import type { Connection } from "../../connection/Connection.js"
 import type { ConnectionError } from "../../connection/ConnectionError.js"
 import { Crash, type InlineReader, isChunks, type Transport } from "../../connection/Transport.js"
-import { type Codec, type Decoder, type Encoder, joinParts } from "../../protocol/Codec.js"
 import { EMPTY } from "../../internal/bytes.js"
+import { type Codec, type Decoder, type Encoder, joinParts } from "../../protocol/Codec.js"
 import { decodeInto, decodeRead } from "./decoding.js"
 import type { Registry } from "./registry.js"
 
@@ -293,4 +293,5 @@ class InOrder<I, O, EI, EO, EH, R> extends Effectable.Class<void, EI | EO | EH |
 
 type Loop = InOrder<any, any, any, any, any, any>
 const handleFrames = (loop: Loop): void => loop.runSync()
-const decodeAndHandle = (loop: Loop, chunks: ReadonlyArray<Uint8Array> | undefined): void => loop.decodeAndHandle(chunks)
+const decodeAndHandle = (loop: Loop, chunks: ReadonlyArray<Uint8Array> | undefined): void =>
+  loop.decodeAndHandle(chunks)

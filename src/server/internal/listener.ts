@@ -115,18 +115,20 @@ export const secure = (
   const identities = new Identities()
   identities.set(options.hosts)
   const hasHosts = options.hosts !== undefined && Object.keys(options.hosts).length > 0
-  const net = NodeTls.createServer({
-    ...contextOptions(options),
-    allowHalfOpen: true,
-    pauseOnConnect: false,
-    noDelay: true,
-    requestCert: options.requestCert ?? false,
-    rejectUnauthorized: options.rejectUnauthorized ?? true,
-    handshakeTimeout: handshakeMillis,
-    minVersion: options.minVersion ?? "TLSv1.2",
-    ...(options.alpnProtocols === undefined ? {} : { ALPNProtocols: [...options.alpnProtocols] }),
-    ...(hasHosts ? { SNICallback: (name: string, cb) => cb(null, identities.find(name)) } : {})
-  } satisfies NodeTls.TlsOptions)
+  const net = NodeTls.createServer(
+    {
+      ...contextOptions(options),
+      allowHalfOpen: true,
+      pauseOnConnect: false,
+      noDelay: true,
+      requestCert: options.requestCert ?? false,
+      rejectUnauthorized: options.rejectUnauthorized ?? true,
+      handshakeTimeout: handshakeMillis,
+      minVersion: options.minVersion ?? "TLSv1.2",
+      ...(options.alpnProtocols === undefined ? {} : { ALPNProtocols: [...options.alpnProtocols] }),
+      ...(hasHosts ? { SNICallback: (name: string, cb) => cb(null, identities.find(name)) } : {})
+    } satisfies NodeTls.TlsOptions
+  )
   const handshakes = new Handshakes(net, (error, socket) => onFailure(handshakeError(error, socket)))
   return {
     net,
@@ -198,7 +200,8 @@ export const listen = (net: Net.Server, where: Where): Effect.Effect<Address, Li
     const path = where.path
     if (path !== undefined) yield* clearStale(where, path)
     yield* Effect.async<void, ListenError>((resume) => {
-      const onError = (error: NodeJS.ErrnoException) => resume(Effect.fail(listenError(where, error.code, error.message)))
+      const onError = (error: NodeJS.ErrnoException) =>
+        resume(Effect.fail(listenError(where, error.code, error.message)))
       net.once("error", onError)
       const options = path === undefined
         ? { host: where.host, port: where.port, backlog: where.backlog }

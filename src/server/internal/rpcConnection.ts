@@ -11,11 +11,11 @@
  */
 import { Cause, Effect, Exit, type Option } from "effect"
 import { Buffer } from "node:buffer"
-import type { InlineReader, Transport } from "../../connection/Transport.js"
 import { type ConnectionError, isConnectionError } from "../../connection/ConnectionError.js"
+import type { InlineReader, Transport } from "../../connection/Transport.js"
+import { asBuffer, EMPTY } from "../../internal/bytes.js"
 import { type Codec, type Decoder, type Encoder, joinParts } from "../../protocol/Codec.js"
 import { isFramingError } from "../../protocol/FramingError.js"
-import { asBuffer, EMPTY } from "../../internal/bytes.js"
 import * as JsonRpc from "../../protocol/JsonRpc.js"
 import type { Id, RpcFormat } from "../../protocol/RpcFormat.js"
 import { decodeInto, decodeRead } from "./decoding.js"
@@ -51,7 +51,10 @@ const framingReply = (format: RpcFormat, e: unknown): string | undefined => {
     : undefined
   return format.failure(
     null,
-    JsonRpc.error(isFramingError(e) && e._tag === "FrameTooLarge" ? JsonRpc.FRAME_TOO_LARGE : JsonRpc.FRAMING_ERROR, message)
+    JsonRpc.error(
+      isFramingError(e) && e._tag === "FrameTooLarge" ? JsonRpc.FRAME_TOO_LARGE : JsonRpc.FRAMING_ERROR,
+      message
+    )
   )
 }
 

@@ -20,13 +20,13 @@ import {
   type Tracer
 } from "effect"
 import { TextDecoder } from "node:util"
-import { FailureLog } from "./failureLog.js"
-import { capText } from "../../internal/text.js"
 import { intOption, oneOf } from "../../internal/options.js"
+import { capText } from "../../internal/text.js"
 import * as JsonRpc from "../../protocol/JsonRpc.js"
 import type * as Protocol from "../../protocol/Protocol.js"
 import type { ErrorObject, Id, Incoming, Parsed, RpcFormat } from "../../protocol/RpcFormat.js"
 import type { RpcServerOptions } from "../RpcServer.js"
+import { FailureLog } from "./failureLog.js"
 
 /** Per-method metrics, tagged with `method` (and `server` when served by `Server.make`). */
 export const metrics = {
@@ -41,7 +41,6 @@ export const metrics = {
     description: "requests answered SHUTTING_DOWN and notifications dropped during a drain"
   })
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // Compiled protocol
@@ -93,7 +92,9 @@ export const decodeParams = (schema: AnyCodec): Run => {
   const types: Array<string> = []
   for (const property of ast.propertySignatures) {
     const type = KEYWORDS[property.type._tag]
-    if (typeof property.name !== "string" || property.name === "__proto__" || property.isOptional || type === undefined) {
+    if (
+      typeof property.name !== "string" || property.name === "__proto__" || property.isOptional || type === undefined
+    ) {
       return decode
     }
     keys.push(property.name)
@@ -117,12 +118,15 @@ const compile = (
   timeout: Duration.DurationInput | Readonly<Record<string, Duration.DurationInput | undefined>> | undefined
 ): Map<string, Entry> => {
   const entries = new Map<string, Entry>()
-  const perMethod = typeof timeout === "object" && timeout !== null && !Duration.isDuration(timeout) && !Array.isArray(timeout)
-    ? timeout as Readonly<Record<string, Duration.DurationInput | undefined>>
-    : undefined
+  const perMethod =
+    typeof timeout === "object" && timeout !== null && !Duration.isDuration(timeout) && !Array.isArray(timeout)
+      ? timeout as Readonly<Record<string, Duration.DurationInput | undefined>>
+      : undefined
   for (const [name, definition] of protocol.definitions) {
     const handle = handlers[name]
-    if (typeof handle !== "function") throw new Cause.IllegalArgumentException(`RpcServer.handler: no handler for ${name}`)
+    if (typeof handle !== "function") {
+      throw new Cause.IllegalArgumentException(`RpcServer.handler: no handler for ${name}`)
+    }
     const isMethod = definition._tag === "Method"
     const d = perMethod !== undefined ? perMethod[name] : timeout as Duration.DurationInput | undefined
     const millis = d === undefined ? undefined : Duration.toMillis(Duration.decode(d))
@@ -148,7 +152,9 @@ const compile = (
     })
   }
   for (const name of Object.keys(handlers)) {
-    if (!entries.has(name)) throw new Cause.IllegalArgumentException(`RpcServer.handler: ${name} is not in the protocol`)
+    if (!entries.has(name)) {
+      throw new Cause.IllegalArgumentException(`RpcServer.handler: ${name} is not in the protocol`)
+    }
   }
   return entries
 }
@@ -164,8 +170,7 @@ const errorMessage = (e: unknown): string => {
 }
 
 let nativeTracer: Tracer.Tracer | undefined
-const isNativeTracer = (tracer: Tracer.Tracer): boolean =>
-  tracer === (nativeTracer ??= Effect.runSync(Effect.tracer))
+const isNativeTracer = (tracer: Tracer.Tracer): boolean => tracer === (nativeTracer ??= Effect.runSync(Effect.tracer))
 
 // ---------------------------------------------------------------------------------------------
 // The session: one connection's requests, independent of I/O
@@ -412,7 +417,9 @@ export class Session<R> {
       const decoded = entry.decodeParams(rawParams)
       if (decoded._tag === "Left") {
         if (this.settings.metrics) this.count(entry, true)
-        return sink(answer ? format.failure(id, JsonRpc.error(JsonRpc.INVALID_PARAMS, message(decoded.left))) : undefined)
+        return sink(
+          answer ? format.failure(id, JsonRpc.error(JsonRpc.INVALID_PARAMS, message(decoded.left))) : undefined
+        )
       }
       params = decoded.right
     }
@@ -615,4 +622,3 @@ export const settingsOf = <Names extends string, FE>(
   metrics: options.metrics ?? true,
   failures: new FailureLog(options.logFailures ?? true, Date.now)
 })
-
