@@ -35,12 +35,11 @@
  * connection); 2. server CPU per request (from the server's own `process.cpuUsage()`); 3. connect
  * storms; 4. server memory per idle connection.
  */
-import { spawnSync } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { type Environment, probeEnvironment, Proc, ROOT } from "./echo/procs.js"
-import { summarizeProfile } from "./echo/profile.js"
+import { buildForProfile, summarizeProfile } from "./echo/profile.js"
 import type { HoldResult, LoadResult, Mark, Mem, StormResult } from "./echo/protocol.js"
 
 // ---- options -----------------------------------------------------------------------------------
@@ -456,25 +455,9 @@ const profileRun = async (): Promise<void> => {
   // BENCH_EW_DIST: profile that build of effect-wire (e.g. an older one, to compare) instead.
   const given = process.env["BENCH_EW_DIST"]
   const distDir = given ?? Path.join(outDir, "dist")
-  const tsc = given !== undefined ? undefined : spawnSync(
-    process.execPath,
-    [
-      Path.join(ROOT, "node_modules/typescript/bin/tsc"),
-      "-p",
-      "tsconfig.build.json",
-      "--outDir",
-      distDir,
-      "--declaration",
-      "false",
-      "--declarationMap",
-      "false",
-      "--sourceMap",
-      "false"
-    ],
-    { cwd: ROOT, encoding: "utf8", timeout: 120_000 }
-  )
+  const tsc = given !== undefined ? undefined : buildForProfile(distDir)
   const built = Fs.existsSync(Path.join(distDir, "src/server/Server.js"))
-  if (!built) console.log(`tsc build of src/ failed; profiling the tsx-run sources instead\n${tsc?.stdout ?? distDir}`)
+  if (!built) console.log(`tsc build of src/ failed; profiling the tsx-run sources instead\n${tsc ?? distDir}`)
   const lg = await startLoadgen()
   console.log(header(lg.nofile, "?"))
   const out: Record<string, unknown> = {}

@@ -41,7 +41,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { makeCerts, removeCerts } from "../test/connection/certs.js"
 import { type Environment, probeEnvironment, Proc, ROOT } from "./echo/procs.js"
-import { summarizeProfile } from "./echo/profile.js"
+import { buildForProfile, summarizeProfile } from "./echo/profile.js"
 import type { HandshakesResult, LoadResult, Mark, Target } from "./echo/protocol.js"
 
 // ---- options -----------------------------------------------------------------------------------
@@ -400,23 +400,7 @@ const profileRun = async (): Promise<void> => {
   const dir = Path.join(outDir, `prof-${transport}`)
   Fs.mkdirSync(dir, { recursive: true })
   const distDir = Path.join(outDir, "dist")
-  spawnSync(
-    process.execPath,
-    [
-      Path.join(ROOT, "node_modules/typescript/bin/tsc"),
-      "-p",
-      "tsconfig.build.json",
-      "--outDir",
-      distDir,
-      "--declaration",
-      "false",
-      "--declarationMap",
-      "false",
-      "--sourceMap",
-      "false"
-    ],
-    { cwd: ROOT, encoding: "utf8", timeout: 120_000 }
-  )
+  buildForProfile(distDir)
   const built = Fs.existsSync(Path.join(distDir, "src/server/Server.js"))
   if (!built) console.log("tsc build of src/ failed; profiling the tsx-run sources instead")
   const lg = await startLoadgen()

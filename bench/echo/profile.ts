@@ -2,7 +2,9 @@
  * Summarizes a V8 `.cpuprofile` (from `node --cpu-prof`): self time per function and per
  * origin (effect, effect-wire's `src/`, the bench, node internals, GC…), idle time left out.
  */
+import { spawnSync } from "node:child_process"
 import * as Path from "node:path"
+import { ROOT } from "./procs.js"
 
 interface CallFrame {
   readonly functionName: string
@@ -105,3 +107,26 @@ export const summarizeProfile = (
   show(`top ${top} self time in effect / effect-wire:`, (r) => r.origin === "effect" || r.origin === "effect-wire")
   return { text: lines.join("\n"), rows, byOrigin }
 }
+
+/**
+ * Builds the library (tsconfig.build.json) into `distDir` as plain JavaScript, so a profile names
+ * real functions and lines; returns tsc's output (its errors, when the build fails).
+ */
+export const buildForProfile = (distDir: string): string =>
+  spawnSync(
+    process.execPath,
+    [
+      Path.join(ROOT, "node_modules/typescript/bin/tsc"),
+      "-p",
+      "tsconfig.build.json",
+      "--outDir",
+      distDir,
+      "--declaration",
+      "false",
+      "--declarationMap",
+      "false",
+      "--sourceMap",
+      "false"
+    ],
+    { cwd: ROOT, encoding: "utf8", timeout: 120_000 }
+  ).stdout

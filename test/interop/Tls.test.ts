@@ -31,6 +31,8 @@ afterAll(() => removeCerts(certs))
 
 /** A file of the certificate directory (`ca.crt`, `server.key`…). */
 const file = (name: string) => Path.join(certs.dir, name)
+/** openssl's `-cert` / `-key` arguments for one of the certificates made in `beforeAll`. */
+const identity = (name: string) => ["-cert", file(`${name}.crt`), "-key", file(`${name}.key`)]
 const peerScript = Path.join(import.meta.dirname, "python", "tls_peer.py")
 
 /** A child process whose output is watched line by line. */
@@ -238,7 +240,7 @@ describe("TLS interop: openssl s_client against our server", () => {
   it.live("mutual TLS: s_client's -cert reaches the handler; s_client without one is refused and counted", () =>
     Effect.gen(function*() {
       const server = yield* Server.make({ port: 0, tls: { ...certs.server, ca: certs.ca, requestCert: true } }, whoAmI)
-      const client = yield* sClient(server.address.port, ["-cert", file("client.crt"), "-key", file("client.key")])
+      const client = yield* sClient(server.address.port, identity("client"))
       yield* say(client, "hi\n", /test client says hi$/)
       client.child.stdin!.end()
       expect(yield* client.exit).toBe(0)
@@ -326,7 +328,7 @@ describe("TLS interop: openssl s_client against our server", () => {
     Effect.gen(function*() {
       const server = yield* Server.make({ port: 0, tls: { ...certs.server, ca: certs.ca, requestCert: true } }, whoAmI)
       const session = file("session.pem")
-      const mtls = ["-cert", file("client.crt"), "-key", file("client.key")]
+      const mtls = identity("client")
       const first = yield* sClient(server.address.port, [...mtls, "-sess_out", session])
       yield* say(first, "first\n", /test client says first$/)
       first.child.stdin!.end()
@@ -353,7 +355,7 @@ describe("TLS interop: openssl s_client against our server", () => {
         port: 0,
         tls: { ...certs.server, ca: certs.ca, requestCert: true, rejectUnauthorized: false }
       }, handler)
-      const client = yield* sClient(server.address.port, ["-cert", file("self.crt"), "-key", file("self.key")])
+      const client = yield* sClient(server.address.port, identity("self"))
       const [reply] = yield* say(client, "who\n", /authorized=.*$/)
       expect(reply).toBe("authorized=false error=DEPTH_ZERO_SELF_SIGNED_CERT cn=localhost")
     }).pipe(Effect.scoped))
@@ -363,10 +365,7 @@ describe("TLS interop: our client against openssl s_server", () => {
   it.live("Client.connect verifies s_server's certificate and reads what -rev sends back", () =>
     Effect.gen(function*() {
       const { peer, port } = yield* sServer([
-        "-cert",
-        file("server.crt"),
-        "-key",
-        file("server.key"),
+        ...identity("server"),
         "-rev",
         "-naccept",
         "1"
@@ -389,10 +388,7 @@ describe("TLS interop: our client against openssl s_server", () => {
   it.live("Client.connect({ tls: { ca } }) to 127.0.0.1 with no servername checks s_server's certificate against its IP address", () =>
     Effect.gen(function*() {
       const { port } = yield* sServer([
-        "-cert",
-        file("server.crt"),
-        "-key",
-        file("server.key"),
+        ...identity("server"),
         "-rev",
         "-naccept",
         "1"
@@ -405,7 +401,7 @@ describe("TLS interop: our client against openssl s_server", () => {
 
   it.live("the connect timeout covers the handshake: s_server busy with another client never answers ours", () =>
     Effect.gen(function*() {
-      const { port } = yield* sServer(["-cert", file("server.crt"), "-key", file("server.key"), "-rev"])
+      const { port } = yield* sServer([...identity("server"), "-rev"])
       // s_server serves one connection at a time: while this one is open, the next one's TCP
       // connect succeeds (the backlog) but its handshake is never answered.
       const first = yield* Client.connect({ port, tls: { ca: certs.ca, servername: "localhost" } })
@@ -421,7 +417,7 @@ describe("TLS interop: our client against openssl s_server", () => {
     Effect.gen(function*() {
       // Without -rev, s_server prints what it receives and sends what its stdin gets; at the
       // end it prints DONE for a close_notify, ERROR ("unexpected eof while reading") for a bare EOF.
-      const { peer, port } = yield* sServer(["-cert", file("server.crt"), "-key", file("server.key"), "-naccept", "1"])
+      const { peer, port } = yield* sServer([...identity("server"), "-naccept", "1"])
       yield* Effect.scoped(Effect.gen(function*() {
         const conn = yield* Client.connect({ port, tls: { ca: certs.ca, servername: "localhost" } })
         yield* conn.write("from effect-wire\n")
@@ -437,10 +433,7 @@ describe("TLS interop: our client against openssl s_server", () => {
   it.live("ALPN and mutual TLS with s_server: the protocol agreed, and s_server sees our client certificate", () =>
     Effect.gen(function*() {
       const { peer, port } = yield* sServer([
-        "-cert",
-        file("server.crt"),
-        "-key",
-        file("server.key"),
+        ...identity("server"),
         "-alpn",
         "wire/1",
         "-Verify",
@@ -468,7 +461,7 @@ describe("TLS interop: our client against openssl s_server", () => {
 
   it.live("s_server limited to TLS 1.2: Client.connect negotiates it; with minVersion TLSv1.3 it fails with a TlsError", () =>
     Effect.gen(function*() {
-      const { port } = yield* sServer(["-cert", file("server.crt"), "-key", file("server.key"), "-rev", "-tls1_2"])
+      const { port } = yield* sServer([...identity("server"), "-rev", "-tls1_2"])
       // s_server serves one connection at a time: the first is closed before the second.
       yield* Effect.scoped(Effect.gen(function*() {
         const conn = yield* Client.connect({ port, tls: { ca: certs.ca, servername: "localhost" } })
@@ -486,10 +479,7 @@ describe("TLS interop: our client against openssl s_server", () => {
   it.live("s_server requiring a client certificate (-Verify): without one, connect succeeds (TLS 1.3) and the first read fails with the server's alert", () =>
     Effect.gen(function*() {
       const { peer, port } = yield* sServer([
-        "-cert",
-        file("server.crt"),
-        "-key",
-        file("server.key"),
+        ...identity("server"),
         "-Verify",
         "1",
         "-verifyCAfile",
@@ -509,7 +499,7 @@ describe("TLS interop: our client against openssl s_server", () => {
 
   it.live("s_server presenting an expired certificate: Client.connect fails with TlsError CERT_HAS_EXPIRED", () =>
     Effect.gen(function*() {
-      const { port } = yield* sServer(["-cert", file("expired.crt"), "-key", file("expired.key"), "-rev"])
+      const { port } = yield* sServer([...identity("expired"), "-rev"])
       const error = yield* Effect.flip(Client.connect({ port, tls: { ca: certs.ca, servername: "localhost" } }))
       expect(Tls.isTlsError(error)).toBe(true)
       expect(error).toMatchObject({ _tag: "TlsError", side: "client", code: "CERT_HAS_EXPIRED" })
