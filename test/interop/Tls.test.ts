@@ -493,6 +493,11 @@ describe("TLS interop: our client against openssl s_server", () => {
       expect(read._tag).toBe("Left")
       if (read._tag === "Left") {
         expect(read.left).toMatchObject({ _tag: "ConnectionFailed", code: "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED" })
+        // OpenSSL's reason without its source location, and what to do about it.
+        expect(read.left.message).toBe(
+          "connection failed ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED: tlsv13 alert certificate required" +
+            " (the server wants a client certificate (`cert` / `key`))"
+        )
       }
       yield* peer.line(/^ACCEPT/)
     }).pipe(Effect.scoped))

@@ -13,6 +13,7 @@ import type * as Net from "node:net"
 import { EMPTY } from "../../internal/bytes.js"
 import type { ConnectionConfig, ConnectionStats } from "../Connection.js"
 import { type ConnectionError, ConnectionFailed, ConnectionTimeout } from "../ConnectionError.js"
+import * as Tls from "../Tls.js"
 import type { InlineReader } from "../Transport.js"
 import { Crash } from "./crash.js"
 import { ReadQueue } from "./readQueue.js"
@@ -25,6 +26,18 @@ export type Resume = (effect: Effect.Effect<void, ConnectionError>) => void
  * and later report `ECANCELED` then; Node 20 reports nothing): the connection is closed, not failed.
  */
 export const isOwnCancel = (cause: NodeJS.ErrnoException): boolean => cause.code === "ECANCELED"
+
+/**
+ * The socket's error as a `ConnectionFailed`. A TLS error after the handshake (an alert such as
+ * TLS 1.3's "certificate required", which only arrives on the first read) keeps OpenSSL's reason
+ * without its source location, plus the hint `TlsError` gives for the same code.
+ */
+export const connectionFailed = (cause: NodeJS.ErrnoException): ConnectionFailed => {
+  const tls = cause.code?.startsWith("ERR_SSL_") === true
+  const hint = tls ? Tls.hint(cause.code) : undefined
+  const detail = tls ? Tls.reason(cause.message) : cause.message
+  return new ConnectionFailed({ code: cause.code, detail: hint === undefined ? detail : `${detail} (${hint})`, cause })
+}
 
 const fireTimers = (s: SocketState, now: number): void => s.fireTimers(now)
 const wakeWriters = (s: SocketState): void => s.wakeWriters()
@@ -100,7 +113,7 @@ export class SocketState {
   }
 
   socketFailed(cause: NodeJS.ErrnoException): void {
-    if (!isOwnCancel(cause)) this.failure ??= new ConnectionFailed({ code: cause.code, detail: cause.message, cause })
+    if (!isOwnCancel(cause)) this.failure ??= connectionFailed(cause)
     this.wake()
   }
 

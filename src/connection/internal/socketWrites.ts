@@ -9,8 +9,8 @@ import { Buffer } from "node:buffer"
 import { TLSSocket } from "node:tls"
 import { EMPTY } from "../../internal/bytes.js"
 import * as Codec from "../../protocol/Codec.js"
-import { ConnectionClosed, type ConnectionError, ConnectionFailed, OutboundLimitExceeded } from "../ConnectionError.js"
-import { isOwnCancel, type SocketState } from "./socketState.js"
+import { ConnectionClosed, type ConnectionError, OutboundLimitExceeded } from "../ConnectionError.js"
+import { connectionFailed, isOwnCancel, type SocketState } from "./socketState.js"
 
 export const toBytes = (data: Uint8Array | string): Uint8Array =>
   typeof data === "string" ? Buffer.from(data, "utf8") : data
@@ -67,7 +67,7 @@ export const writeNow = (d: SocketState, bytes: Uint8Array): ConnectionError | u
 const lost = (d: SocketState): ConnectionError => {
   const cause = d.socket.errored as NodeJS.ErrnoException | null
   if (cause !== null && !isOwnCancel(cause)) {
-    d.failure ??= new ConnectionFailed({ code: cause.code, detail: cause.message, cause })
+    d.failure ??= connectionFailed(cause)
   }
   return d.failure ?? new ConnectionClosed({ reason: "closed", detail: "socket closed" })
 }
