@@ -6,6 +6,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Logger, LogLevel, Schema, TestClock } from "effect"
 import { Buffer } from "node:buffer"
 import type * as Net from "node:net"
+import { ConnectionFailed } from "../../src/connection/ConnectionError.js"
 import * as Framing from "../../src/protocol/Framing.js"
 import * as JsonRpc from "../../src/protocol/JsonRpc.js"
 import * as Protocol from "../../src/protocol/Protocol.js"
@@ -40,7 +41,12 @@ const run = (log: FailureLog, subject: string, cause: Cause.Cause<unknown>, line
       hasCause: !Cause.isEmpty(c)
     })
   })
-  Effect.runSync(log.failed(subject, cause).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger))))
+  Effect.runSync(
+    log.failed(subject, cause).pipe(
+      Effect.provide(Logger.replace(Logger.defaultLogger, logger)),
+      Logger.withMinimumLogLevel(LogLevel.All)
+    )
+  )
 }
 
 class Refused extends Error {}
@@ -83,6 +89,32 @@ describe("FailureLog", () => {
     expect(lines[10]!.message).toBe(
       "effect-wire: connection next failed: bad (26 more failures not logged: at most 10 lines a second)"
     )
+  })
+
+  it("logs a peer that went away (reset, broken pipe) at Debug, apart from the Warning budget", () => {
+    const lines: Array<Line> = []
+    const log = new FailureLog(true, () => 0)
+    const gone = (code: string) =>
+      Cause.fail(new ConnectionFailed({ code, detail: `read ${code}`, cause: new Error(code) }))
+    for (let i = 0; i < 12; i++) run(log, `connection #${i}`, gone(i % 2 === 0 ? "ECONNRESET" : "EPIPE"), lines)
+    run(log, "connection bad", Cause.fail(new Refused("bad frame")), lines)
+    run(
+      log,
+      "connection other",
+      Cause.fail(new ConnectionFailed({ code: "EHOSTUNREACH", detail: "x", cause: 0 })),
+      lines
+    )
+    expect(lines.filter((l) => l.level === "DEBUG")).toHaveLength(10)
+    expect(lines[0]).toEqual({
+      level: "DEBUG",
+      message: "effect-wire: connection #0 failed: ConnectionFailed: connection failed ECONNRESET: read ECONNRESET",
+      hasCause: false
+    })
+    // The resets used none of the Warning lines: bad input and other OS errors are still logged.
+    expect(lines.filter((l) => l.level === "WARN").map((l) => l.message)).toEqual([
+      "effect-wire: connection bad failed: bad frame",
+      "effect-wire: connection other failed: ConnectionFailed: connection failed EHOSTUNREACH: x"
+    ])
   })
 
   it("logs nothing when turned off", () => {
