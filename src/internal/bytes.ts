@@ -119,7 +119,7 @@ export class Pending {
     for (const part of this.parts) {
       if (filled >= out.length) break
       const take = Math.min(part.length, out.length - filled)
-      out.set(part.subarray(0, take), filled)
+      out.set(take === part.length ? part : part.subarray(0, take), filled)
       filled += take
     }
     return out

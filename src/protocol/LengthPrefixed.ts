@@ -263,9 +263,9 @@ class LengthPrefixedDecoder implements Decoder<Uint8Array, FramingError> {
           pending.push(chunk)
           return undefined
         }
-        pending.push(chunk.subarray(0, missing))
+        pending.push(missing === n ? chunk : chunk.subarray(0, missing))
         pos = missing
-        const error = this.readHeader(pending.head(header), 0)
+        const error = this.plainU32 ? this.readPendingU32() : this.readHeader(pending.head(header), 0)
         if (error !== undefined) return error
       }
       const missing = header + this.payload - pending.length
@@ -273,7 +273,8 @@ class LengthPrefixedDecoder implements Decoder<Uint8Array, FramingError> {
         pending.pushFrom(chunk, pos)
         return undefined
       }
-      const frame = pending.take(chunk.subarray(pos, pos + missing))
+      // A chunk that is exactly the frame's tail (a peer sending byte by byte) needs no view.
+      const frame = pending.take(pos === 0 && missing === n ? chunk : chunk.subarray(pos, pos + missing))
       out.push(strip === 0 ? frame : frame.subarray(strip))
       pos += missing
       this.payload = -1
@@ -330,6 +331,19 @@ class LengthPrefixedDecoder implements Decoder<Uint8Array, FramingError> {
   }
 
   /** Reads the header at `bytes[at]` into `this.payload`, or returns (and poisons with) its error. */
+  /**
+   * The default layout's header, read where earlier chunks left it (split across parts) without
+   * copying it out: a header sent a byte at a time costs no allocation. The error path reads it
+   * the general way, for its preview.
+   */
+  private readPendingU32(): FramingError | undefined {
+    const p = this.pending
+    const payload = p.at(0) * 0x1000000 + ((p.at(1) << 16) | (p.at(2) << 8) | p.at(3))
+    if (payload > this.layout.config.maxFrameBytes) return this.readHeader(p.head(4), 0)
+    this.payload = payload
+    return undefined
+  }
+
   private readHeader(bytes: Uint8Array, at: number): FramingError | undefined {
     const { adjustment, config, header, little, name, size } = this.layout
     const field = at + this.layout.at
