@@ -10,7 +10,7 @@ import { importX } from "eslint-plugin-import-x"
 import { defineConfig } from "eslint/config"
 import tseslint from "typescript-eslint"
 
-/** An import rule: `group` are import patterns (gitignore style) the files may not use. */
+/** An import rule: `patterns` (gitignore-style groups, or regexes) the files may not import. */
 const restrict = (files, patterns) => ({
   files,
   rules: {
@@ -38,7 +38,6 @@ const platformOnly = {
 
 /** The files that may import @effect/platform: the adapters behind effect-wire/platform. */
 const adapters = [
-  "src/platform.ts",
   "src/connection/PlatformSocket.ts",
   "src/connection/internal/platformDuplex.ts",
   "src/server/PlatformSocketServer.ts"
@@ -53,7 +52,7 @@ const layer = (own, above, extra = []) => {
   ]
   return [
     restrict([`src/${own}/**/*.ts`], [...patterns, platformOnly]),
-    { ...restrict(adapters.filter((file) => file.startsWith(`src/${own}/`)), patterns) }
+    restrict(adapters.filter((file) => file.startsWith(`src/${own}/`)), patterns)
   ].filter((config) => config.files.length > 0)
 }
 

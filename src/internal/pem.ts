@@ -1,13 +1,12 @@
 /** PEM text or DER bytes, as `Tls` options take them, in the form `node:tls` takes them. */
-import { Buffer } from "node:buffer"
+import type { Buffer } from "node:buffer"
+import { asBuffer } from "./bytes.js"
 
 /** What `Tls.Pem` is (kept structural here: this module sits below every layer). */
 type Pem = string | Uint8Array | ReadonlyArray<string | Uint8Array>
 
-const bytes = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength)
-
 export const toNodePem = (p: Pem | undefined): string | Buffer | Array<string | Buffer> | undefined => {
   if (p === undefined || typeof p === "string") return p
-  if (p instanceof Uint8Array) return bytes(p)
-  return p.map((x) => typeof x === "string" ? x : bytes(x))
+  if (p instanceof Uint8Array) return asBuffer(p)
+  return p.map((x) => typeof x === "string" ? x : asBuffer(x))
 }
